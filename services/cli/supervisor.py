@@ -1,0 +1,113 @@
+"""Starts services as child processes, waits for their health, and stops them all cleanly.
+
+`cascade up` and the demos use it: each child is `cascade serve <svc>` with its own environment.
+A child that exits early is reported with the tail of its log, never hidden.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from codecascade.mesh.health import is_serving
+
+__all__ = ["Child", "ChildFailed", "free_port", "supervised"]
+
+
+class ChildFailed(RuntimeError):
+    """A supervised service exited or never became healthy."""
+
+
+def free_port() -> int:
+    """A TCP port on loopback that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Child:
+    """One supervised service: its command, where it listens, where its logs go."""
+
+    name: str
+    args: list[str]
+    port: int
+    env: Mapping[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+    process: asyncio.subprocess.Process | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def log_tail(self, lines: int = 15) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+async def _wait_healthy(child: Child, timeout_s: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    async with grpc.aio.insecure_channel(child.address) as channel:
+        while loop.time() < deadline:
+            assert child.process is not None
+            if child.process.returncode is not None:
+                raise ChildFailed(
+                    f"{child.name} exited with code {child.process.returncode} during start:\n"
+                    f"{child.log_tail()}"
+                )
+            if await is_serving(channel, timeout_s=1.0):
+                return
+            await asyncio.sleep(0.2)
+    raise ChildFailed(f"{child.name} not healthy after {timeout_s:.0f} s:\n{child.log_tail()}")
+
+
+async def _stop(child: Child, grace_s: float) -> None:
+    process = child.process
+    if process is None or process.returncode is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), grace_s)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+
+
+@contextlib.asynccontextmanager
+async def supervised(
+    children: list[Child], *, start_timeout_s: float = 60.0, grace_s: float = 15.0
+) -> AsyncIterator[list[Child]]:
+    """Starts every child, yields once all are healthy, stops them in reverse order on exit."""
+    log_dir = Path(tempfile.mkdtemp(prefix="codecascade-"))
+    try:
+        for child in children:
+            child.log_path = log_dir / f"{child.name}.log"
+            env = {**os.environ, **child.env, "GRPC_PORT": str(child.port)}
+            with child.log_path.open("wb") as log:
+                child.process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "codecascade.cli",
+                    *child.args,
+                    env=env,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=asyncio.subprocess.STDOUT,
+                )
+        await asyncio.gather(*(_wait_healthy(c, start_timeout_s) for c in children))
+        yield children
+    finally:
+        for child in reversed(children):
+            await _stop(child, grace_s)

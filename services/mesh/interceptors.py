@@ -1,0 +1,259 @@
+"""gRPC interceptors: the one place calls get identity, spans, deadlines, metrics and status.
+
+Server side, every handler runs inside a SERVER span parented on the caller's W3C context, with
+the tenant and request id bound for logs, under the caller's deadline, and with exceptions mapped
+to status codes by `codecascade.mesh.errors.status_for` (handlers never call `context.abort`).
+Client side, every call carries the current trace context and identity onward.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, NoReturn, cast
+
+import grpc
+from grpc.aio import ClientCallDetails, ServicerContext
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
+
+from codecascade.mesh.context import (
+    REQUEST_ID_KEY,
+    current_identity,
+    identity_from_metadata,
+    set_identity,
+)
+from codecascade.mesh.errors import InvalidInput, status_for
+from codecascade.mesh.metrics import RpcMetrics
+from codecascade.mesh.telemetry import context_from_metadata, inject_metadata
+
+__all__ = ["ClientInterceptor", "ServerInterceptor"]
+
+_log = logging.getLogger(__name__)
+
+# Infrastructure methods are served but neither traced nor counted: probes would drown the data.
+_UNTRACED_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+
+
+def _rpc_attributes(method: str) -> dict[str, str]:
+    service, _, name = method.lstrip("/").rpartition("/")
+    return {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+
+
+class _Undecodable:
+    """Stands in for a request whose bytes did not parse, so the handler can reject it properly.
+
+    Left to grpc, a deserializer error becomes INTERNAL with no hint; the most common cause is a
+    string field that is not valid UTF-8, which is the caller's to fix.
+    """
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as exc:
+            return _Undecodable(exc)
+
+    return deserialize
+
+
+def _decoded(request: Any) -> Any:
+    if isinstance(request, _Undecodable):
+        raise InvalidInput(
+            "the request could not be decoded (every string field must be valid UTF-8): "
+            f"{str(request.error)[:200]}"
+        )
+    return request
+
+
+class _CallScope:
+    """Everything the server does around one call: identity, span, deadline, status, metrics."""
+
+    def __init__(
+        self, interceptor: ServerInterceptor, method: str, context: ServicerContext[Any, Any]
+    ) -> None:
+        self._interceptor = interceptor
+        self._method = method
+        self._context = context
+        self._started = time.perf_counter()
+
+    async def fail(self, exc: BaseException, span: trace.Span | None) -> NoReturn:
+        """Records the failure, then aborts the call with its mapped status (raises)."""
+        code, message = status_for(exc)
+        if isinstance(exc, TimeoutError):
+            code, message = grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded"
+        if code is grpc.StatusCode.INTERNAL:
+            _log.error("unhandled error in %s", self._method, exc_info=exc)
+        if span is not None:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, message))
+            span.set_attribute("rpc.grpc.status_code", code.value[0])
+        self.finish(code)
+        await self._context.abort(code, message)
+        raise AssertionError("abort returned")  # pragma: no cover
+
+    def finish(self, code: grpc.StatusCode) -> None:
+        metrics = self._interceptor.metrics
+        if metrics is not None:
+            metrics.handled.labels(self._method, code.name).inc()
+            metrics.duration.labels(self._method).observe(time.perf_counter() - self._started)
+
+
+class ServerInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps every handler of an aio server; see the module docstring."""
+
+    def __init__(
+        self,
+        metrics: RpcMetrics | None = None,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        self.metrics = metrics
+        self._tracer = trace.get_tracer("codecascade.mesh", tracer_provider=tracer_provider)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or method.startswith(_UNTRACED_PREFIXES):
+            return handler
+        # On an aio server the behaviours are coroutine functions / async generators, whatever
+        # the sync-flavoured stubs say.
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(method, cast(Any, handler.unary_unary)),
+                request_deserializer=_tolerant(handler.request_deserializer),
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(method, cast(Any, handler.unary_stream)),
+                request_deserializer=_tolerant(handler.request_deserializer),
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # client-streaming methods: none in our APIs
+
+    def _start(self, method: str, context: ServicerContext[Any, Any]) -> trace.Span:
+        metadata = context.invocation_metadata()
+        return self._tracer.start_span(
+            method.lstrip("/"),
+            context=context_from_metadata(metadata),
+            kind=SpanKind.SERVER,
+            attributes=_rpc_attributes(method),
+        )
+
+    def _wrap_unary(
+        self, method: str, behavior: Callable[[Any, ServicerContext[Any, Any]], Awaitable[Any]]
+    ) -> Callable[[Any, ServicerContext[Any, Any]], Awaitable[Any]]:
+        async def handle(request: Any, context: ServicerContext[Any, Any]) -> Any:
+            scope = _CallScope(self, method, context)
+            span = self._start(method, context)
+            with trace.use_span(span, end_on_exit=True):
+                try:
+                    identity = identity_from_metadata(context.invocation_metadata())
+                except Exception as exc:  # bad tenant or request id
+                    await scope.fail(exc, span)
+                token = set_identity(identity)
+                span.set_attribute("codecascade.tenant", identity.tenant)
+                span.set_attribute("codecascade.request_id", identity.request_id)
+                context.set_trailing_metadata(((REQUEST_ID_KEY, identity.request_id),))
+                try:
+                    async with asyncio.timeout(context.time_remaining()):
+                        response = await behavior(_decoded(request), context)
+                except Exception as exc:
+                    await scope.fail(exc, span)
+                finally:
+                    _reset(token)
+                scope.finish(grpc.StatusCode.OK)
+                return response
+
+        return handle
+
+    def _wrap_stream(
+        self,
+        method: str,
+        behavior: Callable[[Any, ServicerContext[Any, Any]], AsyncIterator[Any]],
+    ) -> Callable[[Any, ServicerContext[Any, Any]], AsyncIterator[Any]]:
+        async def handle(request: Any, context: ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            scope = _CallScope(self, method, context)
+            span = self._start(method, context)
+            with trace.use_span(span, end_on_exit=True):
+                try:
+                    identity = identity_from_metadata(context.invocation_metadata())
+                except Exception as exc:
+                    await scope.fail(exc, span)
+                token = set_identity(identity)
+                span.set_attribute("codecascade.tenant", identity.tenant)
+                span.set_attribute("codecascade.request_id", identity.request_id)
+                context.set_trailing_metadata(((REQUEST_ID_KEY, identity.request_id),))
+                try:
+                    async with asyncio.timeout(context.time_remaining()):
+                        async for message in behavior(_decoded(request), context):
+                            yield message
+                except Exception as exc:
+                    await scope.fail(exc, span)
+                finally:
+                    _reset(token)
+                scope.finish(grpc.StatusCode.OK)
+
+        return handle
+
+
+def _reset(token: Any) -> None:
+    try:
+        token.var.reset(token)
+    except ValueError:  # reset from another context (generator resumed elsewhere)
+        set_identity(None)
+
+
+class ClientInterceptor(
+    grpc.aio.UnaryUnaryClientInterceptor,
+    grpc.aio.UnaryStreamClientInterceptor,
+):
+    """Adds the W3C trace context and the current tenant/request id to every outgoing call."""
+
+    def _details(self, details: ClientCallDetails) -> ClientCallDetails:
+        metadata = list(details.metadata or ())
+        metadata.extend(inject_metadata())
+        identity = current_identity()
+        if identity is not None:
+            present = {key for key, _ in metadata}
+            metadata.extend(pair for pair in identity.metadata() if pair[0] not in present)
+        return ClientCallDetails(
+            details.method,
+            details.timeout,
+            grpc.aio.Metadata(*metadata),
+            details.credentials,
+            details.wait_for_ready,
+        )
+
+    async def intercept_unary_unary(
+        self,
+        continuation: Callable[[ClientCallDetails, Any], Any],
+        client_call_details: ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        return await continuation(self._details(client_call_details), request)
+
+    async def intercept_unary_stream(
+        self,
+        continuation: Callable[[ClientCallDetails, Any], Any],
+        client_call_details: ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        return await continuation(self._details(client_call_details), request)

@@ -1,0 +1,31 @@
+"""Building the configured backend; the only place that maps SANDBOX_BACKEND to a class."""
+
+from __future__ import annotations
+
+from codecascade.sandbox.config import SandboxSettings
+from codecascade.sandbox.execution import Backend
+from codecascade.sandbox.pod import PodBackend
+from codecascade.sandbox.process import ProcessBackend
+from codecascade.sandbox.runsc import RunscBackend
+
+__all__ = ["build_backend"]
+
+
+def build_backend(settings: SandboxSettings) -> Backend:
+    """A backend that is built but not started; `start()` checks that it can really run here."""
+    if settings.sandbox_backend == "runsc":
+        return RunscBackend(settings)
+    if settings.sandbox_backend == "pod":
+        return PodBackend(
+            python=settings.sandbox_python,
+            pool_size=settings.pool_size,
+            pool_wait_s=settings.pool_wait_s,
+            max_concurrency=settings.max_concurrency,
+        )
+    return ProcessBackend(
+        allow_insecure=settings.sandbox_allow_insecure,
+        python=settings.sandbox_python,
+        pool_size=settings.pool_size,
+        pool_wait_s=settings.pool_wait_s,
+        max_concurrency=settings.max_concurrency,
+    )

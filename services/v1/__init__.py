@@ -1,0 +1,1 @@
+"""Generated gRPC stubs for the codecascade.v1 API (see protos/)."""

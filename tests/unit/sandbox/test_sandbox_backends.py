@@ -1,0 +1,105 @@
+"""Backend selection and refusals, the warm pool, and the process backend end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from codecascade.sandbox.backends import build_backend
+from codecascade.sandbox.config import SandboxSettings
+from codecascade.sandbox.errors import PoolExhausted, SandboxUnavailable
+from codecascade.sandbox.execution import ExecutionJob, Limits, Outcome
+from codecascade.sandbox.pod import PodBackend, detect_gvisor
+from codecascade.sandbox.pool import WarmPool
+from codecascade.sandbox.process import ProcessBackend
+from codecascade.sandbox.runsc import RunscBackend
+
+JOB = ExecutionJob(
+    solutions=("def add(a, b):\n    return a + b\n", "def add(a, b):\n    return 0\n"),
+    tests=("assert add(1, 2) == 3", "assert add(0, 0) == 0"),
+    entry_point="add",
+    setup_code="",
+    limits=Limits(test_timeout_s=2.0, memory_bytes=256 << 20, output_bytes=64),
+)
+
+
+def test_factory_maps_settings(tmp_path: Path) -> None:
+    assert isinstance(build_backend(SandboxSettings(sandbox_state_dir=tmp_path)), RunscBackend)
+    pod = build_backend(SandboxSettings(sandbox_backend="pod"))
+    assert isinstance(pod, PodBackend)
+    insecure = SandboxSettings(sandbox_backend="process", sandbox_allow_insecure=True)
+    assert isinstance(build_backend(insecure), ProcessBackend)
+
+
+def test_process_backend_needs_the_flag() -> None:
+    with pytest.raises(SandboxUnavailable, match="SANDBOX_ALLOW_INSECURE"):
+        build_backend(SandboxSettings(sandbox_backend="process"))
+
+
+def test_gvisor_detection() -> None:
+    banner = b"<6>[    0.000000] Starting gVisor...\n"
+    assert detect_gvisor(lambda: banner) is not None
+    assert detect_gvisor(lambda: b"<6>[0.0] Linux version 6.1.0\n") is None
+
+    def denied() -> bytes:
+        raise PermissionError(1, "dmesg_restrict")
+
+    assert detect_gvisor(denied) is None
+
+
+async def test_pod_backend_refuses_outside_gvisor() -> None:
+    backend = PodBackend(probe=lambda: None)
+    with pytest.raises(SandboxUnavailable, match="runtimeClassName"):
+        await backend.start()
+
+
+async def test_runsc_backend_explains_a_missing_binary(tmp_path: Path) -> None:
+    settings = SandboxSettings(sandbox_state_dir=tmp_path, runsc_path="/nonexistent/runsc")
+    with pytest.raises(SandboxUnavailable, match="apt-get install -y runsc"):
+        await RunscBackend(settings).start()
+
+
+async def test_pool_hands_out_once_and_times_out() -> None:
+    made: list[int] = []
+    destroyed: list[int] = []
+
+    async def create() -> int:
+        made.append(len(made))
+        return made[-1]
+
+    async def destroy(item: int) -> None:
+        destroyed.append(item)
+
+    pool: WarmPool[int] = WarmPool(create=create, destroy=destroy, size=1, wait_s=0.5)
+    pool.start()
+    first = await pool.acquire()
+    second = await pool.acquire()
+    assert first != second
+    await pool.close()
+    assert sorted([*destroyed, first, second]) == sorted(made)
+
+    async def never() -> int:
+        await asyncio.sleep(60)
+        return 0
+
+    slow: WarmPool[int] = WarmPool(create=never, destroy=destroy, size=1, wait_s=0.1)
+    slow.start()
+    with pytest.raises(PoolExhausted):
+        await slow.acquire()
+    await slow.close()
+
+
+async def test_process_backend_end_to_end(caplog: pytest.LogCaptureFixture) -> None:
+    backend = ProcessBackend(allow_insecure=True, pool_size=1)
+    await backend.start()
+    try:
+        with caplog.at_level(logging.WARNING):
+            report = await backend.execute(JOB, deadline_s=30)
+        assert "INSECURE" in caplog.text
+        assert report.passed_matrix() == [[True, True], [False, True]]
+        assert report.solutions[1].tests[0].outcome is Outcome.FAILED
+    finally:
+        await backend.close()
