@@ -53,6 +53,20 @@ class SandboxSettings(ServiceSettings):
     max_memory_bytes: int = Field(default=1024 * 1024 * 1024, gt=0, description="Memory cap.")
     default_output_bytes: int = Field(default=4096, ge=0, description="Output kept per test.")
     max_output_bytes: int = Field(default=64 * 1024, ge=0, description="Output kept cap.")
+    sandbox_parallel: int = Field(
+        default=2, ge=1, le=16, description="Solutions run at once inside one sandbox (forks)."
+    )
+    sandbox_pids_limit: int = Field(
+        default=512,
+        ge=64,
+        description="pids cgroup limit per sandbox; runsc's own threads count under ptrace.",
+    )
+    sandbox_start_timeout_s: float = Field(
+        default=20.0, gt=0, description="How long a sandbox may take to boot and report ready."
+    )
+    sandbox_reaper_interval_s: float = Field(
+        default=30.0, gt=0, description="How often leftover sandboxes are looked for and removed."
+    )
     request_deadline_s: float = Field(
         default=120.0,
         gt=0,

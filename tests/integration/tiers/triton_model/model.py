@@ -1,0 +1,78 @@
+"""A Triton Python-backend model serving the tier tensors over the same llama.cpp engine.
+
+It proves the OIP v2 client reaches a real Triton unchanged. Triton's Python-backend stub runs
+the *system* Python and ignores PYTHONPATH, so `initialize` adds the venv's site-packages (given as
+a model parameter) with `site.addsitedir`, which also runs the editable install's `.pth` hook.
+"""
+
+from __future__ import annotations
+
+import json
+import site
+from pathlib import Path
+from typing import Any
+
+import triton_python_backend_utils as pb_utils  # type: ignore[import-not-found]
+
+
+class TritonPythonModel:
+    def initialize(self, args: dict[str, str]) -> None:
+        config = json.loads(args["model_config"])
+        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        site.addsitedir(params["site_packages"])
+        import numpy as np
+
+        from codecascade.mesh.errors import InvalidInput
+        from codecascade.tiers.engine import EngineConfig, LlamaEngine
+        from codecascade.tiers.generation import SamplingLimits, parse_sampling_parameters
+
+        self._np = np
+        self._invalid = InvalidInput
+        self._parse = parse_sampling_parameters
+        self._limits = SamplingLimits()
+        self._engine = LlamaEngine(
+            EngineConfig(model_path=Path(params["model_path"]), n_threads=int(params["n_threads"]))
+        )
+        self._engine.load()
+
+    def _value(self, request: Any, name: str) -> Any:
+        tensor = pb_utils.get_input_tensor_by_name(request, name)
+        return None if tensor is None else tensor.as_numpy().reshape(-1)[0]
+
+    def _one(self, request: Any) -> Any:
+        np = self._np
+        prompt = self._value(request, "text_input").decode("utf-8")
+        raw = self._value(request, "sampling_parameters")
+        params = self._parse(None if raw is None else raw.decode("utf-8"), self._limits)
+        exclude = bool(self._value(request, "exclude_input_in_output") or False)
+        completion = self._engine.generate_blocking(prompt, params, "chat")
+        prefix = "" if exclude else prompt
+        texts = [(prefix + t).encode("utf-8") for t in completion.texts]
+        return pb_utils.InferenceResponse(
+            output_tensors=[
+                pb_utils.Tensor("text_output", np.array(texts, dtype=np.object_)),
+                pb_utils.Tensor(
+                    "finish_reason",
+                    np.array([r.encode() for r in completion.finish_reasons], dtype=np.object_),
+                ),
+                pb_utils.Tensor(
+                    "num_input_tokens", np.array([completion.prompt_tokens], dtype=np.uint32)
+                ),
+                pb_utils.Tensor(
+                    "num_output_tokens", np.array(completion.completion_tokens, dtype=np.uint32)
+                ),
+            ]
+        )
+
+    def execute(self, requests: list[Any]) -> list[Any]:
+        responses = []
+        for request in requests:
+            try:
+                responses.append(self._one(request))
+            except self._invalid as exc:
+                error = pb_utils.TritonError(str(exc), pb_utils.TritonError.INVALID_ARG)
+                responses.append(pb_utils.InferenceResponse(output_tensors=[], error=error))
+        return responses
+
+    def finalize(self) -> None:
+        self._engine.close()
