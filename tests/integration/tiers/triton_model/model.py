@@ -1,8 +1,9 @@
 """A Triton Python-backend model serving the tier tensors over the same llama.cpp engine.
 
 It proves the OIP v2 client reaches a real Triton unchanged. Triton's Python-backend stub runs
-the *system* Python and ignores PYTHONPATH, so `initialize` adds the venv's site-packages (given as
-a model parameter) with `site.addsitedir`, which also runs the editable install's `.pth` hook.
+the *system* Python and ignores PYTHONPATH, so before anything else this module adds the venv's
+site-packages (named in `site-packages.txt` beside it; `triton_python_backend_utils` itself needs
+numpy) with `site.addsitedir`, which also runs the editable install's `.pth` hook.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ import site
 from pathlib import Path
 from typing import Any
 
-import triton_python_backend_utils as pb_utils  # type: ignore[import-not-found]
+site.addsitedir((Path(__file__).parent / "site-packages.txt").read_text().strip())
+
+import triton_python_backend_utils as pb_utils  # type: ignore[import-not-found]  # noqa: E402
 
 
 class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
         config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
-        site.addsitedir(params["site_packages"])
         import numpy as np
 
         from codecascade.mesh.errors import InvalidInput
