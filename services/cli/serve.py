@@ -15,7 +15,13 @@ def _sandbox() -> int:
     return main()
 
 
-SERVICES: dict[str, Callable[[], int]] = {"sandbox": _sandbox}
+def _testsynth() -> int:
+    from codecascade.testsynth.__main__ import main
+
+    return main()
+
+
+SERVICES: dict[str, Callable[[], int]] = {"sandbox": _sandbox, "testsynth": _testsynth}
 
 
 def _run(args: argparse.Namespace) -> int:

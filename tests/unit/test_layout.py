@@ -18,7 +18,7 @@ WIRING = {"servicer.py", "server.py", "__main__.py"}
 WIRING_PACKAGES = {"mesh", "cli", "v1"}
 WIRING_EXTRA: dict[str, set[str]] = {
     # The KServe predictor and the protocol clients are adapters by definition.
-    "tiers": {"model.py", "client.py", "oip.py", "openai.py", "triton.py"},
+    "tiers": {"model.py", "oip_client.py", "openai_client.py", "v2_codec.py"},
 }
 FORBIDDEN = ("grpc", "google.protobuf", "kserve", "tritonclient", "codecascade.v1")
 

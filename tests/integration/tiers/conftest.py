@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from tier_helpers import TierServer, start_server  # type: ignore[import-not-found]
+
+from tests.integration.tiers.tier_helpers import TierServer, start_server
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,11 @@ import asyncio
 import time
 
 import pytest
-from tier_helpers import model_path  # type: ignore[import-not-found]
 
 from codecascade.tiers.engine import EngineConfig, LlamaEngine
 from codecascade.tiers.errors import PromptTooLong, QueueFull
 from codecascade.tiers.generation import SamplingParams
+from tests.integration.tiers.tier_helpers import model_path
 
 
 @pytest.fixture(scope="module")

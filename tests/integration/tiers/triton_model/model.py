@@ -1,19 +1,30 @@
 """A Triton Python-backend model serving the tier tensors over the same llama.cpp engine.
 
 It proves the OIP v2 client reaches a real Triton unchanged. Triton's Python-backend stub runs
-the *system* Python and ignores PYTHONPATH, so before anything else this module adds the venv's
+the *system* Python and ignores PYTHONPATH, so before anything else this module puts the venv's
 site-packages (named in `site-packages.txt` beside it; `triton_python_backend_utils` itself needs
-numpy) with `site.addsitedir`, which also runs the editable install's `.pth` hook.
+numpy) first on sys.path with `site.addsitedir`, which also runs the editable install's `.pth`
+hook. That venv must hold numpy<2: the stub misreads BYTES inputs under numpy 2.
 """
 
 from __future__ import annotations
 
 import json
 import site
+import sys
 from pathlib import Path
 from typing import Any
 
-site.addsitedir((Path(__file__).parent / "site-packages.txt").read_text().strip())
+
+def _use_site_packages(directory: str) -> None:
+    """Puts `directory` (and what its .pth files add) first, ahead of any other environment's."""
+    before = list(sys.path)
+    site.addsitedir(directory)
+    added = [p for p in sys.path if p not in before]
+    sys.path[:] = added + before
+
+
+_use_site_packages((Path(__file__).parent / "site-packages.txt").read_text().strip())
 
 import triton_python_backend_utils as pb_utils  # type: ignore[import-not-found]  # noqa: E402
 

@@ -1,0 +1,1 @@
+"""The sandbox service: runs untrusted solutions against assert tests in gVisor."""

@@ -1,0 +1,21 @@
+"""`python -m codecascade.testsynth` / `cascade serve testsynth`: run test synthesis."""
+
+from __future__ import annotations
+
+from codecascade.mesh.entrypoint import run_service
+from codecascade.testsynth.config import TestSynthSettings
+from codecascade.testsynth.server import TestSynthService
+from codecascade.tiers.registry import TierRegistry
+
+
+def main() -> int:
+    """Reads settings from file and environment, then serves until SIGTERM."""
+    return run_service(
+        "codecascade-testsynth",
+        TestSynthSettings,
+        lambda settings: TestSynthService(settings, TierRegistry.connect_all(settings.tiers)),
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

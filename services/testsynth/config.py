@@ -1,0 +1,31 @@
+"""Test-synthesis settings (environment variables are the field names in upper case)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from codecascade.mesh.settings import ServiceSettings
+from codecascade.tiers.registry import TierConfig
+
+__all__ = ["TestSynthSettings"]
+
+
+class TestSynthSettings(ServiceSettings):
+    """The tiers to ask for tests, and the bounds on what a request may ask for."""
+
+    __test__ = False
+    config_section: ClassVar[str] = "testsynth"
+
+    grpc_port: int = Field(default=50062, ge=0, le=65535, description="gRPC listen port.")
+    tiers: list[TierConfig] = Field(
+        default_factory=list, description="Tier endpoints (shared `tiers:` list in the file)."
+    )
+    max_generations: int = Field(default=16, ge=1, description="Most test generations t.")
+    max_lines: int = Field(default=10, ge=1, description="Most assert lines l per generation.")
+    default_max_tests: int = Field(default=64, ge=1, description="Test cap when none is asked.")
+    max_prompt_bytes: int = Field(default=32 * 1024, ge=1, description="Largest task prompt.")
+    request_deadline_s: float = Field(
+        default=300.0, gt=0, description="Deadline for the tier call when the caller sets none."
+    )

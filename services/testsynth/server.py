@@ -1,0 +1,42 @@
+"""Wiring for test synthesis: settings -> tier clients -> synthesizer -> servicer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+
+from codecascade.testsynth.config import TestSynthSettings
+from codecascade.testsynth.servicer import TestSynthServicer
+from codecascade.testsynth.synthesis import TestSynthesizer
+from codecascade.tiers.registry import TierRegistry
+from codecascade.v1 import testsynth_service_pb2, testsynth_service_pb2_grpc
+
+__all__ = ["TestSynthService"]
+
+
+class TestSynthService:
+    """Test synthesis as a `codecascade.mesh.server.Service`."""
+
+    __test__ = False
+
+    def __init__(self, settings: TestSynthSettings, tiers: TierRegistry) -> None:
+        self._settings = settings
+        self._tiers = tiers
+
+    @property
+    def service_names(self) -> Sequence[str]:
+        return (testsynth_service_pb2.DESCRIPTOR.services_by_name["TestSynthService"].full_name,)
+
+    def register(self, server: grpc.aio.Server) -> None:
+        testsynth_service_pb2_grpc.add_TestSynthServiceServicer_to_server(
+            TestSynthServicer(self._settings, TestSynthesizer(self._tiers)), server
+        )
+
+    async def start(self) -> None:
+        # Tiers may scale from zero and come up later: the service is ready without them, and
+        # a request to a tier that is down fails with UNAVAILABLE.
+        return None
+
+    async def stop(self) -> None:
+        await self._tiers.close()

@@ -1,0 +1,87 @@
+"""TestSynthService over gRPC: proto in, domain request to the synthesizer, proto out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+
+from codecascade.mesh.deadlines import remaining_s
+from codecascade.mesh.errors import InvalidInput
+from codecascade.testsynth.config import TestSynthSettings
+from codecascade.testsynth.problem import make_problem
+from codecascade.testsynth.synthesis import SynthesisRequest, SynthesisResult, TestSynthesizer
+from codecascade.v1 import testsynth_service_pb2 as pb
+from codecascade.v1 import testsynth_service_pb2_grpc as pb_grpc
+from codecascade.v1 import usage_pb2
+
+__all__ = ["TestSynthServicer", "result_to_proto"]
+
+_STYLES = {pb.PROBLEM_STYLE_HUMANEVAL: "humaneval", pb.PROBLEM_STYLE_MBPP: "mbpp"}
+
+
+def result_to_proto(result: SynthesisResult) -> pb.SynthesizeTestsResponse:
+    latency = Duration()
+    latency.FromNanoseconds(round(result.latency_s * 1e9))
+    return pb.SynthesizeTestsResponse(
+        tests=[
+            pb.SynthesizedTest(code=t.code, tier=t.tier, generation_index=t.generation_index)
+            for t in result.tests
+        ],
+        dropped=[
+            pb.DroppedTest(
+                text=d.line.text, reason=d.line.reason, generation_index=d.generation_index
+            )
+            for d in result.dropped
+        ],
+        usage=usage_pb2.TokenUsage(
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            cost_usd=result.cost_usd,
+        ),
+        model_latency=latency,
+    )
+
+
+class TestSynthServicer(pb_grpc.TestSynthServiceServicer):
+    """Validates each request's bounds and hands it to the synthesizer."""
+
+    __test__ = False
+
+    def __init__(self, settings: TestSynthSettings, synthesizer: TestSynthesizer) -> None:
+        self._settings = settings
+        self._synthesizer = synthesizer
+
+    def _bounded(self, name: str, value: int, most: int) -> int:
+        if not 1 <= value <= most:
+            raise InvalidInput(f"{name} must be between 1 and {most}; got {value}")
+        return value
+
+    async def SynthesizeTests(
+        self, request: pb.SynthesizeTestsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.SynthesizeTestsResponse:
+        settings = self._settings
+        if len(request.prompt.encode()) > settings.max_prompt_bytes:
+            raise InvalidInput(f"the prompt is larger than {settings.max_prompt_bytes} bytes")
+        problem = make_problem(
+            request.prompt,
+            entry_point=request.entry_point,
+            example_test=request.example_test,
+            style=_STYLES.get(request.style, ""),
+        )
+        synthesis = SynthesisRequest(
+            problem=problem,
+            tier=request.tier,
+            generations=self._bounded("generations", request.generations, settings.max_generations),
+            lines=self._bounded(
+                "lines_per_generation", request.lines_per_generation, settings.max_lines
+            ),
+            max_tests=self._bounded(
+                "max_tests", request.max_tests or settings.default_max_tests, 1024
+            ),
+            seed=request.seed if request.HasField("seed") else None,
+        )
+        deadline = remaining_s(context, default=settings.request_deadline_s)
+        result = await self._synthesizer.synthesize(synthesis, timeout_s=deadline)
+        return result_to_proto(result)
