@@ -1,8 +1,15 @@
-"""Sandbox latency and throughput: runsc cold, runsc warm pool, and the plain-process backend.
+"""Sandbox latency and throughput: runsc cold, runsc warm pool (direct and through the gRPC
+service), and the plain-process backend.
 
 Workload: 5 solutions x 10 HumanEval-like asserts (4 correct solutions, 1 wrong), one request at
 a time for latency, then `--concurrency` requests at once for throughput. All backends run in the
-same invocation so the printed ratios compare like with like on a noisy machine.
+same invocation so the printed ratios compare like with like on a noisy machine. The "grpc" rows
+start `SandboxService` in-process with the mesh server on 127.0.0.1:0 and call `Execute` through
+a mesh channel, so they include proto conversion, validation and the interceptors.
+
+CPU per request is the whole machine's busy CPU time (/proc/stat) during a throughput run divided
+by its requests: it includes runsc, the sandboxes, this process, and anything else running (so
+the load average is printed next to it).
 
     python benchmarks/sandbox.py --iterations 30 --throughput-requests 40
 """
@@ -11,15 +18,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from google.protobuf.duration_pb2 import Duration
+
+from codecascade.mesh.channels import open_channel
+from codecascade.mesh.server import running_server
 from codecascade.sandbox.config import SandboxSettings
 from codecascade.sandbox.execution import Backend, ExecutionJob, Limits
 from codecascade.sandbox.process import ProcessBackend
 from codecascade.sandbox.runsc import RunscBackend
+from codecascade.sandbox.server import SandboxService
+from codecascade.v1 import sandbox_service_pb2 as pb
+from codecascade.v1 import sandbox_service_pb2_grpc as pb_grpc
 
 SOLUTION = """from typing import List
 
@@ -52,23 +68,60 @@ JOB = ExecutionJob(
 )
 
 
+GRPC_REQUEST = pb.ExecuteRequest(
+    solutions=JOB.solutions,
+    tests=JOB.tests,
+    entry_point=JOB.entry_point,
+    limits=pb.ExecutionLimits(
+        test_timeout=Duration(seconds=3),
+        memory_bytes=JOB.limits.memory_bytes,
+        output_bytes=JOB.limits.output_bytes,
+    ),
+)
+Call = Callable[[], Awaitable[int]]  # one request; returns the number of passed cells
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def latency(backend: Backend, iterations: int, pause_s: float) -> list[float]:
+def busy_cpu_s() -> float:
+    """Busy CPU seconds of the whole machine so far (all cores, /proc/stat)."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        ticks = [int(v) for v in stat.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def direct(backend: Backend) -> Call:
+    async def call() -> int:
+        report = await backend.execute(JOB, deadline_s=60)
+        return sum(map(sum, report.passed_matrix()))
+
+    return call
+
+
+def via_grpc(stub: pb_grpc.SandboxServiceStub) -> Call:
+    async def call() -> int:
+        response = await stub.Execute(GRPC_REQUEST, timeout=60)
+        return sum(t.outcome == pb.OUTCOME_PASSED for row in response.solutions for t in row.tests)
+
+    return call
+
+
+async def latency(call: Call, iterations: int, pause_s: float) -> list[float]:
     samples = []
     for _ in range(iterations):
         began = time.perf_counter()
-        report = await backend.execute(JOB, deadline_s=60)
+        passed = await call()
         samples.append(time.perf_counter() - began)
-        assert sum(map(sum, report.passed_matrix())) >= 40, report
+        assert passed >= 40, passed
         await asyncio.sleep(pause_s)  # let the pool refill, as between real requests
     return samples
 
 
-async def throughput(backend: Backend, requests: int, concurrency: int) -> float:
+async def throughput(call: Call, requests: int, concurrency: int) -> tuple[float, float]:
+    """Requests per second, and busy CPU seconds per request."""
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(requests):
         queue.put_nowait(i)
@@ -76,11 +129,12 @@ async def throughput(backend: Backend, requests: int, concurrency: int) -> float
     async def worker() -> None:
         while not queue.empty():
             queue.get_nowait()
-            await backend.execute(JOB, deadline_s=60)
+            assert await call() >= 40
 
-    began = time.perf_counter()
+    cpu, began = busy_cpu_s(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return requests / (time.perf_counter() - began)
+    elapsed, cpu = time.perf_counter() - began, busy_cpu_s() - cpu
+    return requests / elapsed, cpu / requests
 
 
 def line(name: str, samples: list[float]) -> str:
@@ -90,7 +144,12 @@ def line(name: str, samples: list[float]) -> str:
     )
 
 
+def loadavg() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 async def main(args: argparse.Namespace) -> None:
+    load_before = loadavg()
     with tempfile.TemporaryDirectory(prefix="cc-bench-") as state:
 
         def settings(pool: int) -> SandboxSettings:
@@ -99,21 +158,39 @@ async def main(args: argparse.Namespace) -> None:
                 pool_size=pool,
                 pool_wait_s=30.0,
                 max_concurrency=args.concurrency,
+                sandbox_parallel=args.parallel,
+                grpc_port=0,
             )
 
-        cold = RunscBackend(settings(0), parallel=args.parallel)
+        cold = RunscBackend(settings(0))
         await cold.start()
-        cold_s = await latency(cold, args.cold_iterations, 0.0)
+        cold_s = await latency(direct(cold), args.cold_iterations, 0.0)
         await cold.close()
 
-        warm = RunscBackend(settings(args.pool), parallel=args.parallel)
+        warm = RunscBackend(settings(args.pool))
         await warm.start()
         await asyncio.sleep(2.0)
-        warm_s = await latency(warm, args.iterations, args.pause)
+        warm_s = await latency(direct(warm), args.iterations, args.pause)
         await warm.settle()
         await asyncio.sleep(2.0)
-        warm_rps = await throughput(warm, args.throughput_requests, args.concurrency)
+        warm_rps, warm_cpu = await throughput(
+            direct(warm), args.throughput_requests, args.concurrency
+        )
         await warm.close()
+
+        service_settings = settings(args.pool)
+        grpc_backend = RunscBackend(service_settings)
+        service = SandboxService(service_settings, grpc_backend)
+        async with running_server(service_settings, service) as running:
+            async with open_channel(running.address) as channel:
+                stub = pb_grpc.SandboxServiceStub(channel)
+                await asyncio.sleep(2.0)
+                grpc_s = await latency(via_grpc(stub), args.iterations, args.pause)
+                await grpc_backend.settle()
+                await asyncio.sleep(2.0)
+                grpc_rps, grpc_cpu = await throughput(
+                    via_grpc(stub), args.throughput_requests, args.concurrency
+                )
 
         plain = ProcessBackend(
             allow_insecure=True,
@@ -122,24 +199,33 @@ async def main(args: argparse.Namespace) -> None:
             parallel=args.parallel,
         )
         await plain.start()
-        plain_s = await latency(plain, args.iterations, 0.0)
-        plain_rps = await throughput(plain, args.throughput_requests, args.concurrency)
+        plain_s = await latency(direct(plain), args.iterations, 0.0)
+        plain_rps, plain_cpu = await throughput(
+            direct(plain), args.throughput_requests, args.concurrency
+        )
         await plain.close()
 
     print(
         f"workload: {len(JOB.solutions)} solutions x {len(JOB.tests)} tests, "
-        f"runner parallel={args.parallel}, pool={args.pool}"
+        f"runner parallel={args.parallel}, pool={args.pool}, {os.cpu_count()} cores"
     )
+    print(f"load average before: {load_before}, after: {loadavg()}")
     print(line("runsc cold (pool 0)", cold_s))
     print(line("runsc warm pool", warm_s))
+    print(line("runsc warm pool via grpc", grpc_s))
     print(line("process (no sandbox)", plain_s))
     print(
         f"throughput @ concurrency {args.concurrency}: runsc warm {warm_rps:.1f} req/s, "
-        f"process {plain_rps:.1f} req/s"
+        f"via grpc {grpc_rps:.1f} req/s, process {plain_rps:.1f} req/s"
+    )
+    print(
+        f"busy CPU per request: runsc warm {warm_cpu * 1000:.0f} ms, "
+        f"via grpc {grpc_cpu * 1000:.0f} ms, process {plain_cpu * 1000:.0f} ms"
     )
     warm_p50, plain_p50 = statistics.median(warm_s), statistics.median(plain_s)
     print(
         f"ratios: warm/process p50 {warm_p50 / plain_p50:.2f}x, "
+        f"grpc/process p50 {statistics.median(grpc_s) / plain_p50:.2f}x, "
         f"cold/warm p50 {statistics.median(cold_s) / warm_p50:.2f}x, "
         f"process/warm throughput {plain_rps / warm_rps:.2f}x"
     )

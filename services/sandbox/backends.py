@@ -14,13 +14,20 @@ __all__ = ["build_backend"]
 def build_backend(settings: SandboxSettings) -> Backend:
     """A backend that is built but not started; `start()` checks that it can really run here."""
     if settings.sandbox_backend == "runsc":
-        return RunscBackend(settings)
+        return RunscBackend(
+            settings,
+            parallel=settings.sandbox_parallel,
+            start_timeout_s=settings.sandbox_start_timeout_s,
+            reaper_interval_s=settings.sandbox_reaper_interval_s,
+        )
     if settings.sandbox_backend == "pod":
         return PodBackend(
             python=settings.sandbox_python,
             pool_size=settings.pool_size,
             pool_wait_s=settings.pool_wait_s,
             max_concurrency=settings.max_concurrency,
+            parallel=settings.sandbox_parallel,
+            start_timeout_s=settings.sandbox_start_timeout_s,
         )
     return ProcessBackend(
         allow_insecure=settings.sandbox_allow_insecure,
@@ -28,4 +35,6 @@ def build_backend(settings: SandboxSettings) -> Backend:
         pool_size=settings.pool_size,
         pool_wait_s=settings.pool_wait_s,
         max_concurrency=settings.max_concurrency,
+        parallel=settings.sandbox_parallel,
+        start_timeout_s=settings.sandbox_start_timeout_s,
     )

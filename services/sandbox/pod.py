@@ -65,6 +65,7 @@ class PodBackend(LocalRunnerBackend):
         pool_wait_s: float = 5.0,
         max_concurrency: int = 4,
         parallel: int = 2,
+        start_timeout_s: float = 10.0,
         probe: Callable[[], str | None] = detect_gvisor,
     ) -> None:
         super().__init__(
@@ -73,6 +74,7 @@ class PodBackend(LocalRunnerBackend):
             pool_wait_s=pool_wait_s,
             max_concurrency=max_concurrency,
             parallel=parallel,
+            start_timeout_s=start_timeout_s,
         )
         self._python_path = Path(python)
         self._probe = probe

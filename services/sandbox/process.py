@@ -33,6 +33,7 @@ class ProcessBackend(LocalRunnerBackend):
         pool_wait_s: float = 5.0,
         max_concurrency: int = 4,
         parallel: int = 2,
+        start_timeout_s: float = 10.0,
     ) -> None:
         if not allow_insecure:
             raise SandboxUnavailable(
@@ -46,6 +47,7 @@ class ProcessBackend(LocalRunnerBackend):
             pool_wait_s=pool_wait_s,
             max_concurrency=max_concurrency,
             parallel=parallel,
+            start_timeout_s=start_timeout_s,
         )
 
     async def execute(self, job: ExecutionJob, *, deadline_s: float) -> ExecutionReport:

@@ -41,9 +41,9 @@ from __future__ import annotations
 
 import builtins
 import ctypes
+import gc
 import json
 import os
-import platform
 import resource
 import select
 import signal
@@ -51,7 +51,6 @@ import struct
 import sys
 import time
 import types
-from dataclasses import dataclass, field
 from typing import Any
 
 PROTOCOL_VERSION = 1
@@ -86,6 +85,8 @@ _settrace = sys.settrace
 _setprofile = sys.setprofile
 _type_name = type.__dict__["__name__"].__get__
 _BUILTINS = dict(vars(builtins))
+_MACHINE = os.uname().machine
+_PYTHON_VERSION = "%d.%d.%d" % sys.version_info[:3]
 
 
 def _sealed(fn: Any) -> Any:
@@ -199,7 +200,7 @@ def set_non_dumpable(libc: ctypes.CDLL | None) -> None:
 
 def install_seccomp(libc: ctypes.CDLL | None) -> bool:
     """Installs the filter in this process; False when not possible (then say so in notes)."""
-    if libc is None or platform.machine() != "x86_64":
+    if libc is None or _MACHINE != "x86_64":
         return False
     program = seccomp_program(os.getpid())
     buf = ctypes.create_string_buffer(program, _len(program))
@@ -213,21 +214,54 @@ def install_seccomp(libc: ctypes.CDLL | None) -> bool:
 # the job
 
 
-@dataclass(frozen=True)
 class Job:
-    """What the host sends; validated here because the runner trusts nothing it reads."""
+    """What the host sends; validated here because the runner trusts nothing it reads.
 
-    nonce: str
-    solutions: list[str]
-    tests: list[str]
-    entry_point: str
-    setup_code: str
-    timeout_s: float
-    memory_bytes: int
-    output_bytes: int
-    output_limit_bytes: int
-    parallel: int
-    nofile: int
+    Plain classes, not dataclasses, here and below: `dataclasses` pulls in `inspect`, `ast`
+    and `dis`, and under gVisor's ptrace platform every module imported before `ready` costs
+    syscalls and page faults (CPU per sandbox, so throughput), and memory every fork copies.
+    """
+
+    __slots__ = (
+        "nonce",
+        "solutions",
+        "tests",
+        "entry_point",
+        "setup_code",
+        "timeout_s",
+        "memory_bytes",
+        "output_bytes",
+        "output_limit_bytes",
+        "parallel",
+        "nofile",
+    )
+
+    def __init__(
+        self,
+        *,
+        nonce: str,
+        solutions: list[str],
+        tests: list[str],
+        entry_point: str,
+        setup_code: str,
+        timeout_s: float,
+        memory_bytes: int,
+        output_bytes: int,
+        output_limit_bytes: int,
+        parallel: int,
+        nofile: int,
+    ) -> None:
+        self.nonce = nonce
+        self.solutions = solutions
+        self.tests = tests
+        self.entry_point = entry_point
+        self.setup_code = setup_code
+        self.timeout_s = timeout_s
+        self.memory_bytes = memory_bytes
+        self.output_bytes = output_bytes
+        self.output_limit_bytes = output_limit_bytes
+        self.parallel = parallel
+        self.nofile = nofile
 
     @classmethod
     def parse(cls, raw: bytes) -> Job:
@@ -475,29 +509,52 @@ def _child(job: Job, solution: str, start: int, result_fd: int, nonce: str, libc
 # the parent: forks, watches, classifies deaths, streams rows
 
 
-@dataclass
 class _Row:
-    index: int
-    tests: list[dict[str, Any] | None]
-    load_error: dict[str, str] | None = None
-    peak_memory_bytes: int = 0
-    cpu_time_s: float = 0.0
-    forks: int = 0
-    next_test: int = 0
+    __slots__ = (
+        "index",
+        "tests",
+        "load_error",
+        "peak_memory_bytes",
+        "cpu_time_s",
+        "forks",
+        "next_test",
+    )
+
+    def __init__(self, index: int, tests: list[dict[str, Any] | None]) -> None:
+        self.index = index
+        self.tests = tests
+        self.load_error: dict[str, str] | None = None
+        self.peak_memory_bytes = 0
+        self.cpu_time_s = 0.0
+        self.forks = 0
+        self.next_test = 0
 
 
-@dataclass
 class _Child:
-    row: _Row
-    pid: int
-    fd: int
-    nonce: str
-    deadline: float
-    loaded: bool = False
-    done: bool = False
-    killed_for_time: bool = False
-    violation: str = ""
-    buffer: bytearray = field(default_factory=bytearray)
+    __slots__ = (
+        "row",
+        "pid",
+        "fd",
+        "nonce",
+        "deadline",
+        "loaded",
+        "done",
+        "killed_for_time",
+        "violation",
+        "buffer",
+    )
+
+    def __init__(self, row: _Row, pid: int, fd: int, nonce: str, deadline: float) -> None:
+        self.row = row
+        self.pid = pid
+        self.fd = fd
+        self.nonce = nonce
+        self.deadline = deadline
+        self.loaded = False
+        self.done = False
+        self.killed_for_time = False
+        self.violation = ""
+        self.buffer = bytearray()
 
 
 def _unhex(text: str) -> str:
@@ -688,12 +745,16 @@ def main() -> int:
     set_non_dumpable(libc)
     for name in PRELOAD:
         __import__(name)
+    # Every object so far lives for the whole process: move it out of the collector's reach, so
+    # a collection in a child does not write to (and so copy) the pages the fork shares. Under
+    # gVisor's ptrace platform each such copy-on-write fault is a round trip through the sentry.
+    gc.freeze()
     out = sys.stdout
     ready = {
         "kind": "ready",
         "protocol": PROTOCOL_VERSION,
-        "python": platform.python_version(),
-        "seccomp": platform.machine() == "x86_64" and libc is not None,
+        "python": _PYTHON_VERSION,
+        "seccomp": _MACHINE == "x86_64" and libc is not None,
     }
     out.write(json.dumps(ready) + "\n")
     out.flush()
@@ -706,6 +767,7 @@ def main() -> int:
         out.write(json.dumps({"kind": "error", "message": f"bad job: {exc}"}) + "\n")
         out.flush()
         return 2
+    gc.freeze()  # the job's strings too, before the first fork
     Parent(job, libc, out).run()
     out.write(json.dumps({"kind": "end", "nonce": job.nonce}) + "\n")
     out.flush()

@@ -68,12 +68,14 @@ class RunscBackend:
         self,
         settings: SandboxSettings,
         *,
-        parallel: int = 2,
+        parallel: int | None = None,
         bundle_limits: BundleLimits | None = None,
-        start_timeout_s: float = 20.0,
-        reaper_interval_s: float = 30.0,
+        start_timeout_s: float | None = None,
+        reaper_interval_s: float | None = None,
     ) -> None:
+        """Arguments left at None come from `settings` (SANDBOX_PARALLEL and friends)."""
         self._settings = settings
+        parallel = settings.sandbox_parallel if parallel is None else parallel
         self._parallel = parallel
         self._layout = BundleLayout(settings.sandbox_state_dir)
         self._cli = RunscCli(
@@ -87,10 +89,15 @@ class RunscBackend:
             # tmpfs (counted by the memory cgroup); the rest is the sentry and the runner.
             memory_bytes=parallel * settings.max_memory_bytes + tmp_bytes + 256 * 1024 * 1024,
             cpu_cores=float(max(1, parallel)),
+            pids=settings.sandbox_pids_limit,
             tmp_bytes=tmp_bytes,
         )
-        self._start_timeout_s = start_timeout_s
-        self._reaper_interval_s = reaper_interval_s
+        self._start_timeout_s = (
+            settings.sandbox_start_timeout_s if start_timeout_s is None else start_timeout_s
+        )
+        self._reaper_interval_s = (
+            settings.sandbox_reaper_interval_s if reaper_interval_s is None else reaper_interval_s
+        )
         self._owned: set[str] = set()
         self._cleanups: set[asyncio.Task[None]] = set()
         self._requests = asyncio.Semaphore(settings.max_concurrency)

@@ -24,11 +24,11 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
-from llama_cpp import Llama, StoppingCriteriaList
+from llama_cpp import Llama, StoppingCriteria, StoppingCriteriaList
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_types import ChatCompletionRequestMessage, CreateCompletionResponse
 
@@ -232,7 +232,7 @@ def _as_tuple(stop: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(s for s in stop if s)
 
 
-def _stop_when(flag: threading.Event) -> Any:
+def _stop_when(flag: threading.Event) -> StoppingCriteria:
     def stopping(_ids: npt.NDArray[np.intc], _logits: npt.NDArray[np.single]) -> bool:
         return flag.is_set()
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from codecascade.tiers.client import TierClient, TierEndpoint, TierProtocol
 from codecascade.tiers.connect import connect
 from codecascade.tiers.generation import PromptFormat
+from codecascade.tiers.tracing import TracedTierClient
 
 __all__ = ["TierConfig", "TierRegistry"]
 
@@ -57,7 +58,8 @@ class TierRegistry:
 
     @classmethod
     def connect_all(cls, configs: Sequence[TierConfig]) -> TierRegistry:
-        return cls(configs, {c.name: connect(c.endpoint()) for c in configs})
+        """Clients for every configured tier, each traced with GenAI inference spans."""
+        return cls(configs, {c.name: TracedTierClient(connect(c.endpoint())) for c in configs})
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -53,7 +53,8 @@ async def call_with_retry(
         except Unavailable as exc:
             pause = random.uniform(0.5, 1.0) * backoff  # jitter spreads retrying clients apart
             if number >= policy.max_attempts or clock() + pause >= deadline:
-                raise TierUnavailable(f"{what}: {exc} (after {number} attempt(s))") from exc
+                detail = str(exc) if str(exc).startswith(what) else f"{what}: {exc}"
+                raise TierUnavailable(f"{detail} (after {number} attempt(s))") from exc
             await asyncio.sleep(pause)
             backoff = min(backoff * 2, policy.max_backoff_s)
     raise AssertionError("unreachable")  # the loop always returns or raises

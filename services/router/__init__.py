@@ -1,0 +1,1 @@
+"""The router: the cascade policy over tiers, test synthesis and the sandbox."""

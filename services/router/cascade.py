@@ -1,0 +1,393 @@
+"""The cascade (DESIGN §1): try tiers cheapest first, accept on execution-verified agreement.
+
+Per tier: k solutions and the tier's own tests are generated concurrently, the sandbox runs the
+k x T matrix once, and the agreement score decides: accept (score >= θ and something passed),
+escalate, or (last tier) answer with the best solution. k = 0 is one greedy answer, accepted
+untested. A tier that is down, overloaded or too slow is skipped with its reason and the next
+tier answers; when the last tier cannot answer, the best earlier answer is returned. Only when no
+tier produced anything is the request UNAVAILABLE. Every downstream call gets what is left of
+the request's deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanKind, TracerProvider
+
+from codecascade.mesh.errors import CascadeError, DeadlineExceeded, Unavailable
+from codecascade.router.events import (
+    CandidatesReady,
+    CascadeEvent,
+    CascadeResult,
+    Decision,
+    EscalatedEvent,
+    Observer,
+    TestsRan,
+    TierAttempt,
+    TierStartedEvent,
+)
+from codecascade.router.metrics import RouterMetrics
+from codecascade.router.policy import CascadePolicy, RequestOverrides, TierPolicy, plan
+from codecascade.router.ports import (
+    Candidates,
+    MatrixRunner,
+    SolutionSource,
+    TestSet,
+    TestSource,
+    Usage,
+)
+from codecascade.router.scoring import agreement
+from codecascade.testsynth.problem import Problem
+
+__all__ = ["Cascade"]
+
+# Below this much time left, starting another tier cannot finish: answer with what we have.
+MIN_TIER_BUDGET_S = 1.0
+
+
+async def _nothing(_event: CascadeEvent) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    code: str
+    reason: str
+
+
+def _failure(step: str, exc: BaseException) -> _Failure:
+    """A low-cardinality code and a readable reason for a tier step that failed."""
+    if isinstance(exc, TimeoutError | DeadlineExceeded):
+        return _Failure(f"{step}_timeout", f"{step} timed out")
+    if isinstance(exc, Unavailable):
+        return _Failure(f"{step}_unavailable", f"{step} unavailable: {exc}")
+    return _Failure(f"{step}_error", f"{step} failed: {exc}")
+
+
+class Cascade:
+    """Runs the policy for one request at a time; safe to share across concurrent requests."""
+
+    def __init__(
+        self,
+        policy: CascadePolicy,
+        solutions: SolutionSource,
+        tests: TestSource,
+        runner: MatrixRunner,
+        *,
+        metrics: RouterMetrics | None = None,
+        tracer_provider: TracerProvider | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.policy = policy
+        self._solutions = solutions
+        self._tests = tests
+        self._runner = runner
+        self._metrics = metrics
+        self._tracer = trace.get_tracer("codecascade.router", tracer_provider=tracer_provider)
+        self._clock = clock
+
+    async def run(
+        self,
+        problem: Problem,
+        overrides: RequestOverrides,
+        *,
+        seed: int | None,
+        deadline_s: float,
+        tenant: str = "",
+        observer: Observer | None = None,
+    ) -> CascadeResult:
+        """The answer for `problem`; raises Unavailable when no tier could produce one."""
+        effective = plan(self.policy, overrides)
+        deadline = self._clock() + min(deadline_s, effective.deadline_s)
+        emit: Observer = observer or _nothing
+        started = self._clock()
+        with self._tracer.start_as_current_span(
+            "invoke_workflow codecascade",
+            kind=SpanKind.INTERNAL,
+            attributes={
+                "gen_ai.operation.name": "invoke_workflow",
+                "gen_ai.workflow.name": "codecascade",
+                "codecascade.tenant": tenant,
+                "codecascade.entry_point": problem.entry_point,
+                "codecascade.tiers": [t.tier for t in effective.tiers],
+            },
+        ) as workflow:
+            trace_id = format(workflow.get_span_context().trace_id, "032x")
+            attempts: list[TierAttempt] = []
+            previous_span: trace.Span | None = None
+            spent = Usage()
+            stop_reason = ""
+            for index, tier in enumerate(effective.tiers):
+                last = index == len(effective.tiers) - 1
+                left = deadline - self._clock()
+                if left < MIN_TIER_BUDGET_S:
+                    stop_reason = f"deadline: {max(left, 0):.1f} s left before tier {tier.tier}"
+                    break
+                if effective.cost_cap_usd is not None and spent.cost_usd >= effective.cost_cap_usd:
+                    stop_reason = f"cost cap ${effective.cost_cap_usd:.6f} reached"
+                    break
+                links = []
+                if previous_span is not None and attempts:
+                    prior = attempts[-1]
+                    links.append(
+                        Link(
+                            previous_span.get_span_context(),
+                            {"codecascade.escalation.reason": prior.reason},
+                        )
+                    )
+                with self._tracer.start_as_current_span(
+                    f"codecascade.tier {tier.tier}",
+                    links=links,
+                    attributes={
+                        "codecascade.tier": tier.tier,
+                        "codecascade.k": tier.k,
+                        "codecascade.test_lines": tier.test_lines,
+                        "codecascade.threshold": tier.threshold,
+                    },
+                ) as tier_span:
+                    await emit(TierStartedEvent(tier.tier, tier.k, tier.test_lines))
+                    attempt = await self._attempt(
+                        tier, problem, seed=seed, deadline=deadline, last=last, emit=emit
+                    )
+                    tier_span.set_attribute("codecascade.decision", attempt.decision.name)
+                    tier_span.set_attribute("codecascade.score", attempt.score)
+                attempts.append(attempt)
+                spent = spent + attempt.usage
+                self._record_tier(attempt)
+                previous_span = tier_span
+                if attempt.decision in (Decision.ACCEPTED, Decision.UNTESTED, Decision.FINAL):
+                    break
+                if not last:
+                    target = effective.tiers[index + 1].tier
+                    self._escalate(workflow, attempt, target)
+                    await emit(
+                        EscalatedEvent(
+                            attempt.tier, target, attempt.reason, attempt.score, attempt.threshold
+                        )
+                    )
+            result = self._answer(attempts, stop_reason, started, trace_id)
+            workflow.set_attribute("codecascade.final_tier", result.tier)
+            workflow.set_attribute("codecascade.decision", result.decision.name)
+            workflow.set_attribute("codecascade.cost_usd", result.usage.cost_usd)
+            if self._metrics is not None:
+                self._metrics.requests.labels(result.tier, result.decision.name.lower()).inc()
+            return result
+
+    async def _attempt(
+        self,
+        tier: TierPolicy,
+        problem: Problem,
+        *,
+        seed: int | None,
+        deadline: float,
+        last: bool,
+        emit: Observer,
+    ) -> TierAttempt:
+        started = self._clock()
+        base = TierAttempt(
+            tier=tier.tier,
+            decision=Decision.SKIPPED,
+            reason="",
+            reason_code="",
+            k=tier.k,
+            test_lines=tier.test_lines,
+            threshold=tier.threshold,
+        )
+
+        def remaining() -> float:
+            return max(deadline - self._clock(), 0.001)
+
+        solutions_call = self._solutions.generate(tier, problem, seed=seed, timeout_s=remaining())
+        if tier.k == 0:
+            try:
+                greedy = await asyncio.wait_for(solutions_call, remaining())
+            except (CascadeError, TimeoutError) as exc:
+                failure = _failure("tier", exc)
+                return replace(
+                    base,
+                    reason=failure.reason,
+                    reason_code=failure.code,
+                    elapsed_s=self._clock() - started,
+                )
+            await emit(CandidatesReady(tier.tier, len(greedy.codes), 0, greedy.usage))
+            return replace(
+                base,
+                decision=Decision.UNTESTED,
+                reason="k = 0: one greedy answer, accepted untested",
+                reason_code="untested",
+                threshold=0.0,
+                solution_usage=greedy.usage,
+                model_s=greedy.latency_s,
+                solutions=greedy.codes,
+                elapsed_s=self._clock() - started,
+            )
+        tests_call = self._tests.generate(tier, problem, seed=seed, timeout_s=remaining())
+        outcomes = await asyncio.gather(
+            asyncio.wait_for(solutions_call, remaining()),
+            asyncio.wait_for(tests_call, remaining()),
+            return_exceptions=True,
+        )
+        candidates_or_error, tests_or_error = outcomes
+        if isinstance(candidates_or_error, BaseException):
+            if not isinstance(candidates_or_error, CascadeError | TimeoutError):
+                raise candidates_or_error
+            failure = _failure("tier", candidates_or_error)
+            test_usage = tests_or_error.usage if isinstance(tests_or_error, TestSet) else Usage()
+            return replace(
+                base,
+                reason=failure.reason,
+                reason_code=failure.code,
+                test_usage=test_usage,
+                elapsed_s=self._clock() - started,
+            )
+        candidates: Candidates = candidates_or_error
+        tests: TestSet
+        test_note = ""
+        if isinstance(tests_or_error, BaseException):
+            if not isinstance(tests_or_error, CascadeError | TimeoutError):
+                raise tests_or_error
+            test_note = _failure("test synthesis", tests_or_error).reason
+            tests = TestSet((), Usage(), 0.0)
+        else:
+            tests = tests_or_error
+        await emit(
+            CandidatesReady(
+                tier.tier, len(candidates.codes), len(tests.tests), candidates.usage + tests.usage
+            )
+        )
+        attempt = replace(
+            base,
+            solution_usage=candidates.usage,
+            test_usage=tests.usage,
+            model_s=max(candidates.latency_s, tests.latency_s),
+            tests=tests.tests,
+            solutions=candidates.codes,
+        )
+        sandbox_s = 0.0
+        if tests.tests:
+            try:
+                with self._tracer.start_as_current_span(
+                    "execute_tool run_tests",
+                    kind=SpanKind.INTERNAL,
+                    attributes={
+                        "gen_ai.operation.name": "execute_tool",
+                        "gen_ai.tool.name": "run_tests",
+                        "codecascade.tier": tier.tier,
+                        "codecascade.matrix.solutions": len(candidates.codes),
+                        "codecascade.matrix.tests": len(tests.tests),
+                    },
+                ) as tool_span:
+                    execution = await asyncio.wait_for(
+                        self._runner.run(
+                            problem, candidates.codes, tests.tests, timeout_s=remaining()
+                        ),
+                        remaining(),
+                    )
+                    matrix = [list(row) for row in execution.passed]
+                    sandbox_s = execution.sandbox_s
+                    tool_span.set_attribute(
+                        "codecascade.matrix.passed_cells", sum(map(sum, matrix))
+                    )
+            except (CascadeError, TimeoutError) as exc:
+                test_note = _failure("sandbox", exc).reason
+                matrix = [[] for _ in candidates.codes]
+        else:
+            matrix = [[] for _ in candidates.codes]
+            test_note = test_note or "the tier wrote no usable tests"
+        scored = agreement(matrix)
+        await emit(TestsRan(tier.tier, scored, tier.threshold))
+        attempt = replace(
+            attempt,
+            agreement=scored,
+            score=scored.score,
+            sandbox_s=sandbox_s,
+            elapsed_s=self._clock() - started,
+        )
+        if scored.accepts(tier.threshold):
+            return replace(
+                attempt,
+                decision=Decision.ACCEPTED,
+                reason=f"score {scored.score:.2f} >= threshold {tier.threshold:.2f}",
+                reason_code="accepted",
+            )
+        if test_note:
+            reason, code = test_note, "no_tests"
+        elif scored.best_solution < 0:
+            reason, code = "no solution passed any test", "nothing_passed"
+        else:
+            reason = f"score {scored.score:.2f} < threshold {tier.threshold:.2f}"
+            code = "below_threshold"
+        if last:
+            return replace(
+                attempt,
+                decision=Decision.FINAL,
+                reason=f"last tier answers with its best solution ({reason})",
+                reason_code=code,
+            )
+        return replace(attempt, decision=Decision.ESCALATED, reason=reason, reason_code=code)
+
+    def _escalate(self, workflow: trace.Span, attempt: TierAttempt, target: str) -> None:
+        workflow.add_event(
+            "codecascade.escalation",
+            {
+                "codecascade.escalation.from_tier": attempt.tier,
+                "codecascade.escalation.to_tier": target,
+                "codecascade.escalation.reason": attempt.reason,
+                "codecascade.escalation.reason_code": attempt.reason_code,
+                "codecascade.escalation.score": attempt.score,
+                "codecascade.escalation.threshold": attempt.threshold,
+            },
+        )
+        if self._metrics is not None:
+            self._metrics.escalations.labels(attempt.tier, target, attempt.reason_code).inc()
+
+    def _record_tier(self, attempt: TierAttempt) -> None:
+        if self._metrics is None:
+            return
+        usage = attempt.usage
+        self._metrics.cost.labels(attempt.tier).inc(usage.cost_usd)
+        self._metrics.tokens.labels(attempt.tier, "input").inc(usage.prompt_tokens)
+        self._metrics.tokens.labels(attempt.tier, "output").inc(usage.completion_tokens)
+        self._metrics.tier_seconds.labels(attempt.tier, attempt.decision.name.lower()).observe(
+            attempt.elapsed_s
+        )
+
+    def _answer(
+        self, attempts: list[TierAttempt], stop_reason: str, started: float, trace_id: str
+    ) -> CascadeResult:
+        answered = [a for a in attempts if a.best_code is not None]
+        if not answered:
+            detail = "; ".join(f"{a.tier}: {a.reason}" for a in attempts) or stop_reason
+            if stop_reason.startswith("deadline") and not attempts:
+                raise DeadlineExceeded(f"no tier could start: {stop_reason}")
+            raise Unavailable(f"no tier produced an answer ({detail})")
+        chosen = attempts[-1] if attempts[-1].best_code is not None else None
+        if chosen is None or chosen.decision in (Decision.ESCALATED, Decision.SKIPPED):
+            # The last tier tried could not answer (down, or we stopped early): best earlier answer.
+            chosen = max(answered, key=lambda a: (a.score, attempts.index(a)))
+            note = stop_reason or "the last tier could not answer"
+            final = replace(
+                chosen,
+                decision=Decision.FINAL,
+                reason=f"{note}; best earlier answer ({chosen.reason})",
+            )
+            attempts = [final if a is chosen else a for a in attempts]
+            chosen = final
+        code = chosen.best_code
+        assert code is not None
+        return CascadeResult(
+            code=code,
+            tier=chosen.tier,
+            decision=chosen.decision,
+            score=chosen.score,
+            threshold=chosen.threshold,
+            agreement=chosen.agreement,
+            attempts=tuple(attempts),
+            elapsed_s=self._clock() - started,
+            trace_id=trace_id,
+        )

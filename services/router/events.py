@@ -1,0 +1,127 @@
+"""What the cascade reports while it runs (for GenerateStream) and what it returns."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from codecascade.router.ports import Usage
+from codecascade.router.scoring import Agreement
+
+__all__ = [
+    "CandidatesReady",
+    "CascadeEvent",
+    "CascadeResult",
+    "Decision",
+    "EscalatedEvent",
+    "Observer",
+    "TestsRan",
+    "TierAttempt",
+    "TierStartedEvent",
+]
+
+
+class Decision(enum.Enum):
+    """Values match the proto enum numbers."""
+
+    ACCEPTED = 1
+    ESCALATED = 2
+    SKIPPED = 3
+    FINAL = 4
+    UNTESTED = 5
+
+
+@dataclass(frozen=True, slots=True)
+class TierStartedEvent:
+    tier: str
+    k: int
+    test_lines: int
+
+
+@dataclass(frozen=True, slots=True)
+class CandidatesReady:
+    tier: str
+    solutions: int
+    tests: int
+    usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class TestsRan:
+    __test__ = False
+
+    tier: str
+    agreement: Agreement
+    threshold: float
+
+
+@dataclass(frozen=True, slots=True)
+class EscalatedEvent:
+    from_tier: str
+    to_tier: str
+    reason: str
+    score: float
+    threshold: float
+
+
+CascadeEvent = TierStartedEvent | CandidatesReady | TestsRan | EscalatedEvent
+
+
+# Receives each event as it happens; GenerateStream turns them into messages.
+Observer = Callable[[CascadeEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class TierAttempt:
+    """One step on the escalation path, with everything needed to audit the decision."""
+
+    tier: str
+    decision: Decision
+    reason: str
+    reason_code: str  # low-cardinality label for metrics
+    k: int
+    test_lines: int
+    threshold: float
+    score: float = 0.0
+    agreement: Agreement | None = None
+    solution_usage: Usage = field(default_factory=Usage)
+    test_usage: Usage = field(default_factory=Usage)
+    model_s: float = 0.0
+    sandbox_s: float = 0.0
+    elapsed_s: float = 0.0
+    tests: tuple[str, ...] = ()
+    solutions: tuple[str, ...] = ()
+
+    @property
+    def usage(self) -> Usage:
+        return self.solution_usage + self.test_usage
+
+    @property
+    def best_code(self) -> str | None:
+        """The answer this tier would give: its best solution, else its first."""
+        if not self.solutions:
+            return None
+        if self.agreement is not None and self.agreement.best_solution >= 0:
+            return self.solutions[self.agreement.best_solution]
+        return self.solutions[0]
+
+
+@dataclass(frozen=True, slots=True)
+class CascadeResult:
+    code: str
+    tier: str
+    decision: Decision
+    score: float
+    threshold: float
+    agreement: Agreement | None
+    attempts: tuple[TierAttempt, ...]
+    elapsed_s: float
+    trace_id: str
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage()
+        for attempt in self.attempts:
+            total = total + attempt.usage
+        return total

@@ -1,0 +1,193 @@
+"""The cascade policy: which tiers, in order, with their (k, l, θ), and the limits on overrides.
+
+One schema for one file: the router loads it, `cascade calibrate` writes it, the Helm chart
+mounts it as a ConfigMap, and tests parse the chart's copy with this same code. The rules of the
+method (DESIGN §1) are checked on load: l = 0 exactly when k <= 0; no tier after a k = 0 tier;
+the last tier never has k = 1. k = -1 skips a tier (kept in the file so a calibrated policy can
+be read against the full tier list).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from codecascade.mesh.errors import InvalidInput
+
+__all__ = [
+    "CascadePolicy",
+    "EffectivePlan",
+    "OverrideLimits",
+    "PolicyError",
+    "RequestOverrides",
+    "TierPolicy",
+    "plan",
+]
+
+
+class PolicyError(InvalidInput):
+    """The policy file, or a request's overrides, break a rule; the message says which."""
+
+
+class TierPolicy(BaseModel):
+    """How one tier takes part in the cascade."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tier: str = Field(min_length=1, description="Name of a configured tier endpoint.")
+    k: int = Field(ge=-1, le=64, description="Solutions: -1 skips the tier, 0 = greedy untested.")
+    test_lines: int = Field(default=0, ge=0, le=20, description="Assert lines l per generation.")
+    threshold: float = Field(default=1.0, ge=0.0, le=1.0, description="Acceptance threshold θ.")
+    max_tokens: int = Field(default=512, ge=16, le=8192, description="Tokens per solution.")
+    temperature: float = Field(default=0.8, ge=0.0, le=2.0, description="Sampling when k > 1.")
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0, description="Nucleus sampling when k > 1.")
+
+    @model_validator(mode="after")
+    def _lines_match_k(self) -> Self:
+        if self.k <= 0 and self.test_lines != 0:
+            raise ValueError(f"tier {self.tier}: test_lines must be 0 when k is {self.k}")
+        if self.k > 0 and self.test_lines == 0:
+            raise ValueError(f"tier {self.tier}: test_lines must be at least 1 when k > 0")
+        return self
+
+    @property
+    def active(self) -> bool:
+        return self.k >= 0
+
+
+class OverrideLimits(BaseModel):
+    """What a request may change; the server's operator sets these."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_k: int = Field(default=10, ge=1, le=64, description="Largest k a request may ask for.")
+    min_threshold: float = Field(default=0.0, ge=0, le=1, description="Lowest θ allowed.")
+    max_deadline_s: float = Field(default=600.0, gt=0, description="Longest request allowed.")
+    default_deadline_s: float = Field(default=300.0, gt=0, description="When none is given.")
+    max_cost_usd: float = Field(default=1.0, ge=0, description="Largest cost cap allowed.")
+
+
+class CascadePolicy(BaseModel):
+    """The whole policy file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: int = Field(default=1, description="Schema version of this file.")
+    tiers: tuple[TierPolicy, ...] = Field(min_length=1, description="Tiers, cheapest first.")
+    limits: OverrideLimits = Field(default_factory=OverrideLimits)
+    description: str = Field(default="", description="Where this policy came from.")
+
+    @model_validator(mode="after")
+    def _method_rules(self) -> Self:
+        active = [t for t in self.tiers if t.active]
+        if not active:
+            raise ValueError("every tier is skipped (k = -1): at least one must answer")
+        names = [t.tier for t in self.tiers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a tier appears twice: {names}")
+        for earlier in active[:-1]:
+            if earlier.k == 0:
+                raise ValueError(
+                    f"tier {earlier.tier} has k = 0 (accepted untested) so no tier may follow it"
+                )
+        if active[-1].k == 1 and len(active) > 1:
+            raise ValueError(
+                f"the last tier ({active[-1].tier}) has k = 1: use k = 0 for an untested answer "
+                "or k >= 2 so its tests can choose"
+            )
+        return self
+
+    @classmethod
+    def from_yaml(cls, text: str, *, source: str = "policy") -> CascadePolicy:
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise PolicyError(f"{source}: not valid YAML: {exc}") from exc
+        try:
+            return cls.model_validate(document)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'policy'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise PolicyError(f"{source}: {problems}") from exc
+
+    @classmethod
+    def load(cls, path: Path) -> CascadePolicy:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PolicyError(f"cannot read the policy file {path}: {exc.strerror}") from exc
+        return cls.from_yaml(text, source=str(path))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    def check_tiers(self, configured: Sequence[str]) -> None:
+        """Every active tier must have an endpoint; says which are missing."""
+        missing = [t.tier for t in self.tiers if t.active and t.tier not in configured]
+        if missing:
+            raise PolicyError(
+                f"the policy uses tiers with no endpoint configured: {missing} "
+                f"(configured: {list(configured)})"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOverrides:
+    """What one request asked to change; None means "as configured"."""
+
+    max_tier: str = ""
+    threshold: float | None = None
+    k: int | None = None
+    cost_cap_usd: float | None = None
+    deadline_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EffectivePlan:
+    """The tiers one request will try, and its budget."""
+
+    tiers: tuple[TierPolicy, ...]
+    cost_cap_usd: float | None
+    deadline_s: float
+
+
+def plan(policy: CascadePolicy, overrides: RequestOverrides) -> EffectivePlan:
+    """Applies a request's overrides to the policy; raises PolicyError when one is out of bounds."""
+    limits = policy.limits
+    tiers = [t for t in policy.tiers if t.active]
+    if overrides.max_tier:
+        names = [t.tier for t in tiers]
+        if overrides.max_tier not in names:
+            raise PolicyError(f"max_tier {overrides.max_tier!r} is not an active tier {names}")
+        tiers = tiers[: names.index(overrides.max_tier) + 1]
+    updates: dict[str, object] = {}
+    if overrides.threshold is not None:
+        if not limits.min_threshold <= overrides.threshold <= 1.0:
+            raise PolicyError(
+                f"threshold must be between {limits.min_threshold} and 1; got {overrides.threshold}"
+            )
+        updates["threshold"] = overrides.threshold
+    if overrides.k is not None and not 1 <= overrides.k <= limits.max_k:
+        raise PolicyError(f"k must be between 1 and {limits.max_k}; got {overrides.k}")
+    adjusted = []
+    for tier in tiers:
+        fields = dict(updates)
+        if overrides.k is not None and tier.k > 0:
+            fields["k"] = overrides.k
+        adjusted.append(tier.model_copy(update=fields) if fields else tier)
+    if overrides.cost_cap_usd is not None and not 0 < overrides.cost_cap_usd <= limits.max_cost_usd:
+        raise PolicyError(
+            f"cost_cap_usd must be above 0 and at most {limits.max_cost_usd}; "
+            f"got {overrides.cost_cap_usd}"
+        )
+    deadline = overrides.deadline_s or limits.default_deadline_s
+    if not 0 < deadline <= limits.max_deadline_s:
+        raise PolicyError(f"deadline must be above 0 and at most {limits.max_deadline_s} s")
+    return EffectivePlan(tuple(adjusted), overrides.cost_cap_usd, deadline)

@@ -1,0 +1,134 @@
+"""Asking a tier for k candidate solutions and turning each answer into a runnable program.
+
+Instruction models get the task in a chat message and answer in a fenced block; base models
+continue the stub directly. Either way the result is a whole program: the prompt's imports, then
+the model's code when it defines the entry point, else the stub completed by the model's text.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, replace
+
+from codecascade.router.policy import TierPolicy
+from codecascade.router.ports import Candidates, Usage
+from codecascade.testsynth.parsing import extract_code
+from codecascade.testsynth.problem import Problem
+from codecascade.tiers.errors import TierUnavailable
+from codecascade.tiers.generation import PromptFormat, SamplingParams
+from codecascade.tiers.registry import TierRegistry
+
+__all__ = [
+    "SolutionPrompt",
+    "TierSolutionSource",
+    "assemble_solution",
+    "sampling_for",
+    "solution_prompt",
+]
+
+_BASE_STOPS = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert")
+
+
+@dataclass(frozen=True, slots=True)
+class SolutionPrompt:
+    text: str
+    format: PromptFormat
+    stop: tuple[str, ...] = ()
+
+
+def solution_prompt(problem: Problem, *, instruct: bool) -> SolutionPrompt:
+    """The prompt asking for one complete solution."""
+    if not instruct:
+        if problem.style == "humaneval":
+            return SolutionPrompt(problem.prompt, "raw", _BASE_STOPS)
+        return SolutionPrompt(
+            f"# {problem.prompt.strip()}\n# {problem.example_test}\ndef {problem.entry_point}(",
+            "raw",
+            _BASE_STOPS,
+        )
+    if problem.style == "humaneval":
+        text = (
+            "Complete the following Python function. Answer with the whole function, including "
+            f"any imports it needs, in a single ```python block.\n\n```python\n{problem.prompt}```"
+        )
+    else:
+        text = (
+            f"You are an expert Python programmer, and here is your task: {problem.prompt.strip()}"
+            f"\nYour code should pass this test:\n\n{problem.example_test}\n\n"
+            f"Write the function `{problem.entry_point}` in a single ```python block."
+        )
+    return SolutionPrompt(text, "chat")
+
+
+def sampling_for(tier: TierPolicy, *, seed: int | None) -> SamplingParams:
+    """k samples at the tier's temperature, or one greedy answer when k <= 1 (DESIGN §1)."""
+    count = max(tier.k, 1)
+    greedy = count == 1
+    return SamplingParams(
+        n=count,
+        temperature=0.0 if greedy else tier.temperature,
+        top_p=1.0 if greedy else tier.top_p,
+        max_tokens=tier.max_tokens,
+        seed=seed,
+    )
+
+
+def _prompt_imports(prompt: str) -> str:
+    lines = []
+    for line in prompt.splitlines():
+        stripped = line.strip()
+        if line == stripped and stripped.startswith(("import ", "from ")):
+            lines.append(stripped)
+    return "\n".join(lines)
+
+
+def _defines(code: str, name: str) -> bool:
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    return any(
+        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name
+        for node in ast.walk(tree)
+    )
+
+
+def assemble_solution(problem: Problem, answer: str, *, prompt: SolutionPrompt) -> str:
+    """A complete program from one model answer; syntax errors are the sandbox's to report."""
+    imports = _prompt_imports(problem.prompt)
+    if prompt.format == "raw":
+        body = prompt.text + answer
+    else:
+        code = extract_code(answer)
+        if _defines(code, problem.entry_point):
+            body = code
+        elif problem.style == "humaneval":
+            body = problem.prompt + code  # the model answered with the body only
+        else:
+            body = code
+    return f"{imports}\n{body}".lstrip("\n") if imports else body
+
+
+class TierSolutionSource:
+    """Solutions straight from the configured tier clients (one n-sample call per tier)."""
+
+    def __init__(self, tiers: TierRegistry) -> None:
+        self._tiers = tiers
+
+    async def generate(
+        self, tier: TierPolicy, problem: Problem, *, seed: int | None, timeout_s: float
+    ) -> Candidates:
+        config = self._tiers.config(tier.tier)
+        client = self._tiers.client(tier.tier)
+        if config is None or client is None:
+            raise TierUnavailable(f"no endpoint configured for tier {tier.tier}")
+        prompt = solution_prompt(problem, instruct=config.prompt_format == "chat")
+        params = sampling_for(tier, seed=seed)
+        if prompt.stop:
+            params = replace(params, stop=prompt.stop)
+        result = await client.generate(
+            prompt.text, params, timeout_s=timeout_s, prompt_format=prompt.format
+        )
+        codes = tuple(assemble_solution(problem, text, prompt=prompt) for text in result.texts)
+        usage = Usage(result.prompt_tokens, result.completion_tokens, result.cost_usd)
+        return Candidates(codes, usage, result.latency_s)

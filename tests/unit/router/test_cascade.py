@@ -1,0 +1,232 @@
+from __future__ import annotations
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import CollectorRegistry
+
+from codecascade.mesh.errors import Unavailable
+from codecascade.router.cascade import Cascade
+from codecascade.router.events import Decision, EscalatedEvent, TestsRan
+from codecascade.router.metrics import RouterMetrics
+from codecascade.router.policy import CascadePolicy, PolicyError, RequestOverrides, TierPolicy
+from codecascade.router.ports import Candidates, Execution, TestSet, Usage
+from codecascade.testsynth.problem import make_problem
+from codecascade.tiers.errors import TierUnavailable
+
+PROBLEM = make_problem("def f(x):\n    '''Identity.'''\n")
+T, F = True, False
+
+
+class Scripted:
+    """Solutions, tests and matrices per tier; an Exception value is raised instead."""
+
+    def __init__(self, solutions, tests, matrices) -> None:
+        self.solutions, self.tests, self.matrices = solutions, tests, matrices
+        self.timeouts: list[float] = []
+
+    async def generate_solutions(self, tier, problem, *, seed, timeout_s):
+        self.timeouts.append(timeout_s)
+        value = self.solutions[tier.tier]
+        if isinstance(value, Exception):
+            raise value
+        codes = tuple(f"# {tier.tier} {i}\n{value}" for i in range(max(tier.k, 1)))
+        return Candidates(codes, Usage(10, 100, 0.001 * (1 + len(tier.tier))), 0.5)
+
+    async def generate_tests(self, tier, problem, *, seed, timeout_s):
+        value = self.tests.get(tier.tier, ("assert f(1) == 1", "assert f(2) == 2"))
+        if isinstance(value, Exception):
+            raise value
+        return TestSet(value, Usage(5, 20, 0.0001), 0.4)
+
+    async def run(self, problem, solutions, tests, *, timeout_s):
+        tier = solutions[0].split()[1]
+        return Execution(tuple(tuple(row) for row in self.matrices[tier]), 0.2)
+
+
+class _Solutions:
+    def __init__(self, s: Scripted) -> None:
+        self.generate = s.generate_solutions
+
+
+class _Tests:
+    def __init__(self, s: Scripted) -> None:
+        self.generate = s.generate_tests
+
+
+def _policy(*tiers: TierPolicy, **limits) -> CascadePolicy:
+    return CascadePolicy(tiers=tiers, **({"limits": limits} if limits else {}))
+
+
+def _cascade(policy, scripted, **kwargs) -> Cascade:
+    return Cascade(policy, _Solutions(scripted), _Tests(scripted), scripted, **kwargs)
+
+
+S = TierPolicy(tier="S", k=2, test_lines=2, threshold=0.9)
+M = TierPolicy(tier="M", k=2, test_lines=2, threshold=0.9)
+
+
+async def test_accepts_at_the_first_tier_when_tests_agree() -> None:
+    scripted = Scripted({"S": "ok", "M": "ok"}, {}, {"S": [[T, T], [T, T]]})
+    result = await _cascade(_policy(S, M), scripted).run(
+        PROBLEM, RequestOverrides(), seed=1, deadline_s=30
+    )
+    assert (result.tier, result.decision, result.score) == ("S", Decision.ACCEPTED, 1.0)
+    assert len(result.attempts) == 1 and result.code.startswith("# S 0")
+
+
+async def test_escalates_below_threshold_and_records_everything() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    registry = CollectorRegistry()
+    events = []
+
+    async def observe(event) -> None:
+        events.append(event)
+
+    scripted = Scripted({"S": "meh", "M": "ok"}, {}, {"S": [[T, F], [F, F]], "M": [[T, T], [T, T]]})
+    cascade = _cascade(
+        _policy(S, M), scripted, metrics=RouterMetrics.create(registry), tracer_provider=provider
+    )
+    result = await cascade.run(PROBLEM, RequestOverrides(), seed=1, deadline_s=30, observer=observe)
+    assert (result.tier, result.decision) == ("M", Decision.ACCEPTED)
+    assert result.code.startswith("# M 0")
+    assert [a.decision for a in result.attempts] == [Decision.ESCALATED, Decision.ACCEPTED]
+    assert result.attempts[0].reason == "score 0.25 < threshold 0.90"
+    assert result.usage.cost_usd == pytest.approx(0.002 + 0.003 + 0.0002)
+    escalation = next(e for e in events if isinstance(e, EscalatedEvent))
+    assert (escalation.from_tier, escalation.to_tier) == ("S", "M")
+    assert sum(isinstance(e, TestsRan) for e in events) == 2
+    labels = {"from_tier": "S", "to_tier": "M", "reason": "below_threshold"}
+    assert registry.get_sample_value("codecascade_escalations_total", labels) == 1
+    assert (
+        registry.get_sample_value(
+            "codecascade_requests_total", {"final_tier": "M", "decision": "accepted"}
+        )
+        == 1
+    )
+    assert registry.get_sample_value("codecascade_cost_usd_total", {"tier": "S"}) > 0
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    workflow = spans["invoke_workflow codecascade"]
+    assert [e.name for e in workflow.events] == ["codecascade.escalation"]
+    assert workflow.events[0].attributes["codecascade.escalation.to_tier"] == "M"
+    tier_m = spans["codecascade.tier M"]
+    assert tier_m.links[0].context.span_id == spans["codecascade.tier S"].context.span_id
+    assert "execute_tool run_tests" in spans
+    assert result.trace_id == format(workflow.context.trace_id, "032x")
+
+
+async def test_nothing_passing_escalates_and_the_last_tier_answers_anyway() -> None:
+    scripted = Scripted(
+        {"S": "bad", "M": "meh"}, {}, {"S": [[F, F], [F, F]], "M": [[F, F], [F, T]]}
+    )
+    result = await _cascade(_policy(S, M), scripted).run(
+        PROBLEM, RequestOverrides(), seed=1, deadline_s=30
+    )
+    assert result.attempts[0].reason_code == "nothing_passed"
+    assert (result.tier, result.decision) == ("M", Decision.FINAL)
+    assert result.code.startswith("# M 1")
+
+
+async def test_a_down_tier_is_skipped_and_the_next_answers() -> None:
+    scripted = Scripted(
+        {"S": TierUnavailable("connection refused"), "M": "ok"}, {}, {"M": [[T, T], [T, T]]}
+    )
+    result = await _cascade(_policy(S, M), scripted).run(
+        PROBLEM, RequestOverrides(), seed=1, deadline_s=30
+    )
+    assert result.attempts[0].decision is Decision.SKIPPED
+    assert "connection refused" in result.attempts[0].reason
+    assert (result.tier, result.decision) == ("M", Decision.ACCEPTED)
+
+
+async def test_last_tier_down_returns_the_best_earlier_answer() -> None:
+    scripted = Scripted({"S": "meh", "M": TierUnavailable("gone")}, {}, {"S": [[T, F], [F, F]]})
+    result = await _cascade(_policy(S, M), scripted).run(
+        PROBLEM, RequestOverrides(), seed=1, deadline_s=30
+    )
+    assert (result.tier, result.decision) == ("S", Decision.FINAL)
+    assert "best earlier answer" in result.attempts[0].reason
+
+
+async def test_all_tiers_down_is_unavailable_with_each_reason() -> None:
+    scripted = Scripted({"S": TierUnavailable("a"), "M": TierUnavailable("b")}, {}, {})
+    with pytest.raises(Unavailable, match="S: tier unavailable: a; M: tier unavailable: b"):
+        await _cascade(_policy(S, M), scripted).run(
+            PROBLEM, RequestOverrides(), seed=1, deadline_s=30
+        )
+
+
+async def test_failed_test_synthesis_means_no_tests_and_escalation() -> None:
+    scripted = Scripted(
+        {"S": "ok", "M": "ok"}, {"S": TierUnavailable("testsynth down")}, {"M": [[T, T], [T, T]]}
+    )
+    result = await _cascade(_policy(S, M), scripted).run(
+        PROBLEM, RequestOverrides(), seed=1, deadline_s=30
+    )
+    assert result.attempts[0].reason_code == "no_tests"
+    assert result.tier == "M"
+
+
+async def test_k_zero_is_one_untested_answer() -> None:
+    greedy = TierPolicy(tier="M", k=0)
+    scripted = Scripted({"S": "meh", "M": "ok"}, {}, {"S": [[F, F], [F, F]]})
+    result = await _cascade(_policy(S, greedy), scripted).run(
+        PROBLEM, RequestOverrides(), seed=1, deadline_s=30
+    )
+    assert (result.tier, result.decision) == ("M", Decision.UNTESTED)
+    assert result.attempts[-1].tests == ()
+
+
+async def test_cost_cap_stops_escalation_and_deadlines_propagate() -> None:
+    scripted = Scripted({"S": "meh", "M": "ok"}, {}, {"S": [[T, F], [F, F]]})
+    result = await _cascade(_policy(S, M), scripted).run(
+        PROBLEM, RequestOverrides(cost_cap_usd=0.0001), seed=1, deadline_s=30
+    )
+    assert (result.tier, result.decision) == ("S", Decision.FINAL)
+    assert "cost cap" in result.attempts[0].reason
+    assert all(t <= 30 for t in scripted.timeouts)
+
+
+async def test_overrides_are_bounded_by_the_policy_limits() -> None:
+    scripted = Scripted({"S": "ok", "M": "ok"}, {}, {"S": [[T, F], [F, F]]})
+    cascade = _cascade(_policy(S, M, max_k=4), scripted)
+    result = await cascade.run(
+        PROBLEM, RequestOverrides(max_tier="S", threshold=0.1), seed=1, deadline_s=30
+    )
+    assert (result.tier, result.decision, result.threshold) == ("S", Decision.ACCEPTED, 0.1)
+    for overrides in (
+        RequestOverrides(max_tier="XL"),
+        RequestOverrides(k=5),
+        RequestOverrides(threshold=1.5),
+        RequestOverrides(cost_cap_usd=100),
+        RequestOverrides(deadline_s=10_000),
+    ):
+        with pytest.raises(PolicyError):
+            await cascade.run(PROBLEM, overrides, seed=1, deadline_s=30)
+
+
+@pytest.mark.parametrize(
+    ("tiers", "message"),
+    [
+        ([{"tier": "S", "k": 0, "test_lines": 2}], "test_lines must be 0"),
+        ([{"tier": "S", "k": 3}], "at least 1"),
+        ([{"tier": "S", "k": 0}, {"tier": "M", "k": 3, "test_lines": 2}], "no tier may follow"),
+        ([{"tier": "S", "k": 3, "test_lines": 2}, {"tier": "M", "k": 1, "test_lines": 2}], "k = 1"),
+        ([{"tier": "S", "k": -1}], "every tier is skipped"),
+        ([{"tier": "S", "k": 0}, {"tier": "S", "k": -1}], "twice"),
+        ([{"tier": "S", "k": 2, "test_lines": 2, "theta": 1}], "theta"),
+    ],
+)
+def test_policy_rules_are_checked_on_load(tiers, message) -> None:
+    import yaml
+
+    with pytest.raises(PolicyError, match=message):
+        CascadePolicy.from_yaml(yaml.safe_dump({"tiers": tiers}))
+
+
+def test_policy_round_trips_through_yaml() -> None:
+    policy = _policy(S, M)
+    assert CascadePolicy.from_yaml(policy.to_yaml()) == policy
