@@ -95,7 +95,7 @@ async def test_escalates_below_threshold_and_records_everything() -> None:
     assert result.code.startswith("# M 0")
     assert [a.decision for a in result.attempts] == [Decision.ESCALATED, Decision.ACCEPTED]
     assert result.attempts[0].reason == "score 0.25 < threshold 0.90"
-    assert result.usage.cost_usd == pytest.approx(0.002 + 0.003 + 0.0002)
+    assert result.usage.cost_usd == pytest.approx(0.002 + 0.002 + 0.0002)
     escalation = next(e for e in events if isinstance(e, EscalatedEvent))
     assert (escalation.from_tier, escalation.to_tier) == ("S", "M")
     assert sum(isinstance(e, TestsRan) for e in events) == 2
