@@ -21,7 +21,17 @@ def _testsynth() -> int:
     return main()
 
 
-SERVICES: dict[str, Callable[[], int]] = {"sandbox": _sandbox, "testsynth": _testsynth}
+def _router() -> int:
+    from codecascade.router.__main__ import main
+
+    return main()
+
+
+SERVICES: dict[str, Callable[[], int]] = {
+    "router": _router,
+    "sandbox": _sandbox,
+    "testsynth": _testsynth,
+}
 
 
 def _run(args: argparse.Namespace) -> int:

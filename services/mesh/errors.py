@@ -22,6 +22,7 @@ __all__ = [
     "NotFound",
     "ResourceExhausted",
     "Unavailable",
+    "from_rpc_error",
     "status_for",
 ]
 
@@ -57,3 +58,22 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     if isinstance(exc, CascadeError):
         return exc.code, str(exc) or exc.__class__.__name__
     return grpc.StatusCode.INTERNAL, "internal error; see the service logs for the request id"
+
+
+_FROM_STATUS: dict[grpc.StatusCode, type[CascadeError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidInput,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+}
+
+
+def from_rpc_error(exc: grpc.aio.AioRpcError, peer: str) -> CascadeError:
+    """The error a failed call to a mesh peer becomes, keeping its meaning and the peer's words.
+
+    A peer's INTERNAL or UNKNOWN stays a plain CascadeError (INTERNAL if it reaches our caller),
+    so a bug downstream is never reported as the caller's bad input.
+    """
+    kind = _FROM_STATUS.get(exc.code(), CascadeError)
+    return kind(f"{peer}: {exc.code().name}: {exc.details() or 'no details'}")

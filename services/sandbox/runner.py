@@ -86,7 +86,7 @@ _setprofile = sys.setprofile
 _type_name = type.__dict__["__name__"].__get__
 _BUILTINS = dict(vars(builtins))
 _MACHINE = os.uname().machine
-_PYTHON_VERSION = "%d.%d.%d" % sys.version_info[:3]
+_PYTHON_VERSION = ".".join(str(part) for part in sys.version_info[:3])
 
 
 def _sealed(fn: Any) -> Any:
@@ -223,17 +223,17 @@ class Job:
     """
 
     __slots__ = (
-        "nonce",
-        "solutions",
-        "tests",
         "entry_point",
-        "setup_code",
-        "timeout_s",
         "memory_bytes",
+        "nofile",
+        "nonce",
         "output_bytes",
         "output_limit_bytes",
         "parallel",
-        "nofile",
+        "setup_code",
+        "solutions",
+        "tests",
+        "timeout_s",
     )
 
     def __init__(
@@ -511,13 +511,13 @@ def _child(job: Job, solution: str, start: int, result_fd: int, nonce: str, libc
 
 class _Row:
     __slots__ = (
-        "index",
-        "tests",
-        "load_error",
-        "peak_memory_bytes",
         "cpu_time_s",
         "forks",
+        "index",
+        "load_error",
         "next_test",
+        "peak_memory_bytes",
+        "tests",
     )
 
     def __init__(self, index: int, tests: list[dict[str, Any] | None]) -> None:
@@ -532,16 +532,16 @@ class _Row:
 
 class _Child:
     __slots__ = (
-        "row",
-        "pid",
-        "fd",
-        "nonce",
-        "deadline",
-        "loaded",
-        "done",
-        "killed_for_time",
-        "violation",
         "buffer",
+        "deadline",
+        "done",
+        "fd",
+        "killed_for_time",
+        "loaded",
+        "nonce",
+        "pid",
+        "row",
+        "violation",
     )
 
     def __init__(self, row: _Row, pid: int, fd: int, nonce: str, deadline: float) -> None:

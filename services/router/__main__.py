@@ -1,0 +1,23 @@
+"""`python -m codecascade.router` / `cascade serve router`: run the cascade router."""
+
+from __future__ import annotations
+
+from codecascade.mesh.entrypoint import run_service
+from codecascade.router.config import RouterSettings
+from codecascade.router.policy import CascadePolicy
+from codecascade.router.server import RouterService
+from codecascade.tiers.registry import TierRegistry
+
+
+def _build(settings: RouterSettings) -> RouterService:
+    policy = CascadePolicy.load(settings.policy_file)
+    return RouterService(settings, policy, TierRegistry.connect_all(settings.tiers))
+
+
+def main() -> int:
+    """Reads settings and the policy file, then serves until SIGTERM."""
+    return run_service("codecascade-router", RouterSettings, _build)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

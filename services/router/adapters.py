@@ -1,0 +1,88 @@
+"""The router's gRPC clients for test synthesis and the sandbox, behind the cascade's ports."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+
+from codecascade.mesh.errors import from_rpc_error
+from codecascade.router.policy import TierPolicy
+from codecascade.router.ports import Execution, TestSet, Usage
+from codecascade.testsynth.problem import Problem
+from codecascade.v1 import sandbox_service_pb2 as sandbox_pb
+from codecascade.v1 import sandbox_service_pb2_grpc as sandbox_grpc
+from codecascade.v1 import testsynth_service_pb2 as testsynth_pb
+from codecascade.v1 import testsynth_service_pb2_grpc as testsynth_grpc
+
+__all__ = ["SandboxMatrixRunner", "TestSynthSource"]
+
+_STYLE = {
+    "humaneval": testsynth_pb.PROBLEM_STYLE_HUMANEVAL,
+    "mbpp": testsynth_pb.PROBLEM_STYLE_MBPP,
+}
+
+
+class TestSynthSource:
+    """A tier's own tests from the TestSynthService: k generations of l lines (DESIGN §1)."""
+
+    __test__ = False
+
+    def __init__(self, channel: grpc.aio.Channel, *, max_tests: int = 64) -> None:
+        self._stub = testsynth_grpc.TestSynthServiceStub(channel)
+        self._max_tests = max_tests
+
+    async def generate(
+        self, tier: TierPolicy, problem: Problem, *, seed: int | None, timeout_s: float
+    ) -> TestSet:
+        request = testsynth_pb.SynthesizeTestsRequest(
+            prompt=problem.prompt,
+            entry_point=problem.entry_point,
+            style=_STYLE[problem.style],
+            example_test=problem.example_test,
+            tier=tier.tier,
+            generations=tier.k,
+            lines_per_generation=tier.test_lines,
+            max_tests=self._max_tests,
+            seed=seed,
+        )
+        try:
+            reply = await self._stub.SynthesizeTests(request, timeout=timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, "test synthesis") from exc
+        usage = Usage(
+            reply.usage.prompt_tokens, reply.usage.completion_tokens, reply.usage.cost_usd
+        )
+        latency = reply.model_latency.ToNanoseconds() / 1e9
+        return TestSet(tuple(t.code for t in reply.tests), usage, latency)
+
+
+class SandboxMatrixRunner:
+    """The k x T pass matrix from the SandboxService, one call per tier."""
+
+    def __init__(self, channel: grpc.aio.Channel, *, test_timeout_s: float) -> None:
+        self._stub = sandbox_grpc.SandboxServiceStub(channel)
+        self._test_timeout_s = test_timeout_s
+
+    async def run(
+        self,
+        problem: Problem,
+        solutions: tuple[str, ...],
+        tests: tuple[str, ...],
+        *,
+        timeout_s: float,
+    ) -> Execution:
+        request = sandbox_pb.ExecuteRequest(
+            solutions=solutions, tests=tests, entry_point=problem.entry_point
+        )
+        request.limits.test_timeout.FromNanoseconds(round(self._test_timeout_s * 1e9))
+        started = time.monotonic()
+        try:
+            reply = await self._stub.Execute(request, timeout=timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, "sandbox") from exc
+        passed = tuple(
+            tuple(cell.outcome == sandbox_pb.OUTCOME_PASSED for cell in row.tests)
+            for row in reply.solutions
+        )
+        return Execution(passed, time.monotonic() - started)
