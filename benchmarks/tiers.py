@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -120,6 +121,7 @@ async def main() -> None:
     parser.add_argument("--port", type=int, default=18531)
     args = parser.parse_args()
     paths = fetch_models(args.models, default_cache_dir())
+    print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
     print("| model | direct tok/s | server tok/s | ratio | direct TTFT ms | server TTFT ms "
           "| added ms | tokens |")  # fmt: skip
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -131,6 +133,7 @@ async def main() -> None:
             f"| {r['tokens']:.0f} |",
             flush=True,
         )
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

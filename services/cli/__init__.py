@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from codecascade import __version__
-from codecascade.cli import sandbox, serve
+from codecascade.cli import generate, models, sandbox, serve, up
 
 __all__ = ["main"]
 
@@ -18,8 +18,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"codecascade {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    up.add_parser(commands)
+    generate.add_parser(commands)
     serve.add_parser(commands)
     sandbox.add_parser(commands)
+    models.add_parser(commands)
     return parser
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SANDBOX_EXAMPLE", "SandboxExample"]
+__all__ = ["SANDBOX_EXAMPLE", "TASK_EXAMPLES", "SandboxExample", "TaskExample"]
 
 
 @dataclass(frozen=True)
@@ -35,3 +35,38 @@ SANDBOX_EXAMPLE = SandboxExample(
         "assert has_close_elements([1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.3) is True",
     ),
 )
+
+
+@dataclass(frozen=True)
+class TaskExample:
+    prompt: str
+    entry_point: str
+
+
+TASK_EXAMPLES: dict[str, TaskExample] = {
+    "running_max": TaskExample(
+        entry_point="running_max",
+        prompt='''from typing import List
+
+
+def running_max(numbers: List[int]) -> List[int]:
+    """Return the running maximum: element i is the largest of numbers[0..i].
+    >>> running_max([1, 3, 2, 5, 4])
+    [1, 3, 3, 5, 5]
+    >>> running_max([])
+    []
+    """
+''',
+    ),
+    "is_palindrome": TaskExample(
+        entry_point="is_palindrome",
+        prompt='''def is_palindrome(text: str) -> bool:
+    """Whether text reads the same backwards, ignoring case and non-letters.
+    >>> is_palindrome("A man, a plan, a canal: Panama")
+    True
+    >>> is_palindrome("codecascade")
+    False
+    """
+''',
+    ),
+}

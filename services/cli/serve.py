@@ -4,37 +4,46 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 __all__ = ["add_parser"]
 
 
-def _sandbox() -> int:
+def _sandbox(_: Sequence[str]) -> int:
     from codecascade.sandbox.__main__ import main
 
     return main()
 
 
-def _testsynth() -> int:
+def _testsynth(_: Sequence[str]) -> int:
     from codecascade.testsynth.__main__ import main
 
     return main()
 
 
-def _router() -> int:
+def _router(_: Sequence[str]) -> int:
     from codecascade.router.__main__ import main
 
     return main()
 
 
-SERVICES: dict[str, Callable[[], int]] = {
+def _tier(argv: Sequence[str]) -> int:
+    from codecascade.tiers.__main__ import main
+
+    return main(argv)
+
+
+SERVICES: dict[str, Callable[[Sequence[str]], int]] = {
     "router": _router,
     "sandbox": _sandbox,
     "testsynth": _testsynth,
+    "tier": _tier,
 }
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.service != "tier" and args.rest:
+        raise SystemExit(f"cascade serve {args.service}: unexpected arguments {args.rest}")
     if args.config:
         os.environ["CODECASCADE_CONFIG"] = args.config
     if args.port is not None:
@@ -42,7 +51,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.insecure_process_backend:
         os.environ["SANDBOX_BACKEND"] = "process"
         os.environ["SANDBOX_ALLOW_INSECURE"] = "true"
-    return SERVICES[args.service]()
+    return SERVICES[args.service](args.rest)
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,7 +59,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "serve",
         help="run one service in the foreground",
         description="Run one service until SIGTERM. Settings come from the environment "
-        "(upper-case field names, e.g. GRPC_PORT) and the YAML file in CODECASCADE_CONFIG.",
+        "(upper-case field names, e.g. GRPC_PORT) and the YAML file in CODECASCADE_CONFIG. "
+        "`cascade serve tier --help` lists the tier server's own flags.",
     )
     parser.add_argument("service", choices=sorted(SERVICES), help="the service to run")
     parser.add_argument("--config", help="YAML settings file (sets CODECASCADE_CONFIG)")
@@ -60,4 +70,5 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="sandbox only: run untrusted code as plain processes (development only, INSECURE)",
     )
+    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.set_defaults(run=_run)

@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,7 @@ import grpc
 
 from codecascade.mesh.health import is_serving
 
-__all__ = ["Child", "ChildFailed", "free_port", "supervised"]
+__all__ = ["Child", "ChildFailed", "first_exit", "free_port", "supervised"]
 
 
 class ChildFailed(RuntimeError):
@@ -43,6 +43,8 @@ class Child:
     args: list[str]
     port: int
     env: Mapping[str, str] = field(default_factory=dict)
+    # How to tell the child is ready; grpc.health.v1 on `address` when not given.
+    probe: Callable[[], Awaitable[bool]] | None = None
     log_path: Path | None = None
     process: asyncio.subprocess.Process | None = None
 
@@ -67,7 +69,7 @@ async def _wait_healthy(child: Child, timeout_s: float) -> None:
                     f"{child.name} exited with code {child.process.returncode} during start:\n"
                     f"{child.log_tail()}"
                 )
-            if await is_serving(channel, timeout_s=1.0):
+            if await (child.probe() if child.probe else is_serving(channel, timeout_s=1.0)):
                 return
             await asyncio.sleep(0.2)
     raise ChildFailed(f"{child.name} not healthy after {timeout_s:.0f} s:\n{child.log_tail()}")
@@ -94,7 +96,7 @@ async def supervised(
     try:
         for child in children:
             child.log_path = log_dir / f"{child.name}.log"
-            env = {**os.environ, **child.env, "GRPC_PORT": str(child.port)}
+            env = {**os.environ, "GRPC_PORT": str(child.port), **child.env}
             with child.log_path.open("wb") as log:
                 child.process = await asyncio.create_subprocess_exec(
                     sys.executable,
@@ -111,3 +113,18 @@ async def supervised(
     finally:
         for child in reversed(children):
             await _stop(child, grace_s)
+
+
+async def first_exit(children: list[Child]) -> Child:
+    """Waits until any child exits, and returns it (for reporting a crash, never hiding it)."""
+    waits = {
+        asyncio.ensure_future(child.process.wait()): child
+        for child in children
+        if child.process is not None
+    }
+    try:
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        return waits[next(iter(done))]
+    finally:
+        for task in waits:
+            task.cancel()

@@ -23,6 +23,12 @@ S = TypeVar("S", bound=ServiceSettings)
 _log = logging.getLogger(__name__)
 
 
+async def _serve(settings: S, build: Callable[[S], Service]) -> None:
+    # The service is built inside the running loop: grpc.aio channels bind to the loop that
+    # exists when they are made, and one made before asyncio.run() would belong to no loop.
+    await serve_forever(settings, build(settings))
+
+
 def run_service(
     service_name: str,
     settings_type: type[S],
@@ -38,7 +44,7 @@ def run_service(
     configure_logging(settings.log_level)
     telemetry = setup_telemetry(service_name)
     try:
-        asyncio.run(serve_forever(settings, build(settings)))
+        asyncio.run(_serve(settings, build))
     except CascadeError as exc:
         _log.error("cannot start %s: %s", service_name, exc)
         return 2

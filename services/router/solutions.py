@@ -106,7 +106,8 @@ def assemble_solution(problem: Problem, answer: str, *, prompt: SolutionPrompt) 
             body = problem.prompt + code  # the model answered with the body only
         else:
             body = code
-    return f"{imports}\n{body}".lstrip("\n") if imports else body
+    missing = [line for line in imports.splitlines() if line not in body.splitlines()]
+    return "\n".join([*missing, body]) if missing else body
 
 
 class TierSolutionSource:

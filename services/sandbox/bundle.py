@@ -16,10 +16,10 @@ Why each choice (measured facts in DESIGN §4):
   (which counts tmpfs pages) is what bounds a /tmp flood.
 - User nobody, no capabilities, noNewPrivileges, a 4-variable environment, no network namespace
   peers (`--network=none` on the command line).
-- cgroups: memory, CPU quota and pids. Under the ptrace platform every guest thread is a host
-  thread of the sandbox, and so are the sentry's own, so pids must leave room for the runtime
-  (below ~64 the sandbox cannot even boot); hitting the limit kills the whole sandbox, which the
-  backend answers with isolated reruns.
+- cgroups: memory, CPU quota, a CPU weight (pool refills yield to requests) and pids. Under the
+  ptrace platform every guest thread is a host thread of the sandbox, and so are the sentry's own,
+  so pids must leave room for the runtime (below ~64 the sandbox cannot even boot); hitting the
+  limit kills the whole sandbox, which the backend answers with isolated reruns.
 - The CPU-time rlimit and RLIMIT_NPROC in a bundle are ignored by gVisor; the runner sets its own
   rlimits with setrlimit inside, and blocks fork with seccomp.
 """
@@ -57,6 +57,10 @@ class BundleLimits:
 
     memory_bytes: int = 1536 * 1024 * 1024
     cpu_cores: float = 1.0
+    # Relative CPU weight (cgroup v1 cpu.shares; runsc maps it to cpu.weight on v2). A pooled
+    # sandbox boots and idles at a low weight and is raised when a request takes it, so starting
+    # replacements never slows a request that is running (see RunscBackend).
+    cpu_shares: int = 1024
     pids: int = 512
     nofile: int = 256
     tmp_bytes: int = 64 * 1024 * 1024
@@ -133,7 +137,11 @@ def oci_spec(
             "cgroupsPath": cgroups_path,
             "resources": {
                 "memory": {"limit": limits.memory_bytes, "swap": limits.memory_bytes},
-                "cpu": {"quota": int(limits.cpu_cores * period), "period": period},
+                "cpu": {
+                    "quota": int(limits.cpu_cores * period),
+                    "period": period,
+                    "shares": limits.cpu_shares,
+                },
                 "pids": {"limit": limits.pids},
             },
         },

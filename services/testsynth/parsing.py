@@ -103,18 +103,34 @@ def defined_names(prompt: str) -> frozenset[str]:
     return frozenset(names - BANNED_NAMES)
 
 
-def _statements(code: str) -> Iterator[tuple[str, ast.stmt | None]]:
+def _statements(code: str, entry_point: str) -> Iterator[tuple[str, ast.stmt | None]]:
     """(source, statement) pairs; statements that do not parse come back with None."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
-        yield from _statements_by_line(code)
+        yield from _statements_by_line(code, entry_point)
         return
-    for node in tree.body:
+    for node in _flatten(tree.body, entry_point):
         yield ast.get_source_segment(code, node) or ast.unparse(node), node
 
 
-def _statements_by_line(code: str) -> Iterator[tuple[str, ast.stmt | None]]:
+def _flatten(body: list[ast.stmt], entry_point: str) -> Iterator[ast.stmt]:
+    """Statements, with test functions and `if __name__ == "__main__":` blocks opened up.
+
+    Models often wrap their asserts in `def test_f():` or a main guard; the asserts inside are
+    as good as top-level ones (each is checked for free names, so one that needs a local of the
+    function is still dropped). A redefinition of the entry point itself is not opened.
+    """
+    for node in body:
+        if isinstance(node, ast.FunctionDef) and node.name != entry_point and not node.args.args:
+            yield from _flatten(node.body, entry_point)
+        elif isinstance(node, ast.If) and "__name__" in ast.unparse(node.test):
+            yield from _flatten(node.body, entry_point)
+        else:
+            yield node
+
+
+def _statements_by_line(code: str, entry_point: str) -> Iterator[tuple[str, ast.stmt | None]]:
     """Recovers statements from text that does not parse as a whole (a cut-off last line...)."""
     pending: list[str] = []
     for line in code.splitlines():
@@ -133,7 +149,7 @@ def _statements_by_line(code: str) -> Iterator[tuple[str, ast.stmt | None]]:
                 yield chunk, None
                 pending = []
             continue
-        for node in tree.body:
+        for node in _flatten(tree.body, entry_point):
             yield ast.get_source_segment(chunk, node) or ast.unparse(node), node
         pending = []
     if pending:
@@ -205,7 +221,7 @@ def parse_asserts(
     kept: list[str] = []
     seen: set[str] = set()
     dropped: list[DroppedLine] = []
-    for source, node in _statements(extract_code(text)):
+    for source, node in _statements(extract_code(text), entry_point):
         snippet = source.strip()
         if node is None:
             if snippet.startswith("assert"):

@@ -58,12 +58,32 @@ async def backend(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
         # No sandbox cgroup survives, and host memory is back where it was. The machine is
         # shared (other processes come and go), so the slack is wide next to what the hostile
         # programs tried to take (10 GB, a /tmp flood, 20k threads).
-        assert _leftover_cgroups() == []
+        assert _leftover_cgroups(state) == []
         assert psutil.virtual_memory().available > available_before - 1024 * 1024 * 1024
 
 
-def _leftover_cgroups() -> list[str]:
-    return [str(p) for p in Path("/sys/fs/cgroup/memory/codecascade-sandbox").glob("cc-*")]
+def _leftover_cgroups(state: Path) -> list[str]:
+    """Sandbox cgroups left empty (leaked by anyone) or still holding processes of ours.
+
+    The machine is shared: another sandbox service may hold live sandboxes under the same cgroup
+    parent, and those are not this test's leftovers.
+    """
+    leftovers = []
+    for group in Path("/sys/fs/cgroup/memory/codecascade-sandbox").glob("cc-*"):
+        try:
+            pids = [int(pid) for pid in (group / "cgroup.procs").read_text().split()]
+        except OSError:
+            continue  # removed while we looked
+        if not pids or any(_mentions(pid, state) for pid in pids):
+            leftovers.append(str(group))
+    return leftovers
+
+
+def _mentions(pid: int, state: Path) -> bool:
+    try:
+        return str(state) in " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return False
 
 
 def _processes_under(state: Path) -> list[str]:

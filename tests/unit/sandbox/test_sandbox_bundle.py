@@ -47,7 +47,7 @@ def test_namespaces_and_cgroups() -> None:
     assert {"type": "network"} in linux["namespaces"]
     assert linux["cgroupsPath"] == "/codecascade-sandbox/cc-1"
     assert linux["resources"]["memory"]["limit"] == 1 << 30
-    assert linux["resources"]["cpu"] == {"quota": 200_000, "period": 100_000}
+    assert linux["resources"]["cpu"] == {"quota": 200_000, "period": 100_000, "shares": 1024}
     assert linux["resources"]["pids"]["limit"] == 512
 
 

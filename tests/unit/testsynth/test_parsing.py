@@ -73,3 +73,13 @@ def test_junk_yields_nothing_and_never_raises(junk: str) -> None:
 def test_extract_code_prefers_python_blocks() -> None:
     assert extract_code("x\n```python\na = 1\n```\n```bash\nls\n```") == "a = 1\n"
     assert extract_code("assert f(1)") == "assert f(1)"
+
+
+def test_asserts_inside_test_functions_and_main_guards_count() -> None:
+    text = (
+        "def test_add():\n    assert add([1]) == 1\n    total = add([2])\n    assert total == 2\n\n"
+        "if __name__ == '__main__':\n    assert add([3]) == 3\n"
+    )
+    parsed = _parse(text)
+    assert parsed.asserts == ("assert add([1]) == 1", "assert add([3]) == 3")
+    assert any("undefined name 'total'" in d.reason for d in parsed.dropped)

