@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 import grpc
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, TracerProvider
 
 from codecascade.mesh.errors import from_rpc_error
 from codecascade.router.policy import TierPolicy
@@ -28,9 +30,16 @@ class TestSynthSource:
 
     __test__ = False
 
-    def __init__(self, channel: grpc.aio.Channel, *, max_tests: int = 64) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        max_tests: int = 64,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
         self._stub = testsynth_grpc.TestSynthServiceStub(channel)
         self._max_tests = max_tests
+        self._tracer = trace.get_tracer("codecascade.router", tracer_provider=tracer_provider)
 
     async def generate(
         self, tier: TierPolicy, problem: Problem, *, seed: int | None, timeout_s: float
@@ -46,10 +55,16 @@ class TestSynthSource:
             max_tests=self._max_tests,
             seed=seed,
         )
-        try:
-            reply = await self._stub.SynthesizeTests(request, timeout=timeout_s)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, "test synthesis") from exc
+        # A client span, so the router's own time can be told apart from test synthesis's.
+        with self._tracer.start_as_current_span(
+            "codecascade.v1.TestSynthService/SynthesizeTests",
+            kind=SpanKind.CLIENT,
+            attributes={"rpc.system": "grpc", "codecascade.tier": tier.tier},
+        ):
+            try:
+                reply = await self._stub.SynthesizeTests(request, timeout=timeout_s)
+            except grpc.aio.AioRpcError as exc:
+                raise from_rpc_error(exc, "test synthesis") from exc
         usage = Usage(
             reply.usage.prompt_tokens, reply.usage.completion_tokens, reply.usage.cost_usd
         )

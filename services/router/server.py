@@ -48,7 +48,9 @@ class RouterService:
         self.cascade = Cascade(
             policy,
             TierSolutionSource(tiers),
-            TestSynthSource(self._testsynth, max_tests=settings.max_tests),
+            TestSynthSource(
+                self._testsynth, max_tests=settings.max_tests, tracer_provider=tracer_provider
+            ),
             SandboxMatrixRunner(self._sandbox, test_timeout_s=settings.sandbox_test_timeout_s),
             metrics=RouterMetrics.create(registry) if registry is not None else None,
             tracer_provider=tracer_provider,
