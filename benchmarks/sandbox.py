@@ -202,9 +202,6 @@ async def main(args: argparse.Namespace) -> None:
 async def measure(args: argparse.Namespace, meter: CpuMeter) -> None:
     with tempfile.TemporaryDirectory(prefix="cc-bench-") as state:
 
-        def runsc(pool: int) -> RunscBackend:
-            return RunscBackend(settings(pool), cgroup_parent=meter.sandbox_parent)
-
         def settings(pool: int) -> SandboxSettings:
             return SandboxSettings(
                 sandbox_state_dir=Path(state) / f"pool{pool}",
@@ -215,6 +212,11 @@ async def measure(args: argparse.Namespace, meter: CpuMeter) -> None:
                 grpc_port=0,
             )
 
+        def runsc(pool: int) -> RunscBackend:
+            return RunscBackend(
+                settings(pool), cgroup_parent=meter.sandbox_parent, prefork=args.prefork
+            )
+
         cold = runsc(0)
         await cold.start()
         cold_s = await latency(direct(cold), args.cold_iterations, 0.0)
@@ -222,6 +224,7 @@ async def measure(args: argparse.Namespace, meter: CpuMeter) -> None:
 
         warm = runsc(args.pool)
         await warm.start()
+        warm_prefork = warm.prefork
         await asyncio.sleep(2.0)
         warm_s = await latency(direct(warm), args.iterations, args.pause)
         await warm.settle()
@@ -232,7 +235,9 @@ async def measure(args: argparse.Namespace, meter: CpuMeter) -> None:
         await warm.close()
 
         service_settings = settings(args.pool)
-        grpc_backend = RunscBackend(service_settings, cgroup_parent=meter.sandbox_parent)
+        grpc_backend = RunscBackend(
+            service_settings, cgroup_parent=meter.sandbox_parent, prefork=args.prefork
+        )
         service = SandboxService(service_settings, grpc_backend)
         async with running_server(service_settings, service) as running:
             async with open_channel(running.address) as channel:
@@ -250,6 +255,7 @@ async def measure(args: argparse.Namespace, meter: CpuMeter) -> None:
             pool_size=0,
             max_concurrency=args.concurrency,
             parallel=args.parallel,
+            prefork=0,  # started per request: plain `python3 runner.py`, as before
         )
         await plain.start()
         plain_s = await latency(direct(plain), args.iterations, 0.0)
@@ -260,7 +266,8 @@ async def measure(args: argparse.Namespace, meter: CpuMeter) -> None:
 
     print(
         f"workload: {len(JOB.solutions)} solutions x {len(JOB.tests)} tests, "
-        f"runner parallel={args.parallel}, pool={args.pool}, {os.cpu_count()} cores"
+        f"runner parallel={args.parallel}, prefork={warm_prefork}, pool={args.pool}, "
+        f"{os.cpu_count()} cores"
     )
     print(line("runsc cold (pool 0)", cold_s))
     print(line("runsc warm pool", warm_s))
@@ -292,5 +299,8 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--pool", type=int, default=2, help="pre-started sandboxes")
     parser.add_argument("--parallel", type=int, default=2, help="children per sandbox")
+    parser.add_argument(
+        "--prefork", type=int, default=None, help="children forked ahead (default: 2 x parallel)"
+    )
     parser.add_argument("--pause", type=float, default=0.3, help="seconds between warm requests")
     asyncio.run(main(parser.parse_args()))

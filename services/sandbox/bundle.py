@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,7 @@ def oci_spec(
     python: str,
     limits: BundleLimits,
     cgroups_path: str,
+    runner_args: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The config.json document; pure, so its content is unit-tested without runsc."""
     period = 100_000
@@ -82,7 +84,7 @@ def oci_spec(
             "terminal": False,
             "user": {"uid": SANDBOX_UID, "gid": SANDBOX_GID, "additionalGids": []},
             # -I: ignore PYTHON* env and user site; -S: no site-packages; -B: no .pyc writes.
-            "args": [python, "-I", "-S", "-B", f"{RUNNER_MOUNT}/runner.py"],
+            "args": [python, "-I", "-S", "-B", f"{RUNNER_MOUNT}/runner.py", *runner_args],
             "env": list(SANDBOX_ENV),
             "cwd": "/tmp",
             "capabilities": {

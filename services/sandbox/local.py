@@ -25,6 +25,7 @@ from codecascade.sandbox.protocol import (
     RUNNER_PATH,
     ProtocolError,
     StreamResult,
+    default_prefork,
     drain_bounded,
     encode_job,
     new_nonce,
@@ -58,9 +59,11 @@ class LocalRunnerBackend:
         max_concurrency: int,
         parallel: int = 2,
         start_timeout_s: float = 10.0,
+        prefork: int | None = None,
     ) -> None:
         self._python = python
         self._parallel = parallel
+        self._prefork = default_prefork(parallel) if prefork is None else max(0, prefork)
         self._start_timeout_s = start_timeout_s
         self._requests = asyncio.Semaphore(max_concurrency)
         self._cleanups: set[asyncio.Task[None]] = set()
@@ -91,6 +94,7 @@ class LocalRunnerBackend:
             "-S",
             "-B",
             str(RUNNER_PATH),
+            str(self._prefork),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

@@ -66,6 +66,7 @@ class PodBackend(LocalRunnerBackend):
         max_concurrency: int = 4,
         parallel: int = 2,
         start_timeout_s: float = 10.0,
+        prefork: int | None = None,
         probe: Callable[[], str | None] = detect_gvisor,
     ) -> None:
         super().__init__(
@@ -75,6 +76,7 @@ class PodBackend(LocalRunnerBackend):
             max_concurrency=max_concurrency,
             parallel=parallel,
             start_timeout_s=start_timeout_s,
+            prefork=prefork,
         )
         self._python_path = Path(python)
         self._probe = probe

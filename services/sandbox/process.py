@@ -34,6 +34,7 @@ class ProcessBackend(LocalRunnerBackend):
         max_concurrency: int = 4,
         parallel: int = 2,
         start_timeout_s: float = 10.0,
+        prefork: int | None = None,
     ) -> None:
         if not allow_insecure:
             raise SandboxUnavailable(
@@ -48,6 +49,7 @@ class ProcessBackend(LocalRunnerBackend):
             max_concurrency=max_concurrency,
             parallel=parallel,
             start_timeout_s=start_timeout_s,
+            prefork=prefork,
         )
 
     async def execute(self, job: ExecutionJob, *, deadline_s: float) -> ExecutionReport:

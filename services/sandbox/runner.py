@@ -2,9 +2,10 @@
 
 Protocol (one process per request, never reused):
 
-1. On start it imports what solutions commonly need and writes one line `{"kind": "ready", ...}` to
-   stdout, then blocks on stdin. A pool of pre-started sandboxes waits at exactly this point, so
-   interpreter start-up is paid before the request arrives.
+1. On start it imports what solutions commonly need, forks `argv[1]` standby children (default 0;
+   see `_Standby`) and writes one line `{"kind": "ready", ...}` to stdout, then blocks on stdin.
+   A pool of pre-started sandboxes waits at exactly this point, so interpreter start-up, imports
+   and the first forks are paid before the request arrives.
 2. It reads one JSON job line from stdin (see `Job`), forks one child per solution (at most
    `parallel` at once) and writes one JSON line per finished solution to stdout, in completion
    order, then `{"kind": "end"}`. Every line echoes the job's nonce. Results are streamed so that
@@ -557,6 +558,91 @@ class _Child:
         self.buffer = bytearray()
 
 
+_ACTIVATION = struct.Struct("<QII")  # job length, solution index, first test
+
+
+class _Standby:
+    """A child forked before the job arrived, blocked until the parent hands it a solution.
+
+    Forking costs ~10-20 ms of CPU under gVisor's ptrace platform (a new host stub process per
+    address space), so a pool sandbox forks its first children while it idles, off the request's
+    path. Until activated a standby runs only runner code: it reads an activation (the raw job
+    line, the solution index and the first test) from its own control pipe, parses the job, and
+    becomes exactly the child `Parent.spawn` would have forked, nonce and result pipe included.
+    """
+
+    __slots__ = ("control", "fd", "nonce", "pid")
+
+    def __init__(self, pid: int, control: int, fd: int, nonce: str) -> None:
+        self.pid = pid
+        self.control = control
+        self.fd = fd
+        self.nonce = nonce
+
+    @classmethod
+    def fork(cls, libc: Any) -> _Standby:
+        nonce = os.urandom(16).hex()
+        read_fd, write_fd = os.pipe()
+        control_read, control_write = os.pipe()
+        sealed, exit_now, parse, unpack = _sealed(_child), _exit, Job.parse, _ACTIVATION.unpack
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(read_fd)
+                os.close(control_write)
+                header = _read_exact(control_read, _ACTIVATION.size)
+                if _len(header) == _ACTIVATION.size:
+                    size, index, start = unpack(header)
+                    raw = _read_exact(control_read, size)
+                    os.close(control_read)
+                    if _len(raw) == size:
+                        job = parse(raw)
+                        sealed(job, job.solutions[index], start, write_fd, nonce, libc)
+                exit_now(0)  # no (complete) activation: the job ended without needing us
+            finally:
+                exit_now(70)
+        os.close(write_fd)
+        os.close(control_read)
+        os.set_blocking(read_fd, False)
+        return cls(pid, control_write, read_fd, nonce)
+
+    def activate(self, raw: bytes, index: int, start: int) -> bool:
+        """Hands over a solution; False if the standby is gone (the caller forks instead)."""
+        data = _ACTIVATION.pack(_len(raw), index, start) + raw
+        try:
+            while data:
+                data = data[os.write(self.control, data) :]
+        except OSError:
+            self.discard()
+            return False
+        os.close(self.control)
+        return True
+
+    def discard(self) -> None:
+        for fd in (self.control, self.fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(self.pid, 0)
+
+
+def _read_exact(fd: int, size: int) -> bytes:
+    chunks: list[bytes] = []
+    left = size
+    while left > 0:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= _len(chunk)
+    return b"".join(chunks)
+
+
 def _unhex(text: str) -> str:
     return bytes.fromhex(text).decode("utf-8", "replace")
 
@@ -564,10 +650,21 @@ def _unhex(text: str) -> str:
 class Parent:
     """Schedules children and turns their messages and deaths into rows."""
 
-    def __init__(self, job: Job, libc: Any, out: Any) -> None:
+    def __init__(
+        self,
+        job: Job,
+        libc: Any,
+        out: Any,
+        *,
+        raw: bytes = b"",
+        standby: list[_Standby] | None = None,
+    ) -> None:
         self.job = job
         self.libc = libc
         self.out = out
+        self.raw = raw  # the job line, for standby children (none without it)
+        # Not replenished during the job: forking while children run slowed requests down.
+        self.standby = standby if raw and standby else []
         self.pending: list[tuple[_Row, int]] = [
             (_Row(i, [None] * _len(job.tests)), 0) for i in range(_len(job.solutions))
         ]
@@ -581,6 +678,11 @@ class Parent:
         self.out.flush()
 
     def spawn(self, row: _Row, start: int) -> None:
+        while self.standby:
+            ready = self.standby.pop(0)
+            if ready.activate(self.raw, row.index, start):
+                self.track(row, start, ready.pid, ready.fd, ready.nonce)
+                return
         nonce = os.urandom(16).hex()
         read_fd, write_fd = os.pipe()
         # Locals, resolved before the fork: user code may clear this module's globals.
@@ -594,10 +696,13 @@ class Parent:
                 exit_now(70)
         os.close(write_fd)
         os.set_blocking(read_fd, False)
+        self.track(row, start, pid, read_fd, nonce)
+
+    def track(self, row: _Row, start: int, pid: int, fd: int, nonce: str) -> None:
         row.forks += 1
         row.next_test = start
         deadline = _monotonic() + self.job.timeout_s + self.job.grace_s
-        self.children[read_fd] = _Child(row, pid, read_fd, nonce, deadline)
+        self.children[fd] = _Child(row, pid, fd, nonce, deadline)
 
     def run(self) -> None:
         while self.pending or self.children:
@@ -614,6 +719,8 @@ class Parent:
                 if child.deadline <= now and not child.done:
                     child.killed_for_time = True
                     self.reap(child)
+        while self.standby:  # fewer solutions than standby children
+            self.standby.pop().discard()
 
     def drain(self, child: _Child) -> None:
         try:
@@ -739,8 +846,13 @@ class Parent:
         )
 
 
-def main() -> int:
-    """Entry point inside the sandbox; returns the process exit status."""
+def main(argv: list[str] | None = None) -> int:
+    """Entry point inside the sandbox; returns the process exit status.
+
+    The one optional argument is how many children to fork before `ready` (see `_Standby`).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    prefork = max(0, min(16, int(args[0]))) if args else 0
     libc = _libc()
     set_non_dumpable(libc)
     for name in PRELOAD:
@@ -749,6 +861,7 @@ def main() -> int:
     # a collection in a child does not write to (and so copy) the pages the fork shares. Under
     # gVisor's ptrace platform each such copy-on-write fault is a round trip through the sentry.
     gc.freeze()
+    standby = [_Standby.fork(libc) for _ in range(prefork)]
     out = sys.stdout
     ready = {
         "kind": "ready",
@@ -758,6 +871,14 @@ def main() -> int:
     }
     out.write(json.dumps(ready) + "\n")
     out.flush()
+    try:
+        return _serve(libc, out, standby)
+    finally:
+        while standby:  # not all used (small job, bad job, no job)
+            standby.pop().discard()
+
+
+def _serve(libc: Any, out: Any, standby: list[_Standby]) -> int:
     raw = sys.stdin.buffer.readline(MAX_JOB_BYTES)
     if not raw.strip():
         return 0
@@ -768,7 +889,7 @@ def main() -> int:
         out.flush()
         return 2
     gc.freeze()  # the job's strings too, before the first fork
-    Parent(job, libc, out).run()
+    Parent(job, libc, out, raw=raw, standby=standby).run()
     out.write(json.dumps({"kind": "end", "nonce": job.nonce}) + "\n")
     out.flush()
     return 0

@@ -1,12 +1,13 @@
 """`RunscBackend`: every request in a fresh, pre-started gVisor sandbox, destroyed after use.
 
 Life of a sandbox: the pool writes a bundle and starts `runsc run`; the runner inside imports
-what it needs, says `ready` and blocks on stdin. A request takes it from the pool (exactly once),
-writes its job, reads the streamed rows until `end`, and hands the sandbox to cleanup, which runs
-in the background so the caller does not wait for it: `runsc kill --all ID KILL` if anything still
-runs, then always `runsc delete --force ID` (a `runsc run` client that dies leaves its sandbox
-running), then the bundle is removed. A reaper deletes anything under the state root that no live
-sandbox object owns: at start (leftovers of a crashed server) and periodically.
+what it needs, forks its first children, says `ready` and blocks on stdin, at a low CPU weight so
+that boots yield to running requests. A request takes it from the pool (exactly once), raises its
+weight, writes its job, reads the streamed rows until `end`, and hands the sandbox to cleanup,
+which runs in the background so the caller does not wait for it: `runsc kill --all ID KILL` if
+anything still runs, then always `runsc delete --force ID` (a `runsc run` client that dies leaves
+its sandbox running), then the bundle is removed. A reaper deletes anything under the state root
+that no live sandbox object owns: at start (leftovers of a crashed server) and periodically.
 
 `start()` refuses to run rather than fall back: it checks the binary, root, the interpreter and
 then runs a real job in a real sandbox; any failure raises `SandboxUnavailable` saying how to fix
@@ -36,6 +37,7 @@ from codecascade.sandbox.protocol import (
     RUNNER_PATH,
     ProtocolError,
     StreamResult,
+    default_prefork,
     drain_bounded,
     encode_job,
     new_nonce,
@@ -96,16 +98,19 @@ class RunscBackend:
         start_timeout_s: float | None = None,
         reaper_interval_s: float | None = None,
         cgroup_parent: str = CGROUP_PARENT,
+        prefork: int | None = None,
     ) -> None:
         """Arguments left at None come from `settings` (SANDBOX_PARALLEL and friends).
 
-        `cgroup_parent` is the cgroup every sandbox's own cgroup is made under (the benchmark
-        gives its sandboxes a parent of their own to account for their CPU).
+        `prefork` is how many children each pooled sandbox forks while it waits (default: two
+        waves of `parallel`), `cgroup_parent` the cgroup every sandbox's own cgroup is made
+        under (the benchmark gives its sandboxes a parent of their own to account for their CPU).
         """
         self._cgroup_parent = cgroup_parent.strip("/")
         self._settings = settings
         parallel = settings.sandbox_parallel if parallel is None else parallel
         self._parallel = parallel
+        self._prefork = default_prefork(parallel) if prefork is None else max(0, prefork)
         self._layout = BundleLayout(settings.sandbox_state_dir)
         self._cli = RunscCli(
             binary=settings.runsc_path,
@@ -164,6 +169,11 @@ class RunscBackend:
         """Waits for background cleanups (tests use this before checking `runsc list`)."""
         while self._cleanups:
             await asyncio.gather(*list(self._cleanups), return_exceptions=True)
+
+    @property
+    def prefork(self) -> int:
+        """Children each pooled sandbox forks before its job arrives."""
+        return self._prefork
 
     def owned_ids(self) -> frozenset[str]:
         """Sandboxes this backend currently holds (idle in the pool or running a request)."""
@@ -244,6 +254,7 @@ class RunscBackend:
             python=self._settings.sandbox_python,
             limits=self._bundle_limits,
             cgroups_path=f"/{self._cgroup_parent}/{sandbox_id}",
+            runner_args=(str(self._prefork),),
         )
         try:
             bundle = await asyncio.to_thread(self._layout.write_bundle, sandbox_id, spec)
@@ -294,6 +305,11 @@ class RunscBackend:
                 await sandbox.proc.wait()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(sandbox.stderr_tail, 5.0)
+            if not gone:
+                # A sandbox still booting refuses `delete` ("context deadline exceeded"); once
+                # its client has exited, it has usually cleaned up, or a second delete works.
+                gone = not await asyncio.to_thread(self._has_state, sandbox.id)
+                gone = gone or await self._cli.delete(sandbox.id)
             if gone:
                 await asyncio.to_thread(self._layout.remove_bundle, sandbox.id)
                 self._owned.discard(sandbox.id)

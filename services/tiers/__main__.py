@@ -8,6 +8,7 @@ and config file), so a pod and a developer shell start the same server.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +23,13 @@ __all__ = ["build_parser", "main"]
 
 # Flags whose argparse default must not override the settings: left unset, they read as None.
 _UNSET_FLAGS = ("grpc_port", "http_port", "model_name", "enable_latency_logging")
+
+
+class _DropPerCallLogs(logging.Filter):
+    """KServe's gRPC LoggingInterceptor logs every call at INFO; per-call facts belong on spans."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("grpc method:")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from kserve import ModelServer
 
+    logging.getLogger("kserve").addFilter(_DropPerCallLogs())
     ModelServer(
         http_port=settings.http_port,
         grpc_port=settings.grpc_port,

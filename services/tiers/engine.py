@@ -108,10 +108,11 @@ class LlamaEngine:
         self._chat = _chat_formatter(llama)
         self._llama = llama
 
-    def close(self) -> None:
-        """Stops the worker after the running call; the model is freed with this object."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
-        self._llama = None
+    def close(self, *, wait: bool = True) -> None:
+        """Refuses new calls and drops queued ones; `wait` blocks until the running one ends."""
+        self._executor.shutdown(wait=wait, cancel_futures=True)
+        if wait:
+            self._llama = None
 
     async def generate(
         self,

@@ -53,6 +53,11 @@ class TierModel(kserve.Model):  # type: ignore[misc]  # kserve ships no type inf
         self.ready = True
         return True
 
+    def stop(self) -> None:
+        """Called by KServe on shutdown (from a signal handler): never block the loop here."""
+        self._engine.close(wait=False)
+        self.ready = False
+
     def get_input_types(self) -> list[dict[str, Any]]:
         return describe(INPUT_TYPES)
 

@@ -24,17 +24,18 @@ def test_samples_share_the_prompt_evaluation(engine_s: LlamaEngine) -> None:
     prompt = "def f(x):\n    return x\n" * 40  # ~360 tokens
     one = SamplingParams(n=1, temperature=0.8, max_tokens=1, seed=1)
     eight = SamplingParams(n=8, temperature=0.8, max_tokens=1, seed=1)
-    engine_s.generate_blocking("unrelated", one, "raw")  # evict the prompt from the KV cache
-    started = time.perf_counter()
-    engine_s.generate_blocking(prompt, one, "raw")
-    full = time.perf_counter() - started
-    engine_s.generate_blocking("unrelated", one, "raw")
-    started = time.perf_counter()
-    result = engine_s.generate_blocking(prompt, eight, "raw")
-    shared = time.perf_counter() - started
-    assert len(result.texts) == 8
-    # Eight samples cost one prompt evaluation plus seven one-token refreshes, not eight prompts.
-    assert shared < 3 * full
+
+    def timed(params: SamplingParams) -> float:
+        engine_s.generate_blocking("unrelated", one, "raw")  # evict the prompt from the KV cache
+        started = time.perf_counter()
+        engine_s.generate_blocking(prompt, params, "raw")
+        return time.perf_counter() - started
+
+    full = (timed(one) + timed(one)) / 2
+    shared = timed(eight)
+    # Eight samples cost one prompt evaluation plus seven one-token refreshes (about 1x), not
+    # eight evaluations (8x); 4x leaves room for a noisy shared machine.
+    assert shared < 4 * full
 
 
 def test_prompt_too_long(engine_s: LlamaEngine) -> None:

@@ -34,6 +34,33 @@ def test_factory_maps_settings(tmp_path: Path) -> None:
     assert isinstance(build_backend(insecure), ProcessBackend)
 
 
+def test_factory_passes_the_sandbox_knobs(tmp_path: Path) -> None:
+    knobs = {
+        "sandbox_parallel": 3,
+        "sandbox_pids_limit": 1024,
+        "sandbox_start_timeout_s": 7.0,
+        "sandbox_reaper_interval_s": 11.0,
+    }
+    runsc = build_backend(SandboxSettings(sandbox_state_dir=tmp_path, **knobs))
+    assert isinstance(runsc, RunscBackend)
+    assert runsc._parallel == 3
+    assert runsc._bundle_limits.pids == 1024
+    assert runsc._bundle_limits.cpu_cores == 3.0
+    assert runsc._start_timeout_s == 7.0
+    assert runsc._reaper_interval_s == 11.0
+    # Built directly, the backend reads the same settings.
+    direct = RunscBackend(SandboxSettings(sandbox_state_dir=tmp_path, **knobs))
+    assert (direct._parallel, direct._bundle_limits.pids) == (3, 1024)
+    for backend in (
+        build_backend(
+            SandboxSettings(sandbox_backend="process", sandbox_allow_insecure=True, **knobs)
+        ),
+        build_backend(SandboxSettings(sandbox_backend="pod", **knobs)),
+    ):
+        assert isinstance(backend, ProcessBackend | PodBackend)
+        assert (backend._parallel, backend._start_timeout_s) == (3, 7.0)
+
+
 def test_process_backend_needs_the_flag() -> None:
     with pytest.raises(SandboxUnavailable, match="SANDBOX_ALLOW_INSECURE"):
         build_backend(SandboxSettings(sandbox_backend="process"))
@@ -103,3 +130,17 @@ async def test_process_backend_end_to_end(caplog: pytest.LogCaptureFixture) -> N
         assert report.solutions[1].tests[0].outcome is Outcome.FAILED
     finally:
         await backend.close()
+
+
+def test_cpu_weight_is_written_to_the_sandbox_cgroup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from codecascade.sandbox import runsc
+
+    monkeypatch.setattr(runsc, "_CGROUP_ROOT", tmp_path)
+    assert not runsc._set_cpu_weight("codecascade-sandbox/cc-x", 1024)  # no such cgroup
+    v1 = tmp_path / "cpu" / "codecascade-sandbox" / "cc-x"
+    v1.mkdir(parents=True)
+    (v1 / "cpu.shares").write_text("64")
+    assert runsc._set_cpu_weight("codecascade-sandbox/cc-x", 1024)
+    assert (v1 / "cpu.shares").read_text() == "1024"

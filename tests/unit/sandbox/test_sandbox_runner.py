@@ -22,8 +22,9 @@ TESTS = ["assert add(1, 2) == 3", "assert add(2, 2) == 4"]
 
 
 def run_runner(
-    solutions: list[str], tests: list[str] = TESTS, **extra: Any
+    solutions: list[str], tests: list[str] = TESTS, *, prefork: int = 2, **extra: Any
 ) -> list[dict[str, Any]]:
+    """Runs a job through the runner; `prefork` children are forked before it (the default)."""
     job = {
         "nonce": "n0",
         "solutions": solutions,
@@ -37,7 +38,7 @@ def run_runner(
         **extra,
     }
     done = subprocess.run(
-        [PYTHON, "-I", "-S", "-B", str(RUNNER_PATH)],
+        [PYTHON, "-I", "-S", "-B", str(RUNNER_PATH), str(prefork)],
         input=json.dumps(job) + "\n",
         capture_output=True,
         text=True,
@@ -62,6 +63,33 @@ def test_protocol_frames() -> None:
     assert lines[-1] == {"kind": "end", "nonce": "n0"}
     assert all(d["nonce"] == "n0" for d in lines[1:])
     assert outcomes(lines, 0) == ["PASSED", "PASSED"]
+
+
+@pytest.mark.parametrize("prefork", [0, 1, 6])
+def test_standby_children_any_number(prefork: int) -> None:
+    """Fewer, as many or more standby children than solutions: same rows, one fork each."""
+    wrong = "def add(a, b):\n    return 0\n"
+    lines = run_runner([GOOD, wrong, GOOD], prefork=prefork)
+    assert lines[-1] == {"kind": "end", "nonce": "n0"}
+    assert [outcomes(lines, i) for i in range(3)] == [
+        ["PASSED", "PASSED"],
+        ["FAILED", "FAILED"],
+        ["PASSED", "PASSED"],
+    ]
+    assert all(row(lines, i)["forks"] == 1 for i in range(3))
+
+
+def test_standby_children_exit_without_a_job() -> None:
+    for stdin in ("", "not json\n"):
+        done = subprocess.run(
+            [PYTHON, "-I", "-S", "-B", str(RUNNER_PATH), "3"],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=30,  # a standby left behind would hold stdout open until this fires
+            env={"PATH": "/usr/bin:/bin"},
+        )
+        assert done.returncode in (0, 2)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,172 @@
+{{/*
+Names and labels. Every name defined here starts with `codecascade.` so the chart can sit inside
+an umbrella chart without collisions.
+*/}}
+
+{{- define "codecascade.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "codecascade.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The name of a component's objects: fullname-component. Args: dict root component */}}
+{{- define "codecascade.componentName" -}}
+{{- printf "%s-%s" (include "codecascade.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The objects of one tier: fullname-tier-<name>. Args: dict root tier */}}
+{{- define "codecascade.tierName" -}}
+{{- printf "%s-tier-%s" (include "codecascade.fullname" .root) (lower .tier.name) | trunc 52 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "codecascade.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Selector labels. Args: dict root component */}}
+{{- define "codecascade.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "codecascade.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* All recommended labels. Args: dict root component */}}
+{{- define "codecascade.labels" -}}
+helm.sh/chart: {{ include "codecascade.chart" .root }}
+{{ include "codecascade.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: codecascade
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- end -}}
+
+{{/* A component's ServiceAccount name. Args: dict root component */}}
+{{- define "codecascade.serviceAccountName" -}}
+{{- $key := ternary "tierRuntime" .component (eq .component "tier") -}}
+{{- $values := index .root.Values $key -}}
+{{- if $values.serviceAccount.create -}}
+{{- default (include "codecascade.componentName" .) $values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" $values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* image reference: repository@digest, else repository:tag (tag defaults to appVersion). */}}
+{{- define "codecascade.image" -}}
+{{- $image := .image -}}
+{{- if $image.digest -}}
+{{- printf "%s@%s" $image.repository $image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $image.repository (default .root.Chart.AppVersion $image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* In-cluster DNS name of a component's Service. Args: dict root component */}}
+{{- define "codecascade.serviceHost" -}}
+{{- printf "%s.%s.svc.%s" (include "codecascade.componentName" .) .root.Release.Namespace .root.Values.clusterDomain -}}
+{{- end -}}
+
+{{/* Address of a tier, as the router and test synthesis dial it. Args: dict root tier */}}
+{{- define "codecascade.tierAddress" -}}
+{{- $tier := .tier -}}
+{{- if eq $tier.backend "external" -}}
+{{- $tier.external.address -}}
+{{- else if eq $tier.backend "kserve" -}}
+{{- if $tier.kserve.address -}}
+{{- $tier.kserve.address -}}
+{{- else -}}
+{{- printf "%s-predictor.%s.svc.%s:%d" (include "codecascade.tierName" .) .root.Release.Namespace .root.Values.clusterDomain (int .root.Values.tierRuntime.grpcPort) -}}
+{{- end -}}
+{{- else -}}
+{{- printf "%s.%s.svc.%s:%d" (include "codecascade.tierName" .) .root.Release.Namespace .root.Values.clusterDomain (int $tier.triton.grpcPort) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The env var that carries a tier's API key (from a Secret). Args: tier */}}
+{{- define "codecascade.tierKeyEnv" -}}
+{{- printf "CODECASCADE_TIER_%s_API_KEY" (upper .name | replace "-" "_" | replace "." "_") -}}
+{{- end -}}
+
+{{/*
+The shared `tiers:` list (codecascade.tiers.registry.TierConfig), without API keys. Args: root
+*/}}
+{{- define "codecascade.tierConfigs" -}}
+{{- $root := . -}}
+{{- $list := list -}}
+{{- range $tier := .Values.tiers -}}
+{{- $protocol := "oip-grpc" -}}
+{{- if eq .backend "external" }}{{ $protocol = .external.protocol }}{{ end -}}
+{{- $entry := dict "name" .name "protocol" $protocol "address" (include "codecascade.tierAddress" (dict "root" $root "tier" .)) "model" .model "price_per_1k_tokens" .price_per_1k_tokens -}}
+{{- range $key := list "prompt_format" "timeout_s" "max_attempts" -}}
+{{- if hasKey $tier $key }}{{ $_ := set $entry $key (index $tier $key) }}{{ end -}}
+{{- end -}}
+{{- $list = append $list $entry -}}
+{{- end -}}
+{{- toYaml $list -}}
+{{- end -}}
+
+{{/* Whether any tier takes its API key from a Secret. Args: root */}}
+{{- define "codecascade.tiersHaveKeys" -}}
+{{- range .Values.tiers -}}
+{{- if and (eq .backend "external") (dig "external" "apiKeySecret" "name" "" .) -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The TIERS variable: the same list as JSON, each API key a $(VAR) reference that the kubelet
+expands from the Secret-backed variable defined before it. Args: root
+*/}}
+{{- define "codecascade.tiersJson" -}}
+{{- $root := . -}}
+{{- $list := list -}}
+{{- range $i, $cfg := (include "codecascade.tierConfigs" . | fromYamlArray) -}}
+{{- $tier := index $root.Values.tiers $i -}}
+{{- if and (eq $tier.backend "external") (dig "external" "apiKeySecret" "name" "" $tier) -}}
+{{- $cfg = set $cfg "api_key" (printf "$(%s)" (include "codecascade.tierKeyEnv" $tier)) -}}
+{{- end -}}
+{{- $list = append $list $cfg -}}
+{{- end -}}
+{{- toJson $list -}}
+{{- end -}}
+
+{{/* Chart-wide checks that a JSON schema cannot express; each fails with the fix. */}}
+{{- define "codecascade.validate" -}}
+{{- $names := dict -}}
+{{- range .Values.tiers -}}
+{{- $key := lower .name -}}
+{{- if hasKey $names $key -}}
+{{- fail (printf "tiers: two tiers are named %q (names are compared case-insensitively: they name Kubernetes objects)" .name) -}}
+{{- end -}}
+{{- $_ := set $names $key true -}}
+{{- if and (eq .backend "kserve") (not .kserve) -}}
+{{- fail (printf "tiers[%s]: backend kserve needs a `kserve:` block" .name) -}}
+{{- end -}}
+{{- end -}}
+{{- range .Values.policy.tiers -}}
+{{- if and (ge (int .k) 0) (not (hasKey $names (lower .tier))) -}}
+{{- fail (printf "policy.tiers: tier %q has no entry in `tiers:` (every active policy tier needs an endpoint)" .tier) -}}
+{{- end -}}
+{{- end -}}
+{{- range $component := list "router" "testsynth" "sandbox" -}}
+{{- $values := index $.Values $component -}}
+{{- if le (float64 $values.terminationGracePeriodSeconds) (float64 $values.shutdownGraceSeconds) -}}
+{{- fail (printf "%s.terminationGracePeriodSeconds (%v) must be larger than %s.shutdownGraceSeconds (%v): the kubelet would kill in-flight calls" $component $values.terminationGracePeriodSeconds $component $values.shutdownGraceSeconds) -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.router.enabled (not .Values.testsynth.enabled) (not .Values.router.testsynthAddr) -}}
+{{- fail "router.enabled needs testsynth.enabled or router.testsynthAddr" -}}
+{{- end -}}
+{{- if and .Values.router.enabled (not .Values.sandbox.enabled) (not .Values.router.sandboxAddr) -}}
+{{- fail "router.enabled needs sandbox.enabled or router.sandboxAddr" -}}
+{{- end -}}
+{{- end -}}

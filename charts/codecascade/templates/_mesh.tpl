@@ -1,0 +1,294 @@
+{{/*
+The objects every mesh component (router, testsynth, sandbox) has, one named template per kind;
+each `<kind>-<component>.yaml` file includes one of them. Args: dict root component
+*/}}
+
+{{/* The shared OTEL_* variables, then the component's overrides (same name wins). */}}
+{{- define "codecascade.env" -}}
+{{- $overrides := .overrides | default list -}}
+{{- $names := dict -}}
+{{- range $overrides }}{{ $_ := set $names .name true }}{{ end -}}
+{{- range .root.Values.default.env -}}
+{{- if not (hasKey $names .name) }}
+- {{ toYaml . | nindent 2 | trim }}
+{{- end -}}
+{{- end -}}
+{{- range $overrides }}
+- {{ toYaml . | nindent 2 | trim }}
+{{- end -}}
+{{- end -}}
+
+{{- define "codecascade.meshDeployment" -}}
+{{- $root := .root -}}
+{{- $c := .component -}}
+{{- $v := index $root.Values $c -}}
+{{- $ctx := dict "root" $root "component" $c -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "codecascade.componentName" $ctx }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "codecascade.labels" $ctx | nindent 4 }}
+spec:
+  replicas: {{ $v.replicas }}
+  revisionHistoryLimit: 5
+  selector:
+    matchLabels:
+      {{- include "codecascade.selectorLabels" $ctx | nindent 6 }}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      maxUnavailable: 0
+      maxSurge: 1
+  template:
+    metadata:
+      labels:
+        {{- include "codecascade.labels" $ctx | nindent 8 }}
+      annotations:
+        checksum/config: {{ include (print $root.Template.BasePath "/configmap-mesh.yaml") $root | sha256sum }}
+        {{- with $v.podAnnotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    spec:
+      serviceAccountName: {{ include "codecascade.serviceAccountName" $ctx }}
+      automountServiceAccountToken: false
+      enableServiceLinks: false
+      {{- with $v.runtimeClassName }}
+      runtimeClassName: {{ . }}
+      {{- end }}
+      {{- with $v.priorityClassName }}
+      priorityClassName: {{ . }}
+      {{- end }}
+      terminationGracePeriodSeconds: {{ $v.terminationGracePeriodSeconds }}
+      securityContext:
+        {{- toYaml $root.Values.podSecurityContext | nindent 8 }}
+      {{- with $root.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      containers:
+        - name: {{ $c }}
+          image: {{ include "codecascade.image" (dict "root" $root "image" $root.Values.image) }}
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          args: ["{{ $c }}"]
+          ports:
+            - name: grpc
+              containerPort: {{ $v.grpcPort }}
+              protocol: TCP
+            {{- if $v.metricsPort }}
+            - name: metrics
+              containerPort: {{ $v.metricsPort }}
+              protocol: TCP
+            {{- end }}
+          env:
+            - name: GRPC_HOST
+              value: "0.0.0.0"
+            - name: GRPC_PORT
+              value: {{ $v.grpcPort | quote }}
+            - name: METRICS_PORT
+              value: {{ $v.metricsPort | quote }}
+            - name: SHUTDOWN_GRACE_S
+              value: {{ $v.shutdownGraceSeconds | quote }}
+            - name: LOG_LEVEL
+              value: {{ $v.logLevel | quote }}
+            - name: CODECASCADE_CONFIG
+              value: /etc/codecascade/config.yaml
+            {{- with include (printf "codecascade.%sEnv" $c) $ctx | trim }}
+            {{- . | nindent 12 }}
+            {{- end }}
+            {{- include "codecascade.env" (dict "root" $root "overrides" $v.envOverrides) | trim | nindent 12 }}
+          startupProbe:
+            grpc:
+              port: {{ $v.grpcPort }}
+            periodSeconds: 5
+            failureThreshold: {{ $v.startupFailureThreshold }}
+          readinessProbe:
+            grpc:
+              port: {{ $v.grpcPort }}
+            periodSeconds: 5
+            timeoutSeconds: 2
+            failureThreshold: 2
+          livenessProbe:
+            grpc:
+              port: {{ $v.grpcPort }}
+            periodSeconds: 10
+            timeoutSeconds: 5
+            failureThreshold: 6
+          resources:
+            {{- toYaml $v.resources | nindent 12 }}
+          securityContext:
+            {{- toYaml $root.Values.securityContext | nindent 12 }}
+          volumeMounts:
+            - name: config
+              mountPath: /etc/codecascade
+              readOnly: true
+            - name: tmp
+              mountPath: /tmp
+      volumes:
+        - name: config
+          configMap:
+            name: {{ include "codecascade.componentName" (dict "root" $root "component" "mesh") }}
+        - name: tmp
+          emptyDir:
+            {{- if eq $c "sandbox" }}
+            medium: Memory
+            {{- end }}
+            sizeLimit: {{ $v.tmpSizeLimit }}
+      {{- with $v.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $v.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $v.affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $v.topologySpreadConstraints }}
+      topologySpreadConstraints:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end -}}
+
+{{/* The tier list for router and testsynth: TIERS (with Secret-backed keys) when keys exist. */}}
+{{- define "codecascade.tiersEnv" -}}
+{{- if include "codecascade.tiersHaveKeys" .root }}
+{{- range .root.Values.tiers }}
+{{- if and (eq .backend "external") (dig "external" "apiKeySecret" "name" "" .) }}
+- name: {{ include "codecascade.tierKeyEnv" . }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .external.apiKeySecret.name }}
+      key: {{ .external.apiKeySecret.key }}
+{{- end }}
+{{- end }}
+- name: TIERS
+  value: {{ include "codecascade.tiersJson" .root | quote }}
+{{- end }}
+{{- end -}}
+
+{{- define "codecascade.routerEnv" -}}
+{{- $root := .root -}}
+- name: POLICY_FILE
+  value: /etc/codecascade/policy.yaml
+- name: TESTSYNTH_ADDR
+  value: {{ default (printf "%s:%d" (include "codecascade.serviceHost" (dict "root" $root "component" "testsynth")) (int $root.Values.testsynth.grpcPort)) $root.Values.router.testsynthAddr | quote }}
+- name: SANDBOX_ADDR
+  value: {{ default (printf "%s:%d" (include "codecascade.serviceHost" (dict "root" $root "component" "sandbox")) (int $root.Values.sandbox.grpcPort)) $root.Values.router.sandboxAddr | quote }}
+{{- include "codecascade.tiersEnv" . }}
+{{- end -}}
+
+{{- define "codecascade.testsynthEnv" -}}
+{{- include "codecascade.tiersEnv" . | trim }}
+{{- end -}}
+
+{{- define "codecascade.sandboxEnv" -}}
+- name: SANDBOX_BACKEND
+  value: pod
+{{- end -}}
+
+{{- define "codecascade.meshService" -}}
+{{- $root := .root -}}
+{{- $v := index $root.Values .component -}}
+{{- $ctx := dict "root" $root "component" .component -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "codecascade.componentName" $ctx }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "codecascade.labels" $ctx | nindent 4 }}
+spec:
+  type: {{ $v.service.type }}
+  selector:
+    {{- include "codecascade.selectorLabels" $ctx | nindent 4 }}
+  ports:
+    - name: grpc
+      port: {{ $v.grpcPort }}
+      targetPort: grpc
+      protocol: TCP
+      appProtocol: grpc
+    {{- if $v.metricsPort }}
+    - name: metrics
+      port: {{ $v.metricsPort }}
+      targetPort: metrics
+      protocol: TCP
+    {{- end }}
+{{- end -}}
+
+{{- define "codecascade.meshServiceAccount" -}}
+{{- $root := .root -}}
+{{- $v := index $root.Values .component -}}
+{{- $ctx := dict "root" $root "component" .component -}}
+{{- if $v.serviceAccount.create -}}
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{ include "codecascade.serviceAccountName" $ctx }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "codecascade.labels" $ctx | nindent 4 }}
+  {{- with $v.serviceAccount.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+automountServiceAccountToken: false
+{{- end -}}
+{{- end -}}
+
+{{- define "codecascade.meshPdb" -}}
+{{- $root := .root -}}
+{{- $v := index $root.Values .component -}}
+{{- $ctx := dict "root" $root "component" .component -}}
+{{- if $v.pdb.enabled -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "codecascade.componentName" $ctx }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "codecascade.labels" $ctx | nindent 4 }}
+spec:
+  {{- if hasKey $v.pdb "maxUnavailable" }}
+  maxUnavailable: {{ $v.pdb.maxUnavailable }}
+  {{- else }}
+  minAvailable: {{ $v.pdb.minAvailable }}
+  {{- end }}
+  unhealthyPodEvictionPolicy: AlwaysAllow
+  selector:
+    matchLabels:
+      {{- include "codecascade.selectorLabels" $ctx | nindent 6 }}
+{{- end -}}
+{{- end -}}
+
+{{- define "codecascade.meshServiceMonitor" -}}
+{{- $root := .root -}}
+{{- $v := index $root.Values .component -}}
+{{- $ctx := dict "root" $root "component" .component -}}
+{{- if and $root.Values.serviceMonitor.enabled $v.metricsPort -}}
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: {{ include "codecascade.componentName" $ctx }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "codecascade.labels" $ctx | nindent 4 }}
+    {{- with $root.Values.serviceMonitor.labels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  selector:
+    matchLabels:
+      {{- include "codecascade.selectorLabels" $ctx | nindent 6 }}
+  namespaceSelector:
+    matchNames: [{{ $root.Release.Namespace }}]
+  endpoints:
+    - port: metrics
+      path: /metrics
+      interval: {{ $root.Values.serviceMonitor.interval }}
+      scrapeTimeout: {{ $root.Values.serviceMonitor.scrapeTimeout }}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,41 @@
+{{/* Tier helpers. A tier is `kserve` (our predictor as an InferenceService), `triton`
+(a Deployment) or `external` (an address only: nothing is deployed). */}}
+
+{{- define "codecascade.hasBackend" -}}
+{{- $want := .backend -}}
+{{- range .root.Values.tiers }}{{ if eq .backend $want }}true{{ end }}{{ end -}}
+{{- end -}}
+
+{{- define "codecascade.runtimeName" -}}
+{{- printf "%s-llamacpp" (include "codecascade.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels of one tier's objects and pods. Args: dict root tier */}}
+{{- define "codecascade.tierLabels" -}}
+{{ include "codecascade.labels" (dict "root" .root "component" "tier") }}
+codecascade/tier: {{ lower .tier.name | quote }}
+{{- end -}}
+
+{{- define "codecascade.tierSelectorLabels" -}}
+{{ include "codecascade.selectorLabels" (dict "root" .root "component" "tier") }}
+codecascade/tier: {{ lower .tier.name | quote }}
+{{- end -}}
+
+{{/* The llama.cpp predictor's settings for one tier (services/tiers/config.py). */}}
+{{- define "codecascade.predictorEnv" -}}
+- name: MODEL
+  value: {{ .tier.kserve.modelFile | quote }}
+- name: SERVED_MODEL_NAME
+  value: {{ .tier.model | quote }}
+- name: N_THREADS
+  value: {{ .tier.kserve.threads | quote }}
+- name: N_CTX
+  value: {{ .tier.kserve.nCtx | quote }}
+- name: PROMPT_FORMAT
+  value: {{ .tier.prompt_format | quote }}
+- name: VERIFY_MODEL_SHA256
+  value: {{ .tier.kserve.verifySha256 | quote }}
+- name: SHUTDOWN_GRACE_S
+  value: {{ .root.Values.tierRuntime.shutdownGraceSeconds | quote }}
+{{ include "codecascade.env" (dict "root" .root "overrides" .tier.envOverrides) | trim }}
+{{- end -}}
