@@ -26,7 +26,12 @@ def result_to_proto(result: SynthesisResult) -> pb.SynthesizeTestsResponse:
     latency.FromNanoseconds(round(result.latency_s * 1e9))
     return pb.SynthesizeTestsResponse(
         tests=[
-            pb.SynthesizedTest(code=t.code, tier=t.tier, generation_index=t.generation_index)
+            pb.SynthesizedTest(
+                code=t.code,
+                tier=t.tier,
+                generation_index=t.generation_index,
+                origin=pb.TEST_ORIGIN_PROMPT_EXAMPLE if t.from_prompt else pb.TEST_ORIGIN_MODEL,
+            )
             for t in result.tests
         ],
         dropped=[
@@ -81,6 +86,7 @@ class TestSynthServicer(pb_grpc.TestSynthServiceServicer):
                 "max_tests", request.max_tests or settings.default_max_tests, 1024
             ),
             seed=request.seed if request.HasField("seed") else None,
+            include_prompt_examples=not request.exclude_prompt_examples,
         )
         deadline = remaining_s(context, default=settings.request_deadline_s)
         result = await self._synthesizer.synthesize(synthesis, timeout_s=deadline)

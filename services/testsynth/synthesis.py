@@ -1,7 +1,8 @@
 """Asking one tier for its own assert tests and keeping only those worth running.
 
 One call per request: t test generations come back as one n-sample completion, so the tier
-evaluates the shared prompt once. Each generation is parsed on its own (first l valid asserts),
+evaluates the shared prompt once. The task's own examples (docstring or MBPP example) come
+first, as generation -1, unless the request leaves them out. Each generation is parsed on its own (first l valid asserts),
 then all are deduplicated across generations and capped, with provenance kept for every test.
 This runs concurrently with the same tier's solution generation in the router.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from codecascade.testsynth.errors import UnknownTier
+from codecascade.testsynth.examples import prompt_examples
 from codecascade.testsynth.parsing import DroppedLine, defined_names, parse_asserts
 from codecascade.testsynth.problem import Problem
 from codecascade.testsynth.prompts import build_test_prompt
@@ -33,6 +35,7 @@ class SynthesisRequest:
     max_tests: int
     seed: int | None = None
     temperature: float | None = None  # None: greedy for one generation, 0.8 for several
+    include_prompt_examples: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +46,11 @@ class SynthesizedTest:
 
     code: str
     tier: str
-    generation_index: int
+    generation_index: int  # -1 for the task's own examples
+
+    @property
+    def from_prompt(self) -> bool:
+        return self.generation_index < 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +105,19 @@ class TestSynthesizer:
         tests: list[SynthesizedTest] = []
         dropped: list[DroppedTest] = []
         seen: set[str] = set()
-        for index, text in enumerate(result.texts):
-            parsed = parse_asserts(
+        generations = [
+            parse_asserts(
                 prompt.completion_prefix + text,
                 entry_point=problem.entry_point,
                 prompt_names=names,
                 limit=request.lines,
             )
+            for text in result.texts
+        ]
+        if request.include_prompt_examples:
+            generations.insert(0, prompt_examples(problem))
+        first = -1 if request.include_prompt_examples else 0
+        for index, parsed in enumerate(generations, start=first):
             dropped.extend(DroppedTest(line, index) for line in parsed.dropped)
             for code in parsed.asserts:
                 if code in seen:

@@ -16,12 +16,21 @@ class ProblemStyle(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROBLEM_STYLE_UNSPECIFIED: _ClassVar[ProblemStyle]
     PROBLEM_STYLE_HUMANEVAL: _ClassVar[ProblemStyle]
     PROBLEM_STYLE_MBPP: _ClassVar[ProblemStyle]
+
+class TestOrigin(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TEST_ORIGIN_UNSPECIFIED: _ClassVar[TestOrigin]
+    TEST_ORIGIN_MODEL: _ClassVar[TestOrigin]
+    TEST_ORIGIN_PROMPT_EXAMPLE: _ClassVar[TestOrigin]
 PROBLEM_STYLE_UNSPECIFIED: ProblemStyle
 PROBLEM_STYLE_HUMANEVAL: ProblemStyle
 PROBLEM_STYLE_MBPP: ProblemStyle
+TEST_ORIGIN_UNSPECIFIED: TestOrigin
+TEST_ORIGIN_MODEL: TestOrigin
+TEST_ORIGIN_PROMPT_EXAMPLE: TestOrigin
 
 class SynthesizeTestsRequest(_message.Message):
-    __slots__ = ("prompt", "entry_point", "style", "example_test", "tier", "generations", "lines_per_generation", "max_tests", "seed")
+    __slots__ = ("prompt", "entry_point", "style", "example_test", "tier", "generations", "lines_per_generation", "max_tests", "seed", "exclude_prompt_examples")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     ENTRY_POINT_FIELD_NUMBER: _ClassVar[int]
     STYLE_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +40,7 @@ class SynthesizeTestsRequest(_message.Message):
     LINES_PER_GENERATION_FIELD_NUMBER: _ClassVar[int]
     MAX_TESTS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_PROMPT_EXAMPLES_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     entry_point: str
     style: ProblemStyle
@@ -40,17 +50,20 @@ class SynthesizeTestsRequest(_message.Message):
     lines_per_generation: int
     max_tests: int
     seed: int
-    def __init__(self, prompt: _Optional[str] = ..., entry_point: _Optional[str] = ..., style: _Optional[_Union[ProblemStyle, str]] = ..., example_test: _Optional[str] = ..., tier: _Optional[str] = ..., generations: _Optional[int] = ..., lines_per_generation: _Optional[int] = ..., max_tests: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
+    exclude_prompt_examples: bool
+    def __init__(self, prompt: _Optional[str] = ..., entry_point: _Optional[str] = ..., style: _Optional[_Union[ProblemStyle, str]] = ..., example_test: _Optional[str] = ..., tier: _Optional[str] = ..., generations: _Optional[int] = ..., lines_per_generation: _Optional[int] = ..., max_tests: _Optional[int] = ..., seed: _Optional[int] = ..., exclude_prompt_examples: _Optional[bool] = ...) -> None: ...
 
 class SynthesizedTest(_message.Message):
-    __slots__ = ("code", "tier", "generation_index")
+    __slots__ = ("code", "tier", "generation_index", "origin")
     CODE_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
     GENERATION_INDEX_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
     code: str
     tier: str
     generation_index: int
-    def __init__(self, code: _Optional[str] = ..., tier: _Optional[str] = ..., generation_index: _Optional[int] = ...) -> None: ...
+    origin: TestOrigin
+    def __init__(self, code: _Optional[str] = ..., tier: _Optional[str] = ..., generation_index: _Optional[int] = ..., origin: _Optional[_Union[TestOrigin, str]] = ...) -> None: ...
 
 class DroppedTest(_message.Message):
     __slots__ = ("text", "reason", "generation_index")

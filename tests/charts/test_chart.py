@@ -475,6 +475,8 @@ def test_values_schema_is_closed_and_described() -> None:
             continue
         assert obj.get("additionalProperties") is False, f"{path} is open"
         for key, prop in obj["properties"].items():
+            if "$ref" in prop and "description" not in prop:
+                prop = schema["$defs"][prop["$ref"].rpartition("/")[2]]
             assert prop.get("description"), f"{path}.{key} has no description"
     values_text = (CHART / "values.yaml").read_text()
     assert values_text.splitlines()[0] == "# yaml-language-server: $schema=values.schema.json"

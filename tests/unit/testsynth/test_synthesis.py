@@ -39,7 +39,7 @@ async def test_generations_are_parsed_capped_deduplicated_with_provenance() -> N
         )
     )
     request = SynthesisRequest(
-        make_problem(HUMANEVAL), "S", generations=3, lines=2, max_tests=10, seed=7
+        make_problem(HUMANEVAL), "S", 3, 2, 10, seed=7, include_prompt_examples=False
     )
     result = await TestSynthesizer(scripted_registry(tier)).synthesize(request, timeout_s=5)
     assert [(t.code, t.generation_index) for t in result.tests] == [
@@ -57,7 +57,9 @@ async def test_generations_are_parsed_capped_deduplicated_with_provenance() -> N
 
 async def test_greedy_for_one_generation_and_raw_for_base_models() -> None:
     tier = ScriptedTier((" inc(5) == 6\n",))
-    request = SynthesisRequest(make_problem(HUMANEVAL), "S", generations=1, lines=4, max_tests=10)
+    request = SynthesisRequest(
+        make_problem(HUMANEVAL), "S", 1, 4, 10, include_prompt_examples=False
+    )
     result = await TestSynthesizer(scripted_registry(tier, "raw")).synthesize(request, timeout_s=5)
     assert [t.code for t in result.tests] == ["assert inc(5) == 6"]
     assert tier.calls[0][1].temperature == 0.0 and tier.calls[0][2] == "raw"
@@ -67,3 +69,39 @@ async def test_unknown_tier_is_not_found() -> None:
     request = SynthesisRequest(make_problem(HUMANEVAL), "XL", generations=1, lines=1, max_tests=1)
     with pytest.raises(UnknownTier, match="known: S"):
         await TestSynthesizer(scripted_registry(ScriptedTier(()))).synthesize(request, timeout_s=5)
+
+
+def test_prompt_examples_come_first_unless_excluded() -> None:
+    from codecascade.testsynth.examples import prompt_examples
+
+    examples = prompt_examples(make_problem(HUMANEVAL))
+    assert examples.asserts == ("assert inc(1) == 2",)
+    informal = make_problem(
+        "def f(s):\n    '''Docs.\n    f('ab') => True\n    f(x) => False\n"
+        "    f('a') should return False.\n    '''\n"
+    )
+    parsed = prompt_examples(informal)
+    assert parsed.asserts == ("assert f('ab') == True", "assert f('a') == False")
+    assert "undefined name 'x'" in parsed.dropped[0].reason
+    mbpp = make_problem("Add one.", example_test="assert inc(1) == 2")
+    assert prompt_examples(mbpp).asserts == ("assert inc(1) == 2",)
+
+
+async def test_synthesis_marks_prompt_examples_with_generation_minus_one() -> None:
+    tier = ScriptedTier(("assert inc(1) == 2\nassert inc(5) == 6",))
+    request = SynthesisRequest(make_problem(HUMANEVAL), "S", generations=1, lines=4, max_tests=10)
+    result = await TestSynthesizer(scripted_registry(tier)).synthesize(request, timeout_s=5)
+    assert [(t.code, t.generation_index) for t in result.tests] == [
+        ("assert inc(1) == 2", -1),
+        ("assert inc(5) == 6", 0),
+    ]
+    alone = SynthesisRequest(
+        make_problem(HUMANEVAL),
+        "S",
+        generations=1,
+        lines=4,
+        max_tests=10,
+        include_prompt_examples=False,
+    )
+    result = await TestSynthesizer(scripted_registry(tier)).synthesize(alone, timeout_s=5)
+    assert [t.generation_index for t in result.tests] == [0, 0]
