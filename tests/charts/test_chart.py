@@ -506,21 +506,32 @@ def test_schema_rejects_bad_values(sets: list[str], mentions: str) -> None:
     assert mentions in result.stderr, result.stderr
 
 
+_KSERVE = (
+    "kserve: {storageUri: 'pvc://m/', modelFile: S, threads: 1, nCtx: 2048,"
+    " minReplicas: 1, maxReplicas: 1}"
+)
 BAD_COMBINATIONS = [
-    (["router.shutdownGraceSeconds=30"], "must be larger than router.shutdownGraceSeconds"),
-    (["policy.tiers[0].tier=XL"], 'tier "XL" has no entry'),
-    (["tiers[1].name=s"], 'two tiers are named "s"'),
-    (["testsynth.enabled=false"], "router.enabled needs testsynth.enabled"),
+    ("router: {shutdownGraceSeconds: 30}", "must be larger than router.shutdownGraceSeconds"),
+    ("policy: {tiers: [{tier: XL, k: 0}]}", 'tier "XL" has no entry'),
+    (
+        "tiers:\n"
+        f"  - {{name: S, backend: kserve, model: S, price_per_1k_tokens: 0, {_KSERVE}}}\n"
+        f"  - {{name: s, backend: kserve, model: s, price_per_1k_tokens: 0, {_KSERVE}}}\n",
+        'two tiers are named "s"',
+    ),
+    ("testsynth: {enabled: false}", "router.enabled needs testsynth.enabled"),
 ]
 
 
 @requires_helm
 @pytest.mark.parametrize(
-    ("sets", "mentions"), BAD_COMBINATIONS, ids=[m for _, m in BAD_COMBINATIONS]
+    ("values", "mentions"), BAD_COMBINATIONS, ids=[m for _, m in BAD_COMBINATIONS]
 )
-def test_template_rejects_inconsistent_values(sets: list[str], mentions: str) -> None:
-    result = run_helm(*template_args(sets=sets))
-    assert result.returncode != 0, f"{sets} was accepted"
+def test_template_rejects_inconsistent_values(values: str, mentions: str, tmp_path: Path) -> None:
+    path = tmp_path / "values.yaml"
+    path.write_text(values)
+    result = run_helm(*template_args(values_files=[path]))
+    assert result.returncode != 0, f"{values} was accepted"
     assert mentions in result.stderr, result.stderr
 
 
