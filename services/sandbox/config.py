@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from codecascade.mesh.settings import ServiceSettings
 
@@ -72,3 +72,9 @@ class SandboxSettings(ServiceSettings):
         gt=0,
         description="Host-side deadline for one request when the caller sets none.",
     )
+
+    @field_validator("sandbox_state_dir")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        # runsc resolves bundle and root paths itself; a relative path breaks sandbox start.
+        return path.resolve()
