@@ -17,6 +17,7 @@ def build_backend(settings: SandboxSettings) -> Backend:
         return RunscBackend(
             settings,
             parallel=settings.sandbox_parallel,
+            prefork=settings.sandbox_prefork,
             start_timeout_s=settings.sandbox_start_timeout_s,
             reaper_interval_s=settings.sandbox_reaper_interval_s,
         )

@@ -56,6 +56,12 @@ class SandboxSettings(ServiceSettings):
     sandbox_parallel: int = Field(
         default=2, ge=1, le=16, description="Solutions run at once inside one sandbox (forks)."
     )
+    sandbox_prefork: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="Children each pooled sandbox forks while it waits; unset: 2 x parallel.",
+    )
     sandbox_pids_limit: int = Field(
         default=512,
         ge=64,
