@@ -28,6 +28,7 @@ def build_backend(settings: SandboxSettings) -> Backend:
             pool_wait_s=settings.pool_wait_s,
             max_concurrency=settings.max_concurrency,
             parallel=settings.sandbox_parallel,
+            prefork=settings.sandbox_prefork,
             start_timeout_s=settings.sandbox_start_timeout_s,
         )
     return ProcessBackend(
@@ -37,5 +38,6 @@ def build_backend(settings: SandboxSettings) -> Backend:
         pool_wait_s=settings.pool_wait_s,
         max_concurrency=settings.max_concurrency,
         parallel=settings.sandbox_parallel,
+        prefork=settings.sandbox_prefork,
         start_timeout_s=settings.sandbox_start_timeout_s,
     )
