@@ -19,6 +19,7 @@ from codecascade.tiers.generation import PromptFormat, SamplingParams
 from codecascade.tiers.registry import TierRegistry
 
 __all__ = [
+    "CHAT_STOPS",
     "SolutionPrompt",
     "TierSolutionSource",
     "assemble_solution",
@@ -27,6 +28,10 @@ __all__ = [
 ]
 
 _BASE_STOPS = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert")
+# Chat answers end at the code block's closing fence: what follows is prose nobody runs, and
+# every generated token is paid for. The opening fence carries a language tag ("```python"),
+# so only the closing fence matches.
+CHAT_STOPS = ("\n```\n",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +62,7 @@ def solution_prompt(problem: Problem, *, instruct: bool) -> SolutionPrompt:
             f"\nYour code should pass this test:\n\n{problem.example_test}\n\n"
             f"Write the function `{problem.entry_point}` in a single ```python block."
         )
-    return SolutionPrompt(text, "chat")
+    return SolutionPrompt(text, "chat", CHAT_STOPS)
 
 
 def sampling_for(tier: TierPolicy, *, seed: int | None) -> SamplingParams:

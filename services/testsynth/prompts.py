@@ -47,7 +47,7 @@ def _instruct(problem: Problem, lines: int) -> TestPrompt:
         "result with the exact expected value, worked out carefully from the specification. "
         "Do not import anything, define functions or print. Answer with a single ```python block."
     )
-    return TestPrompt(text, "chat")
+    return TestPrompt(text, "chat", stop=("\n```\n",))  # prose after the block is not paid for
 
 
 def _base(problem: Problem, lines: int) -> TestPrompt:

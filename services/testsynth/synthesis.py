@@ -1,10 +1,11 @@
 """Asking one tier for its own assert tests and keeping only those worth running.
 
 One call per request: t test generations come back as one n-sample completion, so the tier
-evaluates the shared prompt once. The task's own examples (docstring or MBPP example) come
-first, as generation -1, unless the request leaves them out. Each generation is parsed on its own (first l valid asserts),
+evaluates the shared prompt once. Each generation is parsed on its own (first l valid asserts),
 then all are deduplicated across generations and capped, with provenance kept for every test.
-This runs concurrently with the same tier's solution generation in the router.
+The task's own examples (docstring or MBPP example) come first, as generation -1, unless the
+request leaves them out. This runs concurrently with the same tier's solution generation in the
+router.
 """
 
 from __future__ import annotations

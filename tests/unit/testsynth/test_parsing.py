@@ -83,3 +83,12 @@ def test_asserts_inside_test_functions_and_main_guards_count() -> None:
     parsed = _parse(text)
     assert parsed.asserts == ("assert add([1]) == 1", "assert add([3]) == 3")
     assert any("undefined name 'total'" in d.reason for d in parsed.dropped)
+
+
+def test_float_equality_becomes_a_tolerance() -> None:
+    parsed = _parse("assert add([4.99]) == 0.99\nassert add([1]) == -2.5\nassert add([1]) == 1")
+    assert parsed.asserts == (
+        "assert abs(add([4.99]) - 0.99) <= 1e-06",
+        "assert abs(add([1]) - -2.5) <= 1e-06",
+        "assert add([1]) == 1",
+    )
