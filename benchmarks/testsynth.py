@@ -185,7 +185,7 @@ async def run_tier(name: str, args: argparse.Namespace, backend: RunscBackend) -
 
 async def main(args: argparse.Namespace) -> None:
     backend = RunscBackend(
-        SandboxSettings(pool_size=1, sandbox_state_dir=Path(args.cache_dir).resolve() / "sandbox")
+        SandboxSettings(pool_size=1, sandbox_state_dir=Path(args.cache_dir) / "sandbox")
     )
     await backend.start()
     try:
