@@ -218,11 +218,12 @@ def _tolerant_floats(test: ast.expr) -> ast.expr:
         and len(test.ops) == 1
         and isinstance(test.ops[0], ast.Eq)
         and any(
-            (isinstance(side, ast.Constant)
-            and isinstance(side.value, float))
-            or (isinstance(side, ast.UnaryOp)
-            and isinstance(side.operand, ast.Constant)
-            and isinstance(side.operand.value, float))
+            (isinstance(side, ast.Constant) and isinstance(side.value, float))
+            or (
+                isinstance(side, ast.UnaryOp)
+                and isinstance(side.operand, ast.Constant)
+                and isinstance(side.operand.value, float)
+            )
             for side in (test.left, test.comparators[0])
         )
     ):
