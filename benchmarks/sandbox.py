@@ -139,7 +139,7 @@ def direct(backend: Backend) -> Call:
     return call
 
 
-def via_grpc(stub: pb_grpc.SandboxServiceStub) -> Call:
+def via_grpc(stub: pb_grpc.SandboxServiceAsyncStub) -> Call:
     async def call() -> int:
         response = await stub.Execute(GRPC_REQUEST, timeout=60)
         return sum(t.outcome == pb.OUTCOME_PASSED for row in response.solutions for t in row.tests)
