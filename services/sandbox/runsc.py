@@ -341,9 +341,40 @@ class RunscBackend:
         for sandbox_id in await asyncio.to_thread(self._layout.bundle_ids):
             if sandbox_id not in self._owned:
                 await asyncio.to_thread(self._layout.remove_bundle, sandbox_id)
-        if reaped:
-            _log.warning("reaped %d leftover sandboxes: %s", len(reaped), ", ".join(reaped))
+        removed = await asyncio.to_thread(self._remove_stale_cgroups)
+        if reaped or removed:
+            _log.warning(
+                "reaped %d leftover sandboxes and %d empty cgroups: %s",
+                len(reaped),
+                len(removed),
+                ", ".join(reaped + removed),
+            )
         return reaped
+
+    def _remove_stale_cgroups(self, min_age_s: float = 120.0) -> list[str]:
+        """Empty sandbox cgroups left by a process that died before runsc could remove them.
+
+        Only `cc-*` groups under our parent, only empty ones (rmdir refuses anything else), and
+        only old ones: a group runsc has just made for a booting sandbox is empty for a moment.
+        """
+        removed: list[str] = []
+        now = time.time()
+        for controller in _CGROUP_ROOT.iterdir():
+            parent = controller / self._cgroup_parent
+            if not parent.is_dir():
+                continue
+            for group in parent.glob("cc-*"):
+                try:
+                    if (
+                        now - group.stat().st_mtime < min_age_s
+                        or (group / "cgroup.procs").read_text().strip()
+                    ):
+                        continue
+                    group.rmdir()
+                except OSError:
+                    continue  # in use, gone already, or not ours to remove
+                removed.append(f"{controller.name}/{group.name}")
+        return removed
 
     async def _reap_periodically(self) -> None:
         while True:
