@@ -100,8 +100,13 @@ async def bench_model(name: str, path: Path, args: argparse.Namespace) -> dict[s
         server: list[Sample] = []
         for i in range(args.repeats):
             prompt = f"[{name} run {i}] {PROMPT}"
-            direct.append(await _direct(engine, prompt, args.max_tokens))
-            server.append(await _server(client, prompt + " ", args.max_tokens))
+            # Alternate who goes first, so neither side always runs on a warmer machine.
+            if i % 2:
+                server.append(await _server(client, prompt, args.max_tokens))
+                direct.append(await _direct(engine, prompt, args.max_tokens))
+            else:
+                direct.append(await _direct(engine, prompt, args.max_tokens))
+                server.append(await _server(client, prompt, args.max_tokens))
     finally:
         await client.close()
         process.terminate()
