@@ -9,6 +9,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, TracerProvider
 
 from codecascade.mesh.errors import from_rpc_error
+from codecascade.mesh.wire import seconds
 from codecascade.router.policy import TierPolicy
 from codecascade.router.ports import Execution, TestSet, Usage
 from codecascade.testsynth.problem import Problem
@@ -68,7 +69,7 @@ class TestSynthSource:
         usage = Usage(
             reply.usage.prompt_tokens, reply.usage.completion_tokens, reply.usage.cost_usd
         )
-        latency = reply.model_latency.ToNanoseconds() / 1e9
+        latency = seconds(reply.model_latency)
         return TestSet(tuple(t.code for t in reply.tests), usage, latency)
 
 

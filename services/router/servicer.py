@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-from google.protobuf.duration_pb2 import Duration
 
 from codecascade.mesh.context import current_identity
 from codecascade.mesh.deadlines import remaining_s
 from codecascade.mesh.errors import InvalidInput
+from codecascade.mesh.wire import duration, seconds
 from codecascade.router.cascade import Cascade
 from codecascade.router.events import (
     CandidatesReady,
@@ -39,12 +39,6 @@ _STYLES = {
 }
 # Cap on the prompt a request may carry; the tiers' context windows are far smaller anyway.
 MAX_PROMPT_BYTES = 32 * 1024
-
-
-def _duration(seconds: float) -> Duration:
-    duration = Duration()
-    duration.FromNanoseconds(round(seconds * 1e9))
-    return duration
 
 
 def _usage(usage: Usage) -> usage_pb2.TokenUsage:
@@ -81,9 +75,9 @@ def _attempt(attempt: TierAttempt) -> pb.TierAttempt:
         matrix=_matrix(attempt.agreement),
         solution_usage=_usage(attempt.solution_usage),
         test_usage=_usage(attempt.test_usage),
-        model_time=_duration(attempt.model_s),
-        sandbox_time=_duration(attempt.sandbox_s),
-        elapsed=_duration(attempt.elapsed_s),
+        model_time=duration(attempt.model_s),
+        sandbox_time=duration(attempt.sandbox_s),
+        elapsed=duration(attempt.elapsed_s),
         tests=attempt.tests,
     )
 
@@ -98,7 +92,7 @@ def result_to_proto(result: CascadeResult) -> pb.GenerateResponse:
         matrix=_matrix(result.agreement),
         attempts=[_attempt(a) for a in result.attempts],
         usage=_usage(result.usage),
-        elapsed=_duration(result.elapsed_s),
+        elapsed=duration(result.elapsed_s),
         trace_id=result.trace_id,
     )
 
@@ -154,7 +148,7 @@ def _problem(request: pb.GenerateRequest) -> tuple[Problem, RequestOverrides]:
         threshold=o.threshold if o.HasField("threshold") else None,
         k=o.k if o.HasField("k") else None,
         cost_cap_usd=o.cost_cap_usd if o.HasField("cost_cap_usd") else None,
-        deadline_s=o.deadline.ToNanoseconds() / 1e9 if o.HasField("deadline") else None,
+        deadline_s=seconds(o.deadline) if o.HasField("deadline") else None,
     )
     return problem, overrides
 

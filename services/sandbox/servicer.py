@@ -6,10 +6,10 @@ import logging
 from typing import Any
 
 import grpc
-from google.protobuf.duration_pb2 import Duration
 
 from codecascade.mesh.context import current_identity
 from codecascade.mesh.deadlines import remaining_s
+from codecascade.mesh.wire import duration, seconds
 from codecascade.sandbox.config import SandboxSettings
 from codecascade.sandbox.execution import Backend, ExecutionReport, Limits
 from codecascade.sandbox.validation import RequestedLimits, validate_job
@@ -21,15 +21,9 @@ __all__ = ["SandboxServicer"]
 _log = logging.getLogger(__name__)
 
 
-def _duration(seconds: float) -> Duration:
-    duration = Duration()
-    duration.FromNanoseconds(round(seconds * 1e9))
-    return duration
-
-
 def _limits_to_proto(limits: Limits) -> pb.ExecutionLimits:
     return pb.ExecutionLimits(
-        test_timeout=_duration(limits.test_timeout_s),
+        test_timeout=duration(limits.test_timeout_s),
         memory_bytes=limits.memory_bytes,
         output_bytes=limits.output_bytes,
     )
@@ -56,20 +50,20 @@ def report_to_proto(report: ExecutionReport) -> pb.ExecuteResponse:
                         outcome=cell.outcome.value,  # type: ignore[arg-type]  # same numbers by design
                         exception_type=cell.exception_type,
                         message=cell.message,
-                        duration=_duration(cell.duration_s),
+                        duration=duration(cell.duration_s),
                         stdout=cell.stdout,
                         output_truncated=cell.output_truncated,
                     )
                     for cell in row.tests
                 ],
                 peak_memory_bytes=row.peak_memory_bytes,
-                cpu_time=_duration(row.cpu_time_s),
+                cpu_time=duration(row.cpu_time_s),
                 isolated_rerun=row.isolated_rerun,
             )
         )
     return pb.ExecuteResponse(
         solutions=rows,
-        elapsed=_duration(report.elapsed_s),
+        elapsed=duration(report.elapsed_s),
         backend=report.backend,
         applied_limits=_limits_to_proto(report.limits),
     )
@@ -94,7 +88,7 @@ class SandboxServicer(pb_grpc.SandboxServiceServicer):
             entry_point=request.entry_point,
             setup_code=request.setup_code,
             limits=RequestedLimits(
-                test_timeout_s=limits.test_timeout.ToNanoseconds() / 1e9,
+                test_timeout_s=seconds(limits.test_timeout),
                 memory_bytes=limits.memory_bytes,
                 output_bytes=limits.output_bytes,
             ),

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-from google.protobuf.duration_pb2 import Duration
 
 from codecascade.mesh.deadlines import remaining_s
 from codecascade.mesh.errors import InvalidInput
+from codecascade.mesh.wire import duration
 from codecascade.testsynth.config import TestSynthSettings
 from codecascade.testsynth.problem import make_problem
 from codecascade.testsynth.synthesis import SynthesisRequest, SynthesisResult, TestSynthesizer
@@ -22,8 +22,6 @@ _STYLES = {pb.PROBLEM_STYLE_HUMANEVAL: "humaneval", pb.PROBLEM_STYLE_MBPP: "mbpp
 
 
 def result_to_proto(result: SynthesisResult) -> pb.SynthesizeTestsResponse:
-    latency = Duration()
-    latency.FromNanoseconds(round(result.latency_s * 1e9))
     return pb.SynthesizeTestsResponse(
         tests=[
             pb.SynthesizedTest(
@@ -45,7 +43,7 @@ def result_to_proto(result: SynthesisResult) -> pb.SynthesizeTestsResponse:
             completion_tokens=result.completion_tokens,
             cost_usd=result.cost_usd,
         ),
-        model_latency=latency,
+        model_latency=duration(result.latency_s),
     )
 
 
