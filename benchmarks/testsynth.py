@@ -12,7 +12,7 @@ Both are reported for the tier's own asserts alone (comparable with the baseline
 task's own docstring examples added (what the service does by default). Results are cached per
 problem in JSONL, so an interrupted run resumes where it stopped.
 
-    python benchmarks/testsynth.py --tiers M L S --samples 2
+    python benchmarks/testsynth.py --tiers M L S --samples 2   # cache: benchmarks/results/testsynth
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -185,7 +186,9 @@ async def run_tier(name: str, args: argparse.Namespace, backend: RunscBackend) -
 
 async def main(args: argparse.Namespace) -> None:
     backend = RunscBackend(
-        SandboxSettings(pool_size=1, sandbox_state_dir=Path(args.cache_dir) / "sandbox")
+        SandboxSettings(
+            pool_size=1, sandbox_state_dir=Path(tempfile.mkdtemp(prefix="codecascade-bench-"))
+        )
     )
     await backend.start()
     try:
@@ -200,5 +203,5 @@ if __name__ == "__main__":
     parser.add_argument("--tiers", nargs="+", default=["M", "L", "S"])
     parser.add_argument("--samples", type=int, default=2, help="own samples per problem")
     parser.add_argument("--limit", type=int, default=164, help="first N problems")
-    parser.add_argument("--cache-dir", default=".cache/bench")
+    parser.add_argument("--cache-dir", default="benchmarks/results/testsynth")
     asyncio.run(main(parser.parse_args()))

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from codecascade import __version__
-from codecascade.cli import generate, models, sandbox, serve, up
+from codecascade.cli import evaluate, generate, models, sandbox, serve, up
 
 __all__ = ["main"]
 
@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parser(commands)
     sandbox.add_parser(commands)
     models.add_parser(commands)
+    evaluate.add_eval_parser(commands)
+    evaluate.add_calibrate_parser(commands)
     return parser
 
 

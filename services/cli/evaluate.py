@@ -1,0 +1,261 @@
+"""`cascade eval` and `cascade calibrate`: the offline method of DESIGN §1 from the command line.
+
+`eval` is wiring: it starts each embedded tier server in turn (as `cascade up` does), the gVisor
+sandbox in-process, and hands them to `codecascade.evaluation`, which does the work and caches
+it. `calibrate` reads the cache only: no model or sandbox runs. The offline grid needs numpy
+(and the plots matplotlib), so those modules are imported when a command runs, never when
+`cascade` starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from codecascade.cli.supervisor import Child, ChildFailed, free_port, supervised
+from codecascade.cli.up import MeshFile, _tier_probe
+from codecascade.evaluation.cache import EvalCache, EvalSettings, TierPrice
+from codecascade.evaluation.datasets import EvalProblem, load_dataset
+from codecascade.evaluation.errors import EvaluationError
+from codecascade.evaluation.execute import execute_all
+from codecascade.evaluation.harvest import ProcessCpuClock, harvest_tier
+from codecascade.router.policy import CascadePolicy
+from codecascade.sandbox.config import SandboxSettings
+from codecascade.sandbox.errors import SandboxUnavailable
+from codecascade.sandbox.runsc import RunscBackend
+from codecascade.tiers.client import TierEndpoint
+from codecascade.tiers.registry import TierConfig, TierRegistry
+
+__all__ = ["add_calibrate_parser", "add_eval_parser"]
+
+_TIMEOUT_S = 900.0
+
+
+async def _harvest_with_local_tier(
+    mesh: MeshFile,
+    name: str,
+    cache: EvalCache,
+    problems: list[EvalProblem],
+    args: argparse.Namespace,
+) -> None:
+    done = cache.generations(name)
+    if all(p.task_id in done for p in problems):
+        return
+    tier = next(t for t in mesh.tiers if t.name == name)
+    if tier.model in ("S", "M", "L"):
+        from codecascade.tiers.assemble import main as fetch
+
+        if fetch([tier.model]) != 0:
+            raise ChildFailed(f"the embedded model {tier.model} could not be fetched")
+    grpc_port, http_port = free_port(), free_port()
+    config = TierConfig(
+        name=name,
+        address=f"127.0.0.1:{grpc_port}",
+        model=name,
+        price_per_1k_tokens=tier.price_per_1k_tokens,
+        prompt_format=tier.prompt_format,
+        timeout_s=_TIMEOUT_S,
+    )
+    endpoint: TierEndpoint = config.endpoint()
+    child = Child(
+        f"tier-{name}",
+        [
+            "serve",
+            "tier",
+            "--model",
+            tier.model,
+            "--model_name",
+            name,
+            "--grpc_port",
+            str(grpc_port),
+            "--http_port",
+            str(http_port),
+        ],
+        grpc_port,
+        probe=_tier_probe(endpoint),
+    )
+    from codecascade.evaluation.grid import grid_ks, grid_ls
+
+    ks, ls = grid_ks(args.k_max), grid_ls(args.l_max)
+    samples = max((k for k in ks if k >= 2), default=0)
+    async with supervised([child], start_timeout_s=args.start_timeout):
+        assert child.process is not None
+        registry = TierRegistry.connect_all([config])
+        try:
+            await harvest_tier(
+                cache,
+                problems,
+                name,
+                registry,
+                ProcessCpuClock(child.process.pid),
+                samples=samples,
+                lines=max(ls),
+                out=sys.stderr,
+            )
+        finally:
+            await registry.close()
+
+
+def _prepare(args: argparse.Namespace) -> tuple[list[EvalProblem], MeshFile, EvalCache]:
+    """Reads the dataset and mesh and opens the cache (plain file I/O, before the loop starts)."""
+    problems = load_dataset(args.dataset, limit=args.limit)
+    mesh = MeshFile.load(Path(args.mesh) if args.mesh else None)
+    known = {t.name: t for t in mesh.tiers}
+    unknown = [t for t in args.tiers if t not in known]
+    if unknown:
+        raise EvaluationError(f"unknown tiers {unknown} (known: {list(known)})")
+    settings = EvalSettings(
+        dataset=args.dataset,
+        tiers=tuple(TierPrice(t, known[t].price_per_1k_tokens) for t in args.tiers),
+        k_max=args.k_max,
+        l_max=args.l_max,
+        seed=args.seed,
+        max_tokens=args.max_tokens,
+        task_ids=tuple(p.task_id for p in problems),
+    )
+    return problems, mesh, EvalCache.open(Path(os.path.abspath(args.cache)), settings)
+
+
+async def _eval(
+    args: argparse.Namespace, problems: list[EvalProblem], mesh: MeshFile, cache: EvalCache
+) -> int:
+    state = cache.root / "sandbox"
+    backend = RunscBackend(SandboxSettings(pool_size=1, sandbox_state_dir=state))
+    await backend.start()  # before hours of generation: refuse early if gVisor cannot run
+    try:
+        for name in args.tiers:
+            await _harvest_with_local_tier(mesh, name, cache, problems, args)
+        await execute_all(cache, problems, backend, out=sys.stderr)
+    finally:
+        await backend.close()
+    from codecascade.evaluation.calibrate import baselines
+    from codecascade.evaluation.grid import OutcomeTable
+
+    table = OutcomeTable.from_cache(cache)
+    print(f"{len(table.task_ids)} problems in {args.cache}; each tier alone, all problems:")
+    for config in baselines(table):
+        p = table.point(config)
+        print(
+            f"  {config.label():<16} pass@1 {100 * p.accuracy:5.1f} %  "
+            f"${p.cost_per_1k:.4f}/1k problems  {p.tokens:.0f} tokens  {p.cpu_s:.1f} CPU-s"
+        )
+    return 0
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_eval(args, *_prepare(args)))
+    except (EvaluationError, SandboxUnavailable, ChildFailed) as exc:
+        print(f"cascade eval: {exc}", file=sys.stderr)
+        return 1
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from codecascade.evaluation.calibrate import calibrate, to_policy
+    from codecascade.evaluation.grid import OutcomeTable
+    from codecascade.evaluation.report import render, write_block
+
+    cache = EvalCache.load(Path(args.cache))
+    table = OutcomeTable.from_cache(cache, args.tiers)
+    if len(table.task_ids) < 2:
+        print("cascade calibrate: the cache needs at least 2 executed problems", file=sys.stderr)
+        return 1
+    result = calibrate(table, args.budget, seed=args.seed)
+    chosen = result.chosen
+    policy = to_policy(
+        chosen.config,
+        table.tiers,
+        max_tokens=cache.settings.max_tokens,
+        description=(
+            f"cascade calibrate: budget ${args.budget:g}/1k problems, {cache.settings.dataset}, "
+            f"validation pass@1 {100 * chosen.accuracy:.1f} % at ${chosen.cost_per_1k:.4f}/1k; "
+            f"held out {100 * result.held_out.accuracy:.1f} % at "
+            f"${result.held_out.cost_per_1k:.4f}/1k"
+        ),
+    )
+    text = policy.to_yaml()
+    if CascadePolicy.from_yaml(text, source=args.out) != policy:
+        raise RuntimeError("the written policy does not read back the same")
+    Path(args.out).write_text(text, encoding="utf-8")
+    print(
+        f"{result.configurations} configurations on {len(result.front)}-point validation front; "
+        f"budget ${args.budget:g}/1k problems"
+    )
+    for label, p in (("chosen, validation", chosen), ("chosen, held out", result.held_out)):
+        print(
+            f"  {label:<22} {p.config.label()}: pass@1 {100 * p.accuracy:.1f} % "
+            f"${p.cost_per_1k:.4f}/1k  {p.cpu_s:.1f} CPU-s/problem ({p.problems} problems)"
+        )
+    for _, held in result.baselines:
+        print(
+            f"  {'alone, held out':<22} {held.config.label()}: pass@1 "
+            f"{100 * held.accuracy:.1f} % ${held.cost_per_1k:.4f}/1k  {held.cpu_s:.1f} CPU-s"
+        )
+    print(f"policy written to {args.out}")
+    plots: list[str] = []
+    if args.plots:
+        from codecascade.evaluation.plots import plot_fronts
+
+        path = plot_fronts(
+            result.points,
+            Path(args.plots) / "pareto.png",
+            title=f"{cache.settings.dataset}: validation split ({len(table.task_ids)} problems)",
+        )
+        print(f"plot written to {path}")
+        plots.append(str(path))
+    if args.report:
+        report = Path(args.report)
+        relative = [os.path.relpath(p, report.resolve().parent) for p in plots]
+        write_block(report, render(cache.settings, result, len(table.task_ids), plots=relative))
+        print(f"results written to {report}")
+    return 0
+
+
+def _run_calibrate(args: argparse.Namespace) -> int:
+    try:
+        return _calibrate(args)
+    except (EvaluationError, ValueError) as exc:
+        print(f"cascade calibrate: {exc}", file=sys.stderr)
+        return 1
+
+
+def add_eval_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "eval",
+        help="one cached generation + sandbox pass per tier for offline cost/accuracy evaluation",
+        description="Generate at the grid's largest k and l once per tier and problem, run the "
+        "full pass matrices and the hidden tests in gVisor, and cache it all (resumable).",
+    )
+    parser.add_argument("--dataset", default="humaneval", help="humaneval or a JSONL path")
+    parser.add_argument("--tiers", nargs="+", default=["S", "M", "L"], help="cheapest first")
+    parser.add_argument("--k-max", type=int, default=10, help="largest k of the grid")
+    parser.add_argument("--l-max", type=int, default=4, help="largest l of the grid")
+    parser.add_argument("--limit", type=int, default=None, help="first N problems")
+    parser.add_argument("--seed", type=int, default=1234, help="sampling seed")
+    parser.add_argument("--max-tokens", type=int, default=384, help="tokens per solution")
+    parser.add_argument("--cache", default=".cache/eval", help="cache directory")
+    parser.add_argument("--mesh", default=None, help="mesh file (default: embedded S/M/L)")
+    parser.add_argument("--start-timeout", type=float, default=600.0, help="tier start, s")
+    parser.set_defaults(run=_run_eval)
+
+
+def add_calibrate_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "calibrate",
+        help="pick the cascade policy for a budget from an eval cache",
+        description="Grid search on a seeded 30 % validation split, keep the Pareto front, "
+        "write the most accurate policy within the budget, report it on the held-out 70 %.",
+    )
+    parser.add_argument(
+        "--budget", type=float, required=True, help="dollars per 1000 problems (the paper's unit)"
+    )
+    parser.add_argument("--cache", default=".cache/eval", help="cache directory of `cascade eval`")
+    parser.add_argument("--out", default="policy.yaml", help="policy file to write")
+    parser.add_argument("--tiers", nargs="+", default=None, help="restrict to these cached tiers")
+    parser.add_argument("--seed", type=int, default=0, help="validation split seed")
+    parser.add_argument("--plots", default=None, help="directory for the Pareto PNG")
+    parser.add_argument("--report", default=None, help="Markdown page to write the results into")
+    parser.set_defaults(run=_run_calibrate)

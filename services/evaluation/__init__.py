@@ -1,0 +1,1 @@
+"""Offline cost/accuracy evaluation of cascades and the budget calibrator (DESIGN §1)."""

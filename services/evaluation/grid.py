@@ -1,0 +1,309 @@
+"""Every (k, l, θ) per tier and every tier combination, evaluated from the cache alone.
+
+The cache holds one generation pass per tier at the largest k and l, and the full pass matrix.
+A tier at (k, l) is then a sub-matrix: its first k samples (rows), and the columns of the task's
+own examples plus the first l asserts of each of its first k test generations (k = 1: the greedy
+answer against the greedy generation's first l asserts, as the router does). Columns are
+deduplicated in the order the product keeps them, and capped the same way. Nothing is re-run.
+
+A cascade is an ordered subset of the tiers, each with a setting (DESIGN §1): no tier after a
+k = 0 tier (so k = 0 only comes last), and the last tier never has k = 1; the last tier answers
+whatever it scores, so θ only varies on the earlier tiers. A problem's answer is correct when it
+passes the benchmark's hidden test; its cost is the generated tokens of every tier it visited
+(answers, plus the test lines that setting uses) times that tier's price.
+
+Test tokens at l < l_max are the generation's tokens scaled by the share of its asserts' text
+that the first l asserts make up: the cache generated l_max lines once, and a shorter request
+would have stopped earlier (the paper truncated its generations the same way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import combinations, product
+
+import numpy as np
+import numpy.typing as npt
+
+from codecascade.evaluation.cache import (
+    EvalCache,
+    ExecutionRecord,
+    GenerationRecord,
+    TestGeneration,
+)
+from codecascade.router.scoring import agreement
+
+__all__ = [
+    "KS",
+    "LS",
+    "THETAS",
+    "Config",
+    "OutcomeTable",
+    "Point",
+    "TierOutcome",
+    "TierSetting",
+    "configurations",
+    "grid_ks",
+    "grid_ls",
+    "tier_outcome",
+    "tier_settings",
+]
+
+KS = (0, 1, 3, 5, 10)
+LS = (0, 2, 4)
+THETAS = tuple(round(i / 10, 1) for i in range(1, 11))
+MAX_TESTS = 64  # the router's cap on kept tests per request
+
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
+
+
+def grid_ks(k_max: int) -> tuple[int, ...]:
+    return tuple(k for k in KS if k <= k_max)
+
+
+def grid_ls(l_max: int) -> tuple[int, ...]:
+    return tuple(line for line in LS if line <= l_max)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class TierSetting:
+    """k solutions, l test lines per generation, threshold θ."""
+
+    k: int
+    l: int  # noqa: E741 - the paper's name
+    theta: float = 1.0
+
+    def label(self, *, last: bool) -> str:
+        if self.k == 0:
+            return "k0"
+        return f"k{self.k} l{self.l}" + ("" if last else f" θ{self.theta:.1f}")
+
+
+def tier_settings(k_max: int, l_max: int, *, last: bool) -> list[TierSetting]:
+    """The settings a tier may take at that place in a cascade."""
+    lines = [line for line in grid_ls(l_max) if line > 0]
+    if last:
+        tested = [TierSetting(k, line) for k in grid_ks(k_max) if k >= 2 for line in lines]
+        return [TierSetting(0, 0), *tested]
+    return [
+        TierSetting(k, line, theta)
+        for k in grid_ks(k_max)
+        if k >= 1
+        for line in lines
+        for theta in THETAS
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """One cascade: (tier, setting) pairs, cheapest tier first."""
+
+    steps: tuple[tuple[str, TierSetting], ...]
+
+    def label(self) -> str:
+        last = len(self.steps) - 1
+        return " → ".join(
+            f"{tier}({s.label(last=i == last)})" for i, (tier, s) in enumerate(self.steps)
+        )
+
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        return tuple(t for t, _ in self.steps)
+
+
+def configurations(tiers: Sequence[str], k_max: int, l_max: int) -> Iterator[Config]:
+    """Every single tier and every ordered subset of the tiers, with every allowed setting."""
+    early = tier_settings(k_max, l_max, last=False)
+    final = tier_settings(k_max, l_max, last=True)
+    for size in range(1, len(tiers) + 1):
+        for chosen in combinations(tiers, size):
+            for settings in product(*([early] * (size - 1)), final):
+                yield Config(tuple(zip(chosen, settings, strict=True)))
+
+
+@dataclass(frozen=True, slots=True)
+class TierOutcome:
+    """What one tier at one (k, l) does on one problem."""
+
+    score: float
+    passed_any: bool  # some cell passed: the answer is the best solution, else the first
+    correct: bool  # that answer passes the hidden test
+    tokens: float
+    cpu_s: float
+
+    def accepts(self, theta: float) -> bool:
+        return self.passed_any and self.score >= theta
+
+
+def _test_cost(generation: TestGeneration, lines: int) -> tuple[float, float]:
+    kept = generation.asserts
+    if lines >= len(kept):
+        return float(generation.tokens), generation.cpu_s
+    share = sum(map(len, kept[:lines])) / max(sum(map(len, kept)), 1)
+    return generation.tokens * share, generation.cpu_s * share
+
+
+def tier_outcome(
+    gen: GenerationRecord,
+    exe: ExecutionRecord,
+    k: int,
+    lines: int,
+    *,
+    max_tests: int = MAX_TESTS,
+) -> TierOutcome:
+    """The tier's score, answer and cost at (k, l = lines), from the full matrix."""
+    greedy_row = len(gen.samples)
+    if k == 0:
+        correct = exe.hidden[greedy_row] == "1"
+        return TierOutcome(1.0, False, correct, float(gen.greedy.tokens), gen.greedy.cpu_s)
+    if k == 1:
+        rows = [greedy_row]
+        calls = [gen.greedy]
+        generations = [(gen.greedy_tests, exe.greedy_columns)]
+    else:
+        if k > len(gen.samples):
+            raise ValueError(f"k = {k} but the cache has {len(gen.samples)} samples")
+        rows = list(range(k))
+        calls = list(gen.samples[:k])
+        generations = list(zip(gen.test_generations[:k], exe.generation_columns[:k], strict=True))
+    columns: list[int] = []
+    for column in (*exe.example_columns, *(c for _, cols in generations for c in cols[:lines])):
+        if column not in columns and len(columns) < max_tests:
+            columns.append(column)
+    matrix = [[exe.passes(r, c) for c in columns] for r in rows]
+    scored = agreement(matrix)
+    answer = rows[scored.best_solution] if scored.best_solution >= 0 else rows[0]
+    tokens = float(sum(c.tokens for c in calls))
+    cpu = sum(c.cpu_s for c in calls)
+    for generation, _ in generations:
+        test_tokens, test_cpu = _test_cost(generation, lines)
+        tokens += test_tokens
+        cpu += test_cpu
+    return TierOutcome(
+        score=scored.score,
+        passed_any=scored.best_solution >= 0,
+        correct=exe.hidden[answer] == "1",
+        tokens=tokens,
+        cpu_s=cpu,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """A configuration's figures on a set of problems (means per problem)."""
+
+    config: Config
+    accuracy: float
+    cost_per_1k: float  # dollars per 1000 problems, generated tokens x price
+    cpu_s: float  # measured CPU-seconds per problem
+    tokens: float  # generated tokens per problem
+    problems: int
+
+
+@dataclass
+class _Arrays:
+    score: FloatArray
+    passed_any: BoolArray
+    correct: BoolArray
+    tokens: FloatArray
+    cpu_s: FloatArray
+
+
+class OutcomeTable:
+    """Every tier's outcome at every (k, l) for a fixed list of problems, as arrays."""
+
+    def __init__(
+        self,
+        task_ids: Sequence[str],
+        prices: Mapping[str, float],
+        outcomes: Mapping[tuple[str, int, int], Sequence[TierOutcome]],
+        *,
+        k_max: int,
+        l_max: int,
+    ) -> None:
+        self.task_ids = tuple(task_ids)
+        self.prices = dict(prices)
+        self.k_max, self.l_max = k_max, l_max
+        self._arrays = {
+            key: _Arrays(
+                np.array([o.score for o in rows], dtype=np.float64),
+                np.array([o.passed_any for o in rows], dtype=np.bool_),
+                np.array([o.correct for o in rows], dtype=np.bool_),
+                np.array([o.tokens for o in rows], dtype=np.float64),
+                np.array([o.cpu_s for o in rows], dtype=np.float64),
+            )
+            for key, rows in outcomes.items()
+        }
+
+    @classmethod
+    def from_cache(cls, cache: EvalCache, tiers: Sequence[str] | None = None) -> OutcomeTable:
+        """The problems every chosen tier has executed, in the dataset's order."""
+        settings = cache.settings
+        names = list(tiers or settings.tier_names)
+        unknown = set(names) - set(settings.tier_names)
+        if unknown:
+            raise ValueError(f"tiers {sorted(unknown)} are not in the cache {settings.tier_names}")
+        gens = {t: cache.generations(t) for t in names}
+        exes = {t: cache.executions(t) for t in names}
+        ids = [i for i in settings.task_ids if all(i in exes[t] and i in gens[t] for t in names)]
+        outcomes = {
+            (t, k, line): [tier_outcome(gens[t][i], exes[t][i], k, line) for i in ids]
+            for t in names
+            for k in grid_ks(settings.k_max)
+            for line in (grid_ls(settings.l_max) if k > 0 else (0,))
+            if (k == 0) == (line == 0)
+        }
+        prices = {t: settings.price(t) for t in names}
+        return cls(ids, prices, outcomes, k_max=settings.k_max, l_max=settings.l_max)
+
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        return tuple(self.prices)
+
+    def per_problem(self, config: Config) -> tuple[BoolArray, FloatArray, FloatArray, FloatArray]:
+        """Per problem: answer correct, cost in dollars, CPU-seconds, generated tokens."""
+        n = len(self.task_ids)
+        remaining = np.ones(n, dtype=np.bool_)
+        correct = np.zeros(n, dtype=np.bool_)
+        cost = np.zeros(n)
+        cpu = np.zeros(n)
+        tokens = np.zeros(n)
+        last = len(config.steps) - 1
+        for i, (tier, s) in enumerate(config.steps):
+            arrays = self._arrays[(tier, s.k, s.l)]
+            tokens += np.where(remaining, arrays.tokens, 0.0)
+            cost += np.where(remaining, arrays.tokens * self.prices[tier] / 1000.0, 0.0)
+            cpu += np.where(remaining, arrays.cpu_s, 0.0)
+            if i == last or s.k == 0:
+                stops = remaining
+            else:
+                stops = remaining & arrays.passed_any & (arrays.score >= s.theta)
+            correct |= stops & arrays.correct
+            remaining = remaining & ~stops
+        return correct, cost, cpu, tokens
+
+    def point(self, config: Config, indices: npt.NDArray[np.intp] | None = None) -> Point:
+        correct, cost, cpu, tokens = self.per_problem(config)
+        if indices is not None:
+            correct, cost, cpu, tokens = (
+                correct[indices],
+                cost[indices],
+                cpu[indices],
+                tokens[indices],
+            )
+        n = len(correct)
+        if n == 0:
+            return Point(config, 0.0, 0.0, 0.0, 0.0, 0)
+        return Point(
+            config,
+            accuracy=float(correct.mean()),
+            cost_per_1k=float(cost.mean() * 1000.0),
+            cpu_s=float(cpu.mean()),
+            tokens=float(tokens.mean()),
+            problems=n,
+        )
+
+    def configurations(self) -> Iterator[Config]:
+        return configurations(self.tiers, self.k_max, self.l_max)
