@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +203,7 @@ class EvalCache:
                     f"{theirs}; use another --cache directory"
                 )
             ids = list(old.task_ids) + [t for t in settings.task_ids if t not in old.task_ids]
-            settings = EvalSettings(**{**settings.__dict__, "task_ids": tuple(ids)})
+            settings = replace(settings, task_ids=tuple(ids))
         meta.write_text(json.dumps(settings.to_json(), indent=1), encoding="utf-8")
         return cls(root, settings)
 

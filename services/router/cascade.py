@@ -103,7 +103,10 @@ class Cascade:
     ) -> CascadeResult:
         """The answer for `problem`; raises Unavailable when no tier could produce one."""
         effective = plan(self.policy, overrides)
-        deadline = self._clock() + min(deadline_s, effective.deadline_s)
+        budget = (
+            deadline_s if effective.deadline_s is None else min(deadline_s, effective.deadline_s)
+        )
+        deadline = self._clock() + budget
         emit: Observer = observer or _nothing
         started = self._clock()
         with self._tracer.start_as_current_span(

@@ -155,7 +155,7 @@ class EffectivePlan:
 
     tiers: tuple[TierPolicy, ...]
     cost_cap_usd: float | None
-    deadline_s: float
+    deadline_s: float | None  # the request's own override, if any
 
 
 def plan(policy: CascadePolicy, overrides: RequestOverrides) -> EffectivePlan:
@@ -187,7 +187,7 @@ def plan(policy: CascadePolicy, overrides: RequestOverrides) -> EffectivePlan:
             f"cost_cap_usd must be above 0 and at most {limits.max_cost_usd}; "
             f"got {overrides.cost_cap_usd}"
         )
-    deadline = overrides.deadline_s or limits.default_deadline_s
-    if not 0 < deadline <= limits.max_deadline_s:
+    deadline = overrides.deadline_s
+    if deadline is not None and not 0 < deadline <= limits.max_deadline_s:
         raise PolicyError(f"deadline must be above 0 and at most {limits.max_deadline_s} s")
     return EffectivePlan(tuple(adjusted), overrides.cost_cap_usd, deadline)

@@ -172,7 +172,13 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
             problem,
             overrides,
             seed=request.seed if request.HasField("seed") else None,
-            deadline_s=remaining_s(context, default=limits.max_deadline_s),
+            # The call's own deadline (capped by the server's maximum), else the default.
+            deadline_s=remaining_s(
+                context,
+                default=limits.max_deadline_s
+                if context.time_remaining() is not None
+                else limits.default_deadline_s,
+            ),
             tenant=identity.tenant if identity else "",
             observer=observer,
         )

@@ -115,6 +115,8 @@ def test_cache_refuses_other_settings_and_survives_a_torn_line(tmp_path: Path) -
         handle.write('{"task_id": "b", "tier"')  # killed mid-write
     cache.add_generation(_generation("b"))
     assert sorted(EvalCache.load(tmp_path).generations("S")) == ["a", "b"]
+    more = EvalSettings("humaneval", (TierPrice("S", 0.1),), 3, 2, 7, 384, ("b", "c"))
+    assert EvalCache.open(tmp_path, more).settings.task_ids == ("a", "b", "c")  # --limit grew
     other = EvalSettings("humaneval", (TierPrice("S", 0.1),), 5, 2, 7, 384)
     with pytest.raises(CacheMismatch, match="k_max"):
         EvalCache.open(tmp_path, other)

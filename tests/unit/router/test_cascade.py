@@ -230,3 +230,12 @@ def test_policy_rules_are_checked_on_load(tiers, message) -> None:
 def test_policy_round_trips_through_yaml() -> None:
     policy = _policy(S, M)
     assert CascadePolicy.from_yaml(policy.to_yaml()) == policy
+
+
+async def test_the_callers_deadline_is_used_and_an_override_can_only_shorten_it() -> None:
+    scripted = Scripted({"S": "ok", "M": "ok"}, {}, {"S": [[T, T], [T, T]]})
+    cascade = _cascade(_policy(S, M), scripted)  # default_deadline_s 300, max 600
+    await cascade.run(PROBLEM, RequestOverrides(), seed=1, deadline_s=500)
+    assert max(scripted.timeouts) > 300
+    await cascade.run(PROBLEM, RequestOverrides(deadline_s=20), seed=1, deadline_s=500)
+    assert scripted.timeouts[-1] <= 20
