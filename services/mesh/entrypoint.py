@@ -11,6 +11,8 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
+from prometheus_client import CollectorRegistry
+
 from codecascade.mesh.errors import CascadeError
 from codecascade.mesh.logs import configure_logging
 from codecascade.mesh.server import Service, serve_forever
@@ -23,16 +25,17 @@ S = TypeVar("S", bound=ServiceSettings)
 _log = logging.getLogger(__name__)
 
 
-async def _serve(settings: S, build: Callable[[S], Service]) -> None:
+async def _serve(settings: S, build: Callable[[S, CollectorRegistry], Service]) -> None:
     # The service is built inside the running loop: grpc.aio channels bind to the loop that
     # exists when they are made, and one made before asyncio.run() would belong to no loop.
-    await serve_forever(settings, build(settings))
+    registry = CollectorRegistry()
+    await serve_forever(settings, build(settings, registry), registry)
 
 
 def run_service(
     service_name: str,
     settings_type: type[S],
-    build: Callable[[S], Service],
+    build: Callable[[S, CollectorRegistry], Service],
 ) -> int:
     """Runs one service until it is told to stop; returns the process exit code."""
     configure_logging()

@@ -70,9 +70,14 @@ async def running_server(
     service: Service,
     *,
     tracer_provider: TracerProvider | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> AsyncIterator[RunningServer]:
-    """Starts the service's server, yields it SERVING, and stops it gracefully on exit."""
-    registry = CollectorRegistry()
+    """Starts the service's server, yields it SERVING, and stops it gracefully on exit.
+
+    `registry` is the Prometheus registry /metrics serves; a service with instruments of its
+    own (the router's escalations) registers them in the same one.
+    """
+    registry = registry if registry is not None else CollectorRegistry()
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -113,13 +118,15 @@ async def running_server(
             endpoint.close()
 
 
-async def serve_forever(settings: ServiceSettings, service: Service) -> None:
+async def serve_forever(
+    settings: ServiceSettings, service: Service, registry: CollectorRegistry | None = None
+) -> None:
     """Serves until SIGTERM or SIGINT, then shuts down gracefully."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with running_server(settings, service) as running:
+    async with running_server(settings, service, registry=registry) as running:
         _log.info(
             "serving",
             extra={

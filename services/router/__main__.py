@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from prometheus_client import CollectorRegistry
+
 from codecascade.mesh.entrypoint import run_service
 from codecascade.router.config import RouterSettings
 from codecascade.router.policy import CascadePolicy
@@ -9,9 +11,11 @@ from codecascade.router.server import RouterService
 from codecascade.tiers.registry import TierRegistry
 
 
-def _build(settings: RouterSettings) -> RouterService:
+def _build(settings: RouterSettings, registry: CollectorRegistry) -> RouterService:
     policy = CascadePolicy.load(settings.policy_file)
-    return RouterService(settings, policy, TierRegistry.connect_all(settings.tiers))
+    return RouterService(
+        settings, policy, TierRegistry.connect_all(settings.tiers), registry=registry
+    )
 
 
 def main() -> int:

@@ -13,7 +13,7 @@ def main() -> int:
     return run_service(
         "codecascade-sandbox",
         SandboxSettings,
-        lambda settings: SandboxService(settings, build_backend(settings)),
+        lambda settings, _registry: SandboxService(settings, build_backend(settings)),
     )
 
 

@@ -13,7 +13,9 @@ def main() -> int:
     return run_service(
         "codecascade-testsynth",
         TestSynthSettings,
-        lambda settings: TestSynthService(settings, TierRegistry.connect_all(settings.tiers)),
+        lambda settings, _registry: TestSynthService(
+            settings, TierRegistry.connect_all(settings.tiers)
+        ),
     )
 
 

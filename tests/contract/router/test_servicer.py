@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
@@ -133,3 +134,38 @@ async def test_all_tiers_down_is_unavailable(down_stub) -> None:
             events.append(message.WhichOneof("event"))
     assert streamed.value.code() is grpc.StatusCode.UNAVAILABLE
     assert events[0] == "tier_started"
+
+
+async def test_metrics_endpoint_serves_rpc_and_cascade_metrics() -> None:
+    import urllib.request
+
+    from prometheus_client import CollectorRegistry
+
+    from codecascade.cli.supervisor import free_port
+    from codecascade.router.metrics import RouterMetrics
+
+    scripted = Scripted({"S": "meh", "M": "ok"}, {}, {"S": [[T, F], [F, F]], "M": [[T, T], [T, T]]})
+    registry = CollectorRegistry()
+    cascade = _cascade(scripted)
+    cascade = Cascade(
+        cascade.policy,
+        _Solutions(scripted),
+        _Tests(scripted),
+        scripted,
+        metrics=RouterMetrics.create(registry),
+    )
+    settings = ServiceSettings(grpc_port=0, metrics_port=free_port())
+    async with running_server(settings, _Service(cascade), registry=registry) as server:
+        async with open_channel(server.address) as channel:
+            await pb_grpc.CascadeServiceStub(channel).Generate(_request(), timeout=30)
+        url = f"http://127.0.0.1:{server.metrics_port}/metrics"
+        body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read())
+    text = body.decode()
+    assert (
+        'codecascade_escalations_total{from_tier="S",reason="below_threshold",to_tier="M"} 1.0'
+        in text
+    )
+    assert (
+        "codecascade_rpc_server_handled_total"
+        '{code="OK",method="/codecascade.v1.CascadeService/Generate"} 1.0' in text
+    )
