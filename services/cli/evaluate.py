@@ -15,8 +15,8 @@ import os
 import sys
 from pathlib import Path
 
-from codecascade.cli.supervisor import Child, ChildFailed, free_port, supervised
-from codecascade.cli.up import MeshFile, _tier_probe
+from codecascade.cli.supervisor import ChildFailed, supervised
+from codecascade.cli.up import MeshFile, local_tier
 from codecascade.evaluation.cache import EvalCache, EvalSettings, TierPrice
 from codecascade.evaluation.datasets import EvalProblem, load_dataset
 from codecascade.evaluation.errors import EvaluationError
@@ -26,8 +26,7 @@ from codecascade.router.policy import CascadePolicy
 from codecascade.sandbox.config import SandboxSettings
 from codecascade.sandbox.errors import SandboxUnavailable
 from codecascade.sandbox.runsc import RunscBackend
-from codecascade.tiers.client import TierEndpoint
-from codecascade.tiers.registry import TierConfig, TierRegistry
+from codecascade.tiers.registry import TierRegistry
 
 __all__ = ["add_calibrate_parser", "add_eval_parser"]
 
@@ -50,33 +49,7 @@ async def _harvest_with_local_tier(
 
         if fetch([tier.model]) != 0:
             raise ChildFailed(f"the embedded model {tier.model} could not be fetched")
-    grpc_port, http_port = free_port(), free_port()
-    config = TierConfig(
-        name=name,
-        address=f"127.0.0.1:{grpc_port}",
-        model=name,
-        price_per_1k_tokens=tier.price_per_1k_tokens,
-        prompt_format=tier.prompt_format,
-        timeout_s=_TIMEOUT_S,
-    )
-    endpoint: TierEndpoint = config.endpoint()
-    child = Child(
-        f"tier-{name}",
-        [
-            "serve",
-            "tier",
-            "--model",
-            tier.model,
-            "--model_name",
-            name,
-            "--grpc_port",
-            str(grpc_port),
-            "--http_port",
-            str(http_port),
-        ],
-        grpc_port,
-        probe=_tier_probe(endpoint),
-    )
+    child, config = local_tier(tier, timeout_s=_TIMEOUT_S)
     from codecascade.evaluation.grid import grid_ks, grid_ls
 
     ks, ls = grid_ks(args.k_max), grid_ls(args.l_max)

@@ -14,7 +14,7 @@ import contextlib
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import TextIO
@@ -29,8 +29,9 @@ from codecascade.router.policy import CascadePolicy
 from codecascade.tiers.client import TierEndpoint
 from codecascade.tiers.connect import connect
 from codecascade.tiers.generation import PromptFormat
+from codecascade.tiers.registry import TierConfig
 
-__all__ = ["MeshFile", "add_parser", "mesh_running"]
+__all__ = ["LocalTier", "MeshFile", "add_parser", "local_tier", "mesh_running"]
 
 
 class LocalTier(BaseModel):
@@ -78,7 +79,7 @@ class MeshFile(BaseModel):
         return MeshFile(tiers=[t for t in self.tiers if t.name in names], policy=policy)
 
 
-def _tier_probe(endpoint: TierEndpoint):  # type: ignore[no-untyped-def]
+def _tier_probe(endpoint: TierEndpoint) -> Callable[[], Awaitable[bool]]:
     client = connect(endpoint)
 
     async def ready() -> bool:
@@ -87,39 +88,39 @@ def _tier_probe(endpoint: TierEndpoint):  # type: ignore[no-untyped-def]
     return ready
 
 
+def local_tier(tier: LocalTier, *, timeout_s: float = 120.0) -> tuple[Child, TierConfig]:
+    """A tier server to supervise on free loopback ports, and the endpoint config to reach it.
+
+    KServe's gRPC server has no grpc.health.v1, so readiness is OIP ServerReady + ModelReady.
+    """
+    grpc_port, http_port = free_port(), free_port()
+    config = TierConfig(
+        name=tier.name,
+        address=f"127.0.0.1:{grpc_port}",
+        model=tier.name,
+        price_per_1k_tokens=tier.price_per_1k_tokens,
+        prompt_format=tier.prompt_format,
+        timeout_s=timeout_s,
+    )
+    child = Child(
+        f"tier-{tier.name}",
+        [
+            "serve", "tier", "--model", tier.model, "--model_name", tier.name,
+            "--grpc_port", str(grpc_port), "--http_port", str(http_port),
+        ],
+        grpc_port,
+        probe=_tier_probe(config.endpoint()),
+    )  # fmt: skip
+    return child, config
+
+
 def _plan(mesh: MeshFile, run_dir: Path, router_port: int, insecure: bool) -> list[Child]:
     children: list[Child] = []
     tier_entries = []
     for tier in mesh.tiers:
-        grpc_port, http_port = free_port(), free_port()
-        endpoint = TierEndpoint(
-            tier=tier.name,
-            protocol="oip-grpc",
-            address=f"127.0.0.1:{grpc_port}",
-            model=tier.name,
-            price_per_1k_tokens=tier.price_per_1k_tokens,
-        )
-        tier_entries.append(
-            {
-                "name": tier.name,
-                "protocol": "oip-grpc",
-                "address": endpoint.address,
-                "model": tier.name,
-                "price_per_1k_tokens": tier.price_per_1k_tokens,
-                "prompt_format": tier.prompt_format,
-            }
-        )
-        children.append(
-            Child(
-                f"tier-{tier.name}",
-                [
-                    "serve", "tier", "--model", tier.model, "--model_name", tier.name,
-                    "--grpc_port", str(grpc_port), "--http_port", str(http_port),
-                ],
-                grpc_port,
-                probe=_tier_probe(endpoint),
-            )
-        )  # fmt: skip
+        child, tier_config = local_tier(tier)
+        children.append(child)
+        tier_entries.append(tier_config.model_dump(mode="json", exclude_defaults=True))
     config = run_dir / "config.yaml"
     config.write_text(yaml.safe_dump({"tiers": tier_entries}, sort_keys=False))
     policy = run_dir / "policy.yaml"
