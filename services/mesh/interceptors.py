@@ -157,6 +157,19 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             attributes=_rpc_attributes(method),
         )
 
+    async def _bind_identity(
+        self, scope: _CallScope, span: trace.Span, context: ServicerContext[Any, Any]
+    ) -> Any:
+        """Binds the call's tenant and request id for logs and spans; a bad one aborts the call."""
+        try:
+            identity = identity_from_metadata(context.invocation_metadata())
+        except Exception as exc:  # bad tenant or request id
+            await scope.fail(exc, span)
+        span.set_attribute("codecascade.tenant", identity.tenant)
+        span.set_attribute("codecascade.request_id", identity.request_id)
+        context.set_trailing_metadata(((REQUEST_ID_KEY, identity.request_id),))
+        return set_identity(identity)
+
     def _wrap_unary(
         self, method: str, behavior: Callable[[Any, ServicerContext[Any, Any]], Awaitable[Any]]
     ) -> Callable[[Any, ServicerContext[Any, Any]], Awaitable[Any]]:
@@ -164,14 +177,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             scope = _CallScope(self, method, context)
             span = self._start(method, context)
             with trace.use_span(span, end_on_exit=True):
-                try:
-                    identity = identity_from_metadata(context.invocation_metadata())
-                except Exception as exc:  # bad tenant or request id
-                    await scope.fail(exc, span)
-                token = set_identity(identity)
-                span.set_attribute("codecascade.tenant", identity.tenant)
-                span.set_attribute("codecascade.request_id", identity.request_id)
-                context.set_trailing_metadata(((REQUEST_ID_KEY, identity.request_id),))
+                token = await self._bind_identity(scope, span, context)
                 try:
                     async with asyncio.timeout(context.time_remaining()):
                         response = await behavior(_decoded(request), context)
@@ -193,14 +199,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             scope = _CallScope(self, method, context)
             span = self._start(method, context)
             with trace.use_span(span, end_on_exit=True):
-                try:
-                    identity = identity_from_metadata(context.invocation_metadata())
-                except Exception as exc:
-                    await scope.fail(exc, span)
-                token = set_identity(identity)
-                span.set_attribute("codecascade.tenant", identity.tenant)
-                span.set_attribute("codecascade.request_id", identity.request_id)
-                context.set_trailing_metadata(((REQUEST_ID_KEY, identity.request_id),))
+                token = await self._bind_identity(scope, span, context)
                 try:
                     async with asyncio.timeout(context.time_remaining()):
                         async for message in behavior(_decoded(request), context):

@@ -25,18 +25,14 @@ from codecascade.router.events import (
 from codecascade.router.policy import RequestOverrides
 from codecascade.router.ports import Usage
 from codecascade.router.scoring import Agreement
-from codecascade.testsynth.problem import Problem, make_problem
+from codecascade.testsynth.problem import Problem
+from codecascade.testsynth.servicer import problem_from_wire
 from codecascade.v1 import cascade_service_pb2 as pb
 from codecascade.v1 import cascade_service_pb2_grpc as pb_grpc
-from codecascade.v1 import testsynth_service_pb2 as testsynth_pb
 from codecascade.v1 import usage_pb2
 
 __all__ = ["CascadeServicer"]
 
-_STYLES = {
-    testsynth_pb.PROBLEM_STYLE_HUMANEVAL: "humaneval",
-    testsynth_pb.PROBLEM_STYLE_MBPP: "mbpp",
-}
 # Cap on the prompt a request may carry; the tiers' context windows are far smaller anyway.
 MAX_PROMPT_BYTES = 32 * 1024
 
@@ -136,12 +132,7 @@ def _problem(request: pb.GenerateRequest) -> tuple[Problem, RequestOverrides]:
     task = request.task
     if len(task.prompt.encode()) > MAX_PROMPT_BYTES:
         raise InvalidInput(f"the prompt is larger than {MAX_PROMPT_BYTES} bytes")
-    problem = make_problem(
-        task.prompt,
-        entry_point=task.entry_point,
-        example_test=task.example_test,
-        style=_STYLES.get(task.style, ""),
-    )
+    problem = problem_from_wire(task.prompt, task.entry_point, task.example_test, task.style)
     o = request.overrides
     overrides = RequestOverrides(
         max_tier=o.max_tier,

@@ -10,15 +10,22 @@ from codecascade.mesh.deadlines import remaining_s
 from codecascade.mesh.errors import InvalidInput
 from codecascade.mesh.wire import duration
 from codecascade.testsynth.config import TestSynthSettings
-from codecascade.testsynth.problem import make_problem
+from codecascade.testsynth.problem import Problem, make_problem
 from codecascade.testsynth.synthesis import SynthesisRequest, SynthesisResult, TestSynthesizer
 from codecascade.v1 import testsynth_service_pb2 as pb
 from codecascade.v1 import testsynth_service_pb2_grpc as pb_grpc
 from codecascade.v1 import usage_pb2
 
-__all__ = ["TestSynthServicer", "result_to_proto"]
+__all__ = ["TestSynthServicer", "problem_from_wire", "result_to_proto"]
 
-_STYLES = {pb.PROBLEM_STYLE_HUMANEVAL: "humaneval", pb.PROBLEM_STYLE_MBPP: "mbpp"}
+_STYLES: dict[int, str] = {pb.PROBLEM_STYLE_HUMANEVAL: "humaneval", pb.PROBLEM_STYLE_MBPP: "mbpp"}
+
+
+def problem_from_wire(prompt: str, entry_point: str, example_test: str, style: int) -> Problem:
+    """The task a request describes (shared by the router, whose Task has the same fields)."""
+    return make_problem(
+        prompt, entry_point=entry_point, example_test=example_test, style=_STYLES.get(style, "")
+    )
 
 
 def result_to_proto(result: SynthesisResult) -> pb.SynthesizeTestsResponse:
@@ -67,11 +74,8 @@ class TestSynthServicer(pb_grpc.TestSynthServiceServicer):
         settings = self._settings
         if len(request.prompt.encode()) > settings.max_prompt_bytes:
             raise InvalidInput(f"the prompt is larger than {settings.max_prompt_bytes} bytes")
-        problem = make_problem(
-            request.prompt,
-            entry_point=request.entry_point,
-            example_test=request.example_test,
-            style=_STYLES.get(request.style, ""),
+        problem = problem_from_wire(
+            request.prompt, request.entry_point, request.example_test, request.style
         )
         synthesis = SynthesisRequest(
             problem=problem,
