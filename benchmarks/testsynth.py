@@ -1,18 +1,22 @@
 """Test synthesis on all of HumanEval, per tier: validity and discrimination.
 
 For each problem the tier writes tests the product's way (TestSynthesizer against a real tier
-server, one greedy chat request for l = 5 asserts, the issue's baseline setting), and samples k
-solutions of its own (temperature 0.8). Everything runs in the real gVisor sandbox:
+server: one request for t sampled generations of l asserts, the embedded policy's t = 3, l = 4),
+and samples solutions of its own (temperature 0.8). Everything runs in the real gVisor sandbox:
 
 - validity: share of kept asserts that the canonical solution passes;
 - discrimination: share of the tier's own wrong samples (failing HumanEval's hidden tests) that
   at least one valid kept test rejects.
 
-Both are reported for the tier's own asserts alone (comparable with the baseline) and with the
-task's own docstring examples added (what the service does by default). Results are cached per
-problem in JSONL, so an interrupted run resumes where it stopped.
+The cache keeps each generation's parsed asserts *before* selection, and the canonical solution's
+and every sample's result on every one of them, so the product's own selection (`finalize`:
+agreement between generations, the task's examples, `min_support`) is replayed offline for every
+t up to the one generated and every min_support, without asking the model again. Reported for the
+tier's own asserts alone (comparable with the issue's baseline: greedy, one request for 5) and
+with the task's own examples (what the service does by default). The cache is JSONL per tier and
+setting, so an interrupted run resumes where it stopped.
 
-    python benchmarks/testsynth.py --tiers M L S --samples 2   # cache: benchmarks/results/testsynth
+    python benchmarks/testsynth.py --tiers M L S   # cache: benchmarks/results/testsynth
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +40,25 @@ from codecascade.router.solutions import TierSolutionSource
 from codecascade.sandbox.config import SandboxSettings
 from codecascade.sandbox.execution import ExecutionJob, Limits, Outcome
 from codecascade.sandbox.runsc import RunscBackend
-from codecascade.testsynth.problem import make_problem
-from codecascade.testsynth.synthesis import SynthesisRequest, TestSynthesizer
+from codecascade.testsynth.parsing import ParsedGeneration
+from codecascade.testsynth.problem import Problem, make_problem
+from codecascade.testsynth.synthesis import Draft, SynthesisRequest, TestSynthesizer, finalize
 from codecascade.tiers.registry import TierRegistry
 
 LIMITS = Limits(test_timeout_s=3.0, memory_bytes=256 * 1024 * 1024, output_bytes=1024)
+SEED = 1234
+MIN_SUPPORTS = (1, 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    generations: int
+    lines: int
+    samples: int
+
+    def cache_file(self, cache_dir: str, tier: str) -> Path:
+        name = f"testsynth-{tier}-t{self.generations}-l{self.lines}-k{self.samples}.jsonl"
+        return Path(cache_dir) / name
 
 
 def _hidden_test(problem: dict[str, str]) -> str:
@@ -56,87 +75,136 @@ async def _matrix(
     return [[c.outcome is Outcome.PASSED for c in row.tests] for row in report.solutions]
 
 
+def _request(problem: Problem, tier: str, setting: Setting, **changes: Any) -> SynthesisRequest:
+    fields: dict[str, Any] = {
+        "generations": setting.generations,
+        "lines": setting.lines,
+        "max_tests": 64,
+        "seed": SEED,
+    }
+    fields.update(changes)
+    return SynthesisRequest(problem, tier, **fields)
+
+
 async def _problem_record(
     task_id: str,
     problem: dict[str, str],
     tier: str,
+    setting: Setting,
     synthesizer: TestSynthesizer,
     solutions: TierSolutionSource,
     backend: RunscBackend,
-    samples: int,
 ) -> dict[str, object]:
     spec = make_problem(problem["prompt"], entry_point=problem["entry_point"])
     started = time.monotonic()
-    synthesis = await synthesizer.synthesize(
-        SynthesisRequest(spec, tier, generations=1, lines=5, max_tests=64, seed=1234),
-        timeout_s=600,
-    )
-    policy = TierPolicy(tier=tier, k=samples, test_lines=5, max_tokens=384)
+    draft = await synthesizer.draft(_request(spec, tier, setting), timeout_s=900)
+    policy = TierPolicy(tier=tier, k=setting.samples, test_lines=setting.lines, max_tokens=384)
     candidates = await solutions.generate(policy, spec, seed=99, timeout_s=900)
-    tests = [t.code for t in synthesis.tests]
-    origins = ["prompt" if t.from_prompt else "model" for t in synthesis.tests]
+    examples = list(draft.examples.asserts) if draft.examples else []
+    generations = [list(g.asserts) for g in draft.generations]
+    distinct = list(dict.fromkeys([*examples, *(a for g in generations for a in g)]))
     canonical = problem["prompt"] + problem["canonical_solution"]
-    valid = (await _matrix(backend, [canonical], tests, spec.entry_point))[0]
-    # One matrix per problem: column 0 is HumanEval's hidden test, then the kept tests.
+    valid = (await _matrix(backend, [canonical], distinct, spec.entry_point))[0]
+    # One matrix for the samples: column 0 is HumanEval's hidden test, then every assert.
     rows = await _matrix(
-        backend, list(candidates.codes), [_hidden_test(problem), *tests], spec.entry_point
+        backend, list(candidates.codes), [_hidden_test(problem), *distinct], spec.entry_point
     )
     return {
         "task_id": task_id,
-        "tests": tests,
-        "origins": origins,
-        "valid": valid,
+        "examples": examples,
+        "generations": generations,
+        "valid": dict(zip(distinct, valid, strict=True)),
         "samples_correct": [row[0] for row in rows],
-        "samples_pass": [row[1:] for row in rows],
-        "test_tokens": synthesis.completion_tokens,
+        "samples_pass": {t: [row[1 + j] for row in rows] for j, t in enumerate(distinct)},
+        "test_tokens": draft.completion_tokens,
         "sample_tokens": candidates.usage.completion_tokens,
         "seconds": time.monotonic() - started,
     }
 
 
-def summarize(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Validity and discrimination for model-only tests and with prompt examples."""
-    out: dict[str, dict[str, float]] = {}
-    for mode in ("model", "model+prompt"):
-        kept = valid = wrong = rejected = 0
-        for record in records:
-            origins = record["origins"]
-            use = [mode == "model+prompt" or o == "model" for o in origins]
-            validity = [v for v, u in zip(record["valid"], use, strict=True) if u]
-            kept += len(validity)
-            valid += sum(validity)
-            good_tests = [
-                j for j, (v, u) in enumerate(zip(record["valid"], use, strict=True)) if v and u
-            ]
-            for correct, passes in zip(
-                record["samples_correct"], record["samples_pass"], strict=True
-            ):
-                if correct:
-                    continue
-                wrong += 1
-                rejected += any(not passes[j] for j in good_tests)
-        out[mode] = {
-            "problems": len(records),
-            "asserts_kept": kept,
-            "asserts_valid": valid,
-            "validity": valid / kept if kept else 0.0,
-            "valid_per_problem": valid / len(records) if records else 0.0,
-            "wrong_samples": wrong,
-            "discrimination": rejected / wrong if wrong else 0.0,
-        }
-    return out
+def _kept(
+    record: dict[str, Any],
+    prompt: str,
+    setting: Setting,
+    t: int,
+    min_support: int,
+    with_examples: bool,
+) -> list[str]:
+    """Replays the product's selection on the cached generations."""
+    problem = make_problem(prompt)
+    draft = Draft(
+        generations=tuple(ParsedGeneration(tuple(g), ()) for g in record["generations"][:t]),
+        examples=ParsedGeneration(tuple(record["examples"]), ()) if with_examples else None,
+        prompt_tokens=0,
+        completion_tokens=0,
+        cost_usd=0.0,
+        latency_s=0.0,
+    )
+    request = _request(
+        problem, "bench", setting, generations=t, min_support=min_support,
+        include_prompt_examples=with_examples,
+    )  # fmt: skip
+    return [test.code for test in finalize(request, draft).tests]
+
+
+def summarize(
+    records: list[dict[str, Any]], prompts: dict[str, str], setting: Setting
+) -> list[dict[str, Any]]:
+    """Validity and discrimination per (t, min_support, with examples or not)."""
+    rows = []
+    for t in range(1, setting.generations + 1):
+        for min_support in MIN_SUPPORTS if t > 1 else (1,):
+            for with_examples in (False, True):
+                kept = valid = wrong = rejected = 0
+                for record in records:
+                    tests = _kept(
+                        record, prompts[record["task_id"]], setting, t, min_support, with_examples
+                    )
+                    good = [code for code in tests if record["valid"][code]]
+                    kept += len(tests)
+                    valid += len(good)
+                    for index, correct in enumerate(record["samples_correct"]):
+                        if not correct:
+                            wrong += 1
+                            rejected += any(not record["samples_pass"][c][index] for c in good)
+                rows.append(
+                    {
+                        "generations": t,
+                        "min_support": min_support,
+                        "tests": "model+examples" if with_examples else "model only",
+                        "problems": len(records),
+                        "kept": kept,
+                        "valid": valid,
+                        "validity": valid / kept if kept else 0.0,
+                        "valid_per_problem": valid / len(records) if records else 0.0,
+                        "wrong_samples": wrong,
+                        "discrimination": rejected / wrong if wrong else 0.0,
+                    }
+                )
+    return rows
+
+
+def print_table(tier: str, rows: list[dict[str, Any]]) -> None:
+    print(f"\ntier {tier}")
+    print("| t | min_support | tests | kept | valid | validity | valid/problem | discrimination |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        print(
+            f"| {row['generations']} | {row['min_support']} | {row['tests']} | {row['kept']} | "
+            f"{row['valid']} | {row['validity']:.1%} | {row['valid_per_problem']:.2f} | "
+            f"{row['discrimination']:.1%} of {row['wrong_samples']} |",
+            flush=True,
+        )
 
 
 async def run_tier(name: str, args: argparse.Namespace, backend: RunscBackend) -> None:
+    setting = Setting(args.generations, args.lines, args.samples)
     mesh = MeshFile.load(None)
     tier = next(t for t in mesh.tiers if t.name == name)
-    cache = Path(args.cache_dir) / f"testsynth-{name}.jsonl"
+    cache = setting.cache_file(args.cache_dir, name)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    done = (
-        {json.loads(line)["task_id"] for line in cache.read_text().splitlines()}
-        if cache.exists()
-        else set()
-    )
+    lines = cache.read_text().splitlines() if cache.exists() else []
+    done = {json.loads(line)["task_id"] for line in lines}
     problems = read_problems()
     todo = [k for k in list(problems)[: args.limit] if k not in done]
     child, config = local_tier(tier, timeout_s=900)
@@ -147,7 +215,7 @@ async def run_tier(name: str, args: argparse.Namespace, backend: RunscBackend) -
             started = time.monotonic()
             for index, task_id in enumerate(todo, 1):
                 record = await _problem_record(
-                    task_id, problems[task_id], name, synthesizer, solutions, backend, args.samples
+                    task_id, problems[task_id], name, setting, synthesizer, solutions, backend
                 )
                 with cache.open("a") as handle:
                     handle.write(json.dumps(record) + "\n")
@@ -160,15 +228,9 @@ async def run_tier(name: str, args: argparse.Namespace, backend: RunscBackend) -
                 )
             await registry.close()
     records = [json.loads(line) for line in cache.read_text().splitlines()]
-    for mode, figures in summarize(records).items():
-        print(
-            f"tier {name} {mode:<13} problems {figures['problems']:.0f}  valid "
-            f"{figures['asserts_valid']:.0f}/{figures['asserts_kept']:.0f} = "
-            f"{figures['validity']:.1%}  "
-            f"valid/problem {figures['valid_per_problem']:.2f}  discrimination "
-            f"{figures['discrimination']:.1%} of {figures['wrong_samples']:.0f} wrong samples",
-            flush=True,
-        )
+    records = [r for r in records if r["task_id"] in list(problems)[: args.limit]]
+    prompts = {k: p["prompt"] for k, p in problems.items()}
+    print_table(name, summarize(records, prompts, setting))
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -188,7 +250,9 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--tiers", nargs="+", default=["M", "L", "S"])
-    parser.add_argument("--samples", type=int, default=2, help="own samples per problem")
+    parser.add_argument("--generations", type=int, default=3, help="test generations t")
+    parser.add_argument("--lines", type=int, default=4, help="assert lines l per generation")
+    parser.add_argument("--samples", type=int, default=2, help="own solutions per problem")
     parser.add_argument("--limit", type=int, default=164, help="first N problems")
     parser.add_argument("--cache-dir", default="benchmarks/results/testsynth")
     asyncio.run(main(parser.parse_args()))

@@ -1,7 +1,8 @@
 """`cascade eval` and `cascade calibrate`: the offline method of DESIGN §1 from the command line.
 
-`eval` is wiring: it starts each embedded tier server in turn (as `cascade up` does), the gVisor
-sandbox in-process, and hands them to `codecascade.evaluation`, which does the work and caches
+`eval` is wiring: it starts each embedded tier server in turn (as `cascade up` does), or calls
+the deployed endpoints `--endpoints` names (a platform team's GPU tiers), the gVisor sandbox
+in-process, and hands them to `codecascade.evaluation`, which does the work and caches
 it. `calibrate` reads the cache only: no model or sandbox runs. The offline grid needs numpy
 (and the plots matplotlib), so those modules are imported when a command runs, never when
 `cascade` starts.
@@ -13,7 +14,11 @@ import argparse
 import asyncio
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
 
 from codecascade.cli.supervisor import ChildFailed, supervised
 from codecascade.cli.up import MeshFile, local_tier
@@ -21,20 +26,52 @@ from codecascade.evaluation.cache import EvalCache, EvalSettings, TierPrice
 from codecascade.evaluation.datasets import EvalProblem, load_dataset
 from codecascade.evaluation.errors import EvaluationError
 from codecascade.evaluation.execute import execute_all
-from codecascade.evaluation.harvest import ProcessCpuClock, harvest_tier
+from codecascade.evaluation.harvest import (
+    CpuClock,
+    ProcessCpuClock,
+    WallCpuClock,
+    harvest_tier,
+)
 from codecascade.router.policy import CascadePolicy
 from codecascade.sandbox.config import SandboxSettings
 from codecascade.sandbox.errors import SandboxUnavailable
 from codecascade.sandbox.runsc import RunscBackend
-from codecascade.tiers.registry import TierRegistry
+from codecascade.tiers.registry import TierConfig, TierRegistry
 
 __all__ = ["add_calibrate_parser", "add_eval_parser"]
 
 _TIMEOUT_S = 900.0
 
 
-async def _harvest_with_local_tier(
-    mesh: MeshFile,
+async def _harvest_tier(
+    name: str,
+    config: TierConfig,
+    clock: CpuClock,
+    cache: EvalCache,
+    problems: list[EvalProblem],
+    args: argparse.Namespace,
+) -> None:
+    from codecascade.evaluation.grid import grid_ks, grid_ls
+
+    ks, ls = grid_ks(args.k_max), grid_ls(args.l_max)
+    registry = TierRegistry.connect_all([config])
+    try:
+        await harvest_tier(
+            cache,
+            problems,
+            name,
+            registry,
+            clock,
+            samples=max((k for k in ks if k >= 2), default=0),
+            lines=max(ls),
+            out=sys.stderr,
+        )
+    finally:
+        await registry.close()
+
+
+async def _harvest(
+    sources: TierSources,
     name: str,
     cache: EvalCache,
     problems: list[EvalProblem],
@@ -43,64 +80,99 @@ async def _harvest_with_local_tier(
     done = cache.generations(name)
     if all(p.task_id in done for p in problems):
         return
-    tier = next(t for t in mesh.tiers if t.name == name)
+    deployed = sources.endpoints.get(name)
+    if deployed is not None:
+        # A tier served elsewhere (GPUs): its cost in seconds is the wall time of its calls.
+        await _harvest_tier(name, deployed, WallCpuClock(1), cache, problems, args)
+        return
+    tier = next(t for t in sources.mesh.tiers if t.name == name)
     if tier.model in ("S", "M", "L"):
         from codecascade.tiers.assemble import main as fetch
 
         if fetch([tier.model]) != 0:
             raise ChildFailed(f"the embedded model {tier.model} could not be fetched")
     child, config = local_tier(tier, timeout_s=_TIMEOUT_S)
-    from codecascade.evaluation.grid import grid_ks, grid_ls
-
-    ks, ls = grid_ks(args.k_max), grid_ls(args.l_max)
-    samples = max((k for k in ks if k >= 2), default=0)
     async with supervised([child], start_timeout_s=args.start_timeout):
         assert child.process is not None
-        registry = TierRegistry.connect_all([config])
+        clock = ProcessCpuClock(child.process.pid)
+        await _harvest_tier(name, config, clock, cache, problems, args)
+
+
+@dataclass(frozen=True, slots=True)
+class TierSources:
+    """Where each tier comes from: a deployed endpoint, else a server started here."""
+
+    mesh: MeshFile
+    endpoints: dict[str, TierConfig]
+
+    def price(self, name: str) -> float | None:
+        if name in self.endpoints:
+            return self.endpoints[name].price_per_1k_tokens
+        local = next((t for t in self.mesh.tiers if t.name == name), None)
+        return local.price_per_1k_tokens if local else None
+
+    @property
+    def names(self) -> list[str]:
+        return list(dict.fromkeys([*self.endpoints, *(t.name for t in self.mesh.tiers)]))
+
+
+def _load_endpoints(path: str | None) -> dict[str, TierConfig]:
+    """The `tiers:` list of a YAML file (the router's own config file has one)."""
+    if path is None:
+        return {}
+    try:
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise EvaluationError(f"--endpoints {path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise EvaluationError(f"--endpoints {path}: not valid YAML: {exc}") from exc
+    entries = document.get("tiers") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise EvaluationError(f"--endpoints {path}: expected a non-empty `tiers:` list")
+    configs = []
+    for index, entry in enumerate(entries):
         try:
-            await harvest_tier(
-                cache,
-                problems,
-                name,
-                registry,
-                ProcessCpuClock(child.process.pid),
-                samples=samples,
-                lines=max(ls),
-                out=sys.stderr,
+            configs.append(TierConfig.model_validate(entry))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"tiers[{index}].{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                for err in exc.errors()
             )
-        finally:
-            await registry.close()
+            raise EvaluationError(f"--endpoints {path}: {problems}") from exc
+    return {c.name: c for c in configs}
 
 
-def _prepare(args: argparse.Namespace) -> tuple[list[EvalProblem], MeshFile, EvalCache]:
-    """Reads the dataset and mesh and opens the cache (plain file I/O, before the loop starts)."""
+def _prepare(args: argparse.Namespace) -> tuple[list[EvalProblem], TierSources, EvalCache]:
+    """Reads the dataset and tiers and opens the cache (plain file I/O, before the loop starts)."""
     problems = load_dataset(args.dataset, limit=args.limit)
-    mesh = MeshFile.load(Path(args.mesh) if args.mesh else None)
-    known = {t.name: t for t in mesh.tiers}
-    unknown = [t for t in args.tiers if t not in known]
+    sources = TierSources(
+        MeshFile.load(Path(args.mesh) if args.mesh else None), _load_endpoints(args.endpoints)
+    )
+    prices = {name: sources.price(name) for name in args.tiers}
+    unknown = [name for name, price in prices.items() if price is None]
     if unknown:
-        raise EvaluationError(f"unknown tiers {unknown} (known: {list(known)})")
+        raise EvaluationError(f"unknown tiers {unknown} (known: {sources.names})")
     settings = EvalSettings(
         dataset=args.dataset,
-        tiers=tuple(TierPrice(t, known[t].price_per_1k_tokens) for t in args.tiers),
+        tiers=tuple(TierPrice(name, price or 0.0) for name, price in prices.items()),
         k_max=args.k_max,
         l_max=args.l_max,
         seed=args.seed,
         max_tokens=args.max_tokens,
         task_ids=tuple(p.task_id for p in problems),
     )
-    return problems, mesh, EvalCache.open(Path(os.path.abspath(args.cache)), settings)
+    return problems, sources, EvalCache.open(Path(os.path.abspath(args.cache)), settings)
 
 
 async def _eval(
-    args: argparse.Namespace, problems: list[EvalProblem], mesh: MeshFile, cache: EvalCache
+    args: argparse.Namespace, problems: list[EvalProblem], sources: TierSources, cache: EvalCache
 ) -> int:
     state = cache.root / "sandbox"
     backend = RunscBackend(SandboxSettings(pool_size=1, sandbox_state_dir=state))
     await backend.start()  # before hours of generation: refuse early if gVisor cannot run
     try:
         for name in args.tiers:
-            await _harvest_with_local_tier(mesh, name, cache, problems, args)
+            await _harvest(sources, name, cache, problems, args)
         await execute_all(cache, problems, backend, out=sys.stderr)
     finally:
         await backend.close()
@@ -211,6 +283,12 @@ def add_eval_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     parser.add_argument("--max-tokens", type=int, default=384, help="tokens per solution")
     parser.add_argument("--cache", default=".cache/eval", help="cache directory")
     parser.add_argument("--mesh", default=None, help="mesh file (default: embedded S/M/L)")
+    parser.add_argument(
+        "--endpoints",
+        default=None,
+        help="YAML file with a `tiers:` list of deployed endpoints (the router's config file "
+        "works): the tiers it names are called there instead of being started here",
+    )
     parser.add_argument("--start-timeout", type=float, default=600.0, help="tier start, s")
     parser.set_defaults(run=_run_eval)
 

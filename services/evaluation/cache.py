@@ -107,6 +107,7 @@ class GenerationRecord:
     test_generations: tuple[TestGeneration, ...]  # k_max sampled generations of l_max lines
     greedy_tests: TestGeneration  # the greedy generation a k = 1 tier writes
     examples: tuple[str, ...]  # the task's own examples, asserts (the product adds them)
+    entry_point: str = ""  # the function the asserts call (reads their claims for agreement)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,6 +125,7 @@ class GenerationRecord:
             test_generations=tuple(tests(t) for t in data["test_generations"]),
             greedy_tests=tests(data["greedy_tests"]),
             examples=tuple(data["examples"]),
+            entry_point=data.get("entry_point", ""),
         )
 
 

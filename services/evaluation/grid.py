@@ -4,6 +4,7 @@ The cache holds one generation pass per tier at the largest k and l, and the ful
 A tier at (k, l) is then a sub-matrix: its first k samples (rows), and the columns of the task's
 own examples plus the first l asserts of each of its first k test generations (k = 1: the greedy
 answer against the greedy generation's first l asserts, as the router does). Columns are
+selected as the product selects them (agreement between the generations, `testsynth.agreement`),
 deduplicated in the order the product keeps them, and capped the same way. Nothing is re-run.
 
 A cascade is an ordered subset of the tiers, each with a setting (DESIGN §1): no tier after a
@@ -33,6 +34,7 @@ from codecascade.evaluation.cache import (
     TestGeneration,
 )
 from codecascade.router.scoring import agreement
+from codecascade.testsynth.agreement import DEFAULT_MIN_SUPPORT, select_by_agreement
 
 __all__ = [
     "KS",
@@ -145,6 +147,27 @@ def _test_cost(generation: TestGeneration, lines: int) -> tuple[float, float]:
     return generation.tokens * share, generation.cpu_s * share
 
 
+def _selected_columns(
+    gen: GenerationRecord,
+    exe: ExecutionRecord,
+    generation_columns: list[tuple[int, ...]],
+    max_tests: int,
+) -> list[int]:
+    """The columns the product would keep: examples, then what the generations agree on."""
+    column_of = {code: index for index, code in enumerate(exe.columns)}
+    selection = select_by_agreement(
+        [[exe.columns[c] for c in cols] for cols in generation_columns],
+        entry_point=gen.entry_point,
+        examples=[exe.columns[c] for c in exe.example_columns],
+        min_support=DEFAULT_MIN_SUPPORT,
+    )
+    columns: list[int] = []
+    for column in (*exe.example_columns, *(column_of[t.code] for t in selection.kept)):
+        if column not in columns and len(columns) < max_tests:
+            columns.append(column)
+    return columns
+
+
 def tier_outcome(
     gen: GenerationRecord,
     exe: ExecutionRecord,
@@ -168,10 +191,7 @@ def tier_outcome(
         rows = list(range(k))
         calls = list(gen.samples[:k])
         generations = list(zip(gen.test_generations[:k], exe.generation_columns[:k], strict=True))
-    columns: list[int] = []
-    for column in (*exe.example_columns, *(c for _, cols in generations for c in cols[:lines])):
-        if column not in columns and len(columns) < max_tests:
-            columns.append(column)
+    columns = _selected_columns(gen, exe, [cols[:lines] for _, cols in generations], max_tests)
     matrix = [[exe.passes(r, c) for c in columns] for r in rows]
     scored = agreement(matrix)
     answer = rows[scored.best_solution] if scored.best_solution >= 0 else rows[0]

@@ -158,6 +158,7 @@ async def generate_record(
         test_generations=tuple(generations),
         greedy_tests=greedy_tests,
         examples=prompt_examples(problem.problem).asserts,
+        entry_point=problem.problem.entry_point,
     )
 
 

@@ -7,6 +7,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from codecascade.mesh.settings import ServiceSettings
+from codecascade.testsynth.agreement import DEFAULT_MIN_SUPPORT
 from codecascade.tiers.registry import TierConfig
 
 __all__ = ["TestSynthSettings"]
@@ -25,6 +26,11 @@ class TestSynthSettings(ServiceSettings):
     max_generations: int = Field(default=16, ge=1, description="Most test generations t.")
     max_lines: int = Field(default=10, ge=1, description="Most assert lines l per generation.")
     default_max_tests: int = Field(default=64, ge=1, description="Test cap when none is asked.")
+    min_support: int = Field(
+        default=DEFAULT_MIN_SUPPORT,
+        ge=1,
+        description="Test generations that must write an assert before it is kept (capped at t).",
+    )
     max_prompt_bytes: int = Field(default=32 * 1024, ge=1, description="Largest task prompt.")
     request_deadline_s: float = Field(
         default=300.0, gt=0, description="Deadline for the tier call when the caller sets none."

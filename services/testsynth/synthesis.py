@@ -2,7 +2,9 @@
 
 One call per request: t test generations come back as one n-sample completion, so the tier
 evaluates the shared prompt once. Each generation is parsed on its own (first l valid asserts),
-then all are deduplicated across generations and capped, with provenance kept for every test.
+then the generations vote (`agreement`: a claim the task's examples or the other generations
+contradict is dropped, and `min_support` generations may be required), and what survives is
+deduplicated and capped, most-agreed first, with provenance kept for every test.
 The task's own examples (docstring or MBPP example) come first, as generation -1, unless the
 request leaves them out. This runs concurrently with the same tier's solution generation in the
 router.
@@ -12,15 +14,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from codecascade.testsynth.agreement import DEFAULT_MIN_SUPPORT, select_by_agreement
 from codecascade.testsynth.errors import UnknownTier
 from codecascade.testsynth.examples import prompt_examples
-from codecascade.testsynth.parsing import DroppedLine, defined_names, parse_asserts
+from codecascade.testsynth.parsing import (
+    DroppedLine,
+    ParsedGeneration,
+    defined_names,
+    parse_asserts,
+)
 from codecascade.testsynth.problem import Problem
 from codecascade.testsynth.prompts import build_test_prompt
 from codecascade.tiers.generation import SamplingParams
 from codecascade.tiers.registry import TierRegistry
 
-__all__ = ["SynthesisRequest", "SynthesisResult", "SynthesizedTest", "TestSynthesizer"]
+__all__ = [
+    "Draft",
+    "SynthesisRequest",
+    "SynthesisResult",
+    "SynthesizedTest",
+    "TestSynthesizer",
+    "finalize",
+]
 
 # Tokens allowed per requested assert line, plus room for a code fence and a sentence.
 _TOKENS_PER_LINE = 48
@@ -37,6 +52,8 @@ class SynthesisRequest:
     seed: int | None = None
     temperature: float | None = None  # None: greedy for one generation, 0.8 for several
     include_prompt_examples: bool = True
+    # Generations that must write an assert before it is kept (capped at `generations`).
+    min_support: int = DEFAULT_MIN_SUPPORT
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +78,18 @@ class DroppedTest:
 
 
 @dataclass(frozen=True, slots=True)
+class Draft:
+    """What one tier call wrote, parsed per generation, and what it cost."""
+
+    generations: tuple[ParsedGeneration, ...]
+    examples: ParsedGeneration | None  # the task's own examples, when the request wants them
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    latency_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class SynthesisResult:
     tests: tuple[SynthesizedTest, ...]
     dropped: tuple[DroppedTest, ...]
@@ -79,6 +108,10 @@ class TestSynthesizer:
         self._tiers = tiers
 
     async def synthesize(self, request: SynthesisRequest, *, timeout_s: float) -> SynthesisResult:
+        return finalize(request, await self.draft(request, timeout_s=timeout_s))
+
+    async def draft(self, request: SynthesisRequest, *, timeout_s: float) -> Draft:
+        """The tier's generations, each parsed on its own, before any selection across them."""
         config = self._tiers.config(request.tier)
         client = self._tiers.client(request.tier)
         if config is None or client is None:
@@ -103,10 +136,7 @@ class TestSynthesizer:
             prompt.text, params, timeout_s=timeout_s, prompt_format=prompt.format
         )
         names = defined_names(problem.prompt)
-        tests: list[SynthesizedTest] = []
-        dropped: list[DroppedTest] = []
-        seen: set[str] = set()
-        generations = [
+        parsed = [
             parse_asserts(
                 prompt.completion_prefix + text,
                 entry_point=problem.entry_point,
@@ -115,30 +145,60 @@ class TestSynthesizer:
             )
             for text in result.texts
         ]
-        if request.include_prompt_examples:
-            generations.insert(0, prompt_examples(problem))
-        first = -1 if request.include_prompt_examples else 0
-        for index, parsed in enumerate(generations, start=first):
-            dropped.extend(DroppedTest(line, index) for line in parsed.dropped)
-            for code in parsed.asserts:
-                if code in seen:
-                    dropped.append(
-                        DroppedTest(DroppedLine(code, "duplicate of an earlier generation"), index)
-                    )
-                elif len(tests) >= request.max_tests:
-                    dropped.append(
-                        DroppedTest(
-                            DroppedLine(code, f"over the cap of {request.max_tests} tests"), index
-                        )
-                    )
-                else:
-                    seen.add(code)
-                    tests.append(SynthesizedTest(code, request.tier, index))
-        return SynthesisResult(
-            tests=tuple(tests),
-            dropped=tuple(dropped),
+        return Draft(
+            generations=tuple(parsed),
+            examples=prompt_examples(problem) if request.include_prompt_examples else None,
             prompt_tokens=result.prompt_tokens,
             completion_tokens=result.completion_tokens,
             cost_usd=result.cost_usd,
             latency_s=result.latency_s,
         )
+
+
+def finalize(request: SynthesisRequest, draft: Draft) -> SynthesisResult:
+    """The tests a request gets from its draft (pure, so a benchmark can replay the selection)."""
+    tests, dropped = _select(request, list(draft.generations), draft.examples)
+    return SynthesisResult(
+        tests=tuple(tests),
+        dropped=tuple(dropped),
+        prompt_tokens=draft.prompt_tokens,
+        completion_tokens=draft.completion_tokens,
+        cost_usd=draft.cost_usd,
+        latency_s=draft.latency_s,
+    )
+
+
+def _select(
+    request: SynthesisRequest,
+    parsed: list[ParsedGeneration],
+    examples: ParsedGeneration | None,
+) -> tuple[list[SynthesizedTest], list[DroppedTest]]:
+    """The task's examples first, then the model's asserts the generations agree on, capped."""
+    dropped = [DroppedTest(line, index) for index, p in enumerate(parsed) for line in p.dropped]
+    selection = select_by_agreement(
+        [p.asserts for p in parsed],
+        entry_point=request.problem.entry_point,
+        examples=examples.asserts if examples else (),
+        min_support=request.min_support,
+    )
+    dropped.extend(
+        DroppedTest(DroppedLine(r.code, r.reason), r.generation_index) for r in selection.rejected
+    )
+    candidates: list[tuple[str, int]] = []
+    if examples is not None:
+        dropped.extend(DroppedTest(line, -1) for line in examples.dropped)
+        candidates.extend((code, -1) for code in examples.asserts)
+    candidates.extend((t.code, t.generation_index) for t in selection.kept)
+    tests: list[SynthesizedTest] = []
+    seen: set[str] = set()
+    for code, index in candidates:
+        if code in seen:
+            reason = "duplicate of an earlier generation"
+        elif len(tests) >= request.max_tests:
+            reason = f"over the cap of {request.max_tests} tests"
+        else:
+            seen.add(code)
+            tests.append(SynthesizedTest(code, request.tier, index))
+            continue
+        dropped.append(DroppedTest(DroppedLine(code, reason), index))
+    return tests, dropped

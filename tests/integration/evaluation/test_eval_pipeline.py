@@ -59,3 +59,30 @@ def test_eval_then_calibrate_on_three_problems(
     assert (plots / "pareto.png").stat().st_size > 1000
     out = capsys.readouterr().out
     assert "chosen, held out" in out and "Smaller grid" in report.read_text()
+
+
+async def test_eval_against_a_deployed_endpoint(tmp_path: Path) -> None:
+    """`--endpoints`: the tier is a server already running (here a real S server on loopback)."""
+    import asyncio
+
+    import yaml
+
+    from codecascade.cli.supervisor import supervised
+    from codecascade.cli.up import MeshFile, local_tier
+
+    tier = next(t for t in MeshFile.load(None).tiers if t.name == "S")
+    child, config = local_tier(tier)
+    endpoints = tmp_path / "config.yaml"
+    entry = config.model_dump(mode="json") | {"name": "gpu-small", "price_per_1k_tokens": 0.5}
+    endpoints.write_text(yaml.safe_dump({"tiers": [entry]}))
+    cache = tmp_path / "cache"
+    args = ["eval", "--endpoints", str(endpoints), "--tiers", "gpu-small", "--k-max", "3",
+            "--l-max", "2", "--limit", "1", "--seed", "7", "--max-tokens", "128",
+            "--cache", str(cache)]  # fmt: skip
+    async with supervised([child], start_timeout_s=300):
+        assert await asyncio.to_thread(main, args) == 0
+    settings = json.loads((cache / "settings.json").read_text())
+    assert settings["tiers"] == [{"name": "gpu-small", "price_per_1k_tokens": 0.5}]
+    generated = json.loads((cache / "generations-gpu-small.jsonl").read_text())
+    # Wall seconds stand in for CPU-seconds of a tier on another machine.
+    assert all(s["tokens"] > 0 and s["cpu_s"] > 0 for s in generated["samples"])

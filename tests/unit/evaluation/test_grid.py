@@ -149,3 +149,33 @@ def test_configurations_are_ordered_subsets() -> None:
         assert places == sorted(places)
         assert all(s.k != 0 for _, s in config.steps[:-1])
     assert configs == list(configurations(["S", "M", "L"], 3, 2))  # deterministic
+
+
+def test_columns_follow_the_products_agreement_selection() -> None:
+    gen, exe = _record()
+    wrong = "assert f(0) == 9"  # contradicts the task's example f(0) == 0
+    gen = GenerationRecord(
+        **{
+            **gen.to_json(),
+            "samples": gen.samples,
+            "greedy": gen.greedy,
+            "test_generations": (TestGeneration((wrong, A), 8, 0.8, 0.0),),
+            "greedy_tests": TestGeneration((wrong,), 4, 0.4, 0.0),
+            "examples": (EX,),
+            "entry_point": "f",
+        }
+    )
+    columns, examples, generations, greedy = layout(gen)
+    exe = ExecutionRecord(
+        task_id="t0",
+        tier="S",
+        columns=columns,  # EX, wrong, A
+        example_columns=examples,
+        generation_columns=generations,
+        greedy_columns=greedy,
+        matrix=("101", "100", "100", "010"),
+        hidden="1000",
+    )
+    # k = 1: the greedy answer passes only `wrong`, which contradicts EX and is not a column,
+    # so nothing passes (were `wrong` kept, the answer would count as tested and passing).
+    assert not tier_outcome(gen, exe, 1, 2).passed_any

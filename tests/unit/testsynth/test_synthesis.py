@@ -49,7 +49,7 @@ async def test_generations_are_parsed_capped_deduplicated_with_provenance() -> N
     ]
     reasons = {(d.generation_index, d.line.reason) for d in result.dropped}
     assert (0, "beyond the first 2 asserts") in reasons
-    assert (1, "duplicate of an earlier generation") in reasons
+    assert not any("duplicate" in reason for _, reason in reasons)  # a repeat is support
     _, params, fmt = tier.calls[0]
     assert (params.n, params.temperature, params.seed, fmt) == (3, 0.8, 7, "chat")
     assert result.cost_usd == 0.02

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import pytest
+
+from codecascade.testsynth.agreement import Claim, claim_of, select_by_agreement
+from codecascade.testsynth.problem import make_problem
+from codecascade.testsynth.synthesis import SynthesisRequest, TestSynthesizer
+from tests.doubles import HUMANEVAL_INC, ScriptedTier, scripted_registry
+
+
+@pytest.mark.parametrize(
+    ("code", "claim"),
+    [
+        ("assert f(1) == 2", Claim("f(1)", "2")),
+        ("assert 2 == f(1)", Claim("f(1)", "2")),
+        ("assert f(1) == 2.0", Claim("f(1)", "2")),
+        ("assert f([1,2]) == [1, 2]", Claim("f([1, 2])", "[1, 2]")),
+        ("assert abs(f(0.5) - 0.25) <= 1e-06", Claim("f(0.5)", "0.25")),
+        ("assert f('a')", Claim("f('a')", "True")),
+        ("assert not f('a')", Claim("f('a')", "False")),
+        ("assert f(1) is None", Claim("f(1)", "None")),
+        ("assert len(f(3)) == 3", Claim("len(f(3))", "3")),
+        ("assert f(1) < f(2)", None),  # a relation between calls states no value
+        ("assert f(1) > 0", None),
+        ("assert g(1) == 2", None),  # does not call the entry point
+        ("x = f(1)", None),
+        ("not python (", None),
+    ],
+)
+def test_claims(code: str, claim: Claim | None) -> None:
+    assert claim_of(code, "f") == claim
+
+
+def test_task_examples_overrule_the_model() -> None:
+    selection = select_by_agreement(
+        [["assert f(1) == 3", "assert f(2) == 4"]],
+        entry_point="f",
+        examples=["assert f(1) == 2"],
+    )
+    assert [t.code for t in selection.kept] == ["assert f(2) == 4"]
+    assert "contradicts the task's own example" in selection.rejected[0].reason
+
+
+def test_plurality_wins_and_ties_drop_every_value() -> None:
+    generations = [
+        ["assert f(1) == 2", "assert f(5) == 1"],
+        ["assert f(1) == 2", "assert f(5) == 2"],
+        ["assert f(1) == 3", "assert f(7) == 0"],
+    ]
+    selection = select_by_agreement(generations, entry_point="f")
+    assert [(t.code, t.support) for t in selection.kept] == [
+        ("assert f(1) == 2", 2),  # most-supported first
+        ("assert f(7) == 0", 1),
+    ]
+    reasons = {r.code: r.reason for r in selection.rejected}
+    assert reasons["assert f(1) == 3"].startswith("outvoted on f(1)")
+    assert "tied" in reasons["assert f(5) == 1"] and "tied" in reasons["assert f(5) == 2"]
+
+
+def test_one_generation_contradicting_itself_keeps_nothing_of_that_call() -> None:
+    selection = select_by_agreement(
+        [["assert f('o|') == [2]", "assert f('o|') == [1]", "assert f('') == []"]],
+        entry_point="f",
+    )
+    assert [t.code for t in selection.kept] == ["assert f('') == []"]
+
+
+def test_min_support_needs_independent_generations_and_is_capped() -> None:
+    generations = [
+        ["assert f(1) == 2", "assert f(3) > 0"],
+        ["assert f(1) == 2.0", "assert f(3) > 0"],
+    ]
+    both = select_by_agreement(generations, entry_point="f", min_support=2)
+    # The same claim spelt twice is one test, kept in the first spelling.
+    assert [(t.code, t.generation_index, t.support) for t in both.kept] == [
+        ("assert f(1) == 2", 0, 2),
+        ("assert f(3) > 0", 0, 2),
+    ]
+    lone = select_by_agreement(
+        [["assert f(9) == 1"], ["assert f(8) == 1"]], entry_point="f", min_support=2
+    )
+    assert not lone.kept and all("1 of 2 generations" in r.reason for r in lone.rejected)
+    single = select_by_agreement([["assert f(9) == 1"]], entry_point="f", min_support=3)
+    assert [t.code for t in single.kept] == ["assert f(9) == 1"]
+
+
+async def test_synthesizer_applies_agreement_after_the_task_examples() -> None:
+    tier = ScriptedTier(
+        ("assert inc(1) == 3\nassert inc(4) == 5", "assert inc(4) == 5\nassert inc(9) == 1")
+    )
+    request = SynthesisRequest(
+        make_problem(HUMANEVAL_INC), "S", generations=2, lines=4, max_tests=10, min_support=2
+    )
+    result = await TestSynthesizer(scripted_registry(tier)).synthesize(request, timeout_s=5)
+    origins = [(t.code, t.generation_index) for t in result.tests]
+    assert origins[-1] == ("assert inc(4) == 5", 0)
+    assert all(index == -1 for _, index in origins[:-1])  # the task's own examples lead
+    reasons = {d.line.text: d.line.reason for d in result.dropped}
+    assert "need 2" in reasons["assert inc(9) == 1"]
+    assert "contradicts" in reasons["assert inc(1) == 3"]
