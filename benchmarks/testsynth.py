@@ -1,8 +1,9 @@
 """Test synthesis on all of HumanEval, per tier: validity and discrimination.
 
 For each problem the tier writes tests the product's way (TestSynthesizer against a real tier
-server: one request for t sampled generations of l asserts, the embedded policy's t = 3, l = 4),
-and samples solutions of its own (temperature 0.8). Everything runs in the real gVisor sandbox:
+server: one request for t = 5 sampled generations of l = 4 asserts, the embedded policy's l),
+and answers the problem itself (by default once, greedily: what a k = 1 tier answers; more
+samples are drawn at temperature 0.8). Everything runs in the real gVisor sandbox:
 
 - validity: share of kept asserts that the canonical solution passes;
 - discrimination: share of the tier's own wrong samples (failing HumanEval's hidden tests) that
@@ -16,7 +17,7 @@ tier's own asserts alone (comparable with the issue's baseline: greedy, one requ
 with the task's own examples (what the service does by default). The cache is JSONL per tier and
 setting, so an interrupted run resumes where it stopped.
 
-    python benchmarks/testsynth.py --tiers M L S   # cache: benchmarks/results/testsynth
+    python benchmarks/testsynth.py --tiers L M   # cache: benchmarks/results/testsynth
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from codecascade.router.solutions import TierSolutionSource
 from codecascade.sandbox.config import SandboxSettings
 from codecascade.sandbox.execution import ExecutionJob, Limits, Outcome
 from codecascade.sandbox.runsc import RunscBackend
+from codecascade.testsynth.examples import prompt_examples
 from codecascade.testsynth.parsing import ParsedGeneration
 from codecascade.testsynth.problem import Problem, make_problem
 from codecascade.testsynth.synthesis import Draft, SynthesisRequest, TestSynthesizer, finalize
@@ -47,7 +49,7 @@ from codecascade.tiers.registry import TierRegistry
 
 LIMITS = Limits(test_timeout_s=3.0, memory_bytes=256 * 1024 * 1024, output_bytes=1024)
 SEED = 1234
-MIN_SUPPORTS = (1, 2)
+MIN_SUPPORTS = (1, 2, 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +116,36 @@ async def _problem_record(
         "examples": examples,
         "generations": generations,
         "valid": dict(zip(distinct, valid, strict=True)),
+        "samples": list(candidates.codes),
         "samples_correct": [row[0] for row in rows],
         "samples_pass": {t: [row[1 + j] for row in rows] for j, t in enumerate(distinct)},
         "test_tokens": draft.completion_tokens,
         "sample_tokens": candidates.usage.completion_tokens,
         "seconds": time.monotonic() - started,
     }
+
+
+async def _complete(record: dict[str, Any], problem: dict[str, str], backend: RunscBackend) -> bool:
+    """Brings a cached record up to the product's current example extraction; True if changed.
+
+    The task's examples are re-read with today's `prompt_examples`, and any assert the record has
+    no results for is run against the canonical solution and the cached samples, so improving
+    the extraction needs no model call.
+    """
+    spec = make_problem(problem["prompt"], entry_point=problem["entry_point"])
+    examples = list(prompt_examples(spec).asserts)
+    new = [code for code in examples if code not in record["valid"]]
+    if new:
+        canonical = problem["prompt"] + problem["canonical_solution"]
+        valid = (await _matrix(backend, [canonical], new, spec.entry_point))[0]
+        rows = await _matrix(backend, record["samples"], new, spec.entry_point)
+        for j, code in enumerate(new):
+            record["valid"][code] = valid[j]
+            record["samples_pass"][code] = [row[j] for row in rows]
+    if examples == record["examples"] and not new:
+        return False
+    record["examples"] = examples
+    return True
 
 
 def _kept(
@@ -152,9 +178,9 @@ def summarize(
 ) -> list[dict[str, Any]]:
     """Validity and discrimination per (t, min_support, with examples or not)."""
     rows = []
-    for t in range(1, setting.generations + 1):
-        for min_support in MIN_SUPPORTS if t > 1 else (1,):
-            for with_examples in (False, True):
+    for t in range(setting.generations + 1):  # t = 0: the task's own examples alone
+        for min_support in [m for m in MIN_SUPPORTS if m <= max(t, 1)]:
+            for with_examples in (True,) if t == 0 else (False, True):
                 kept = valid = wrong = rejected = 0
                 for record in records:
                     tests = _kept(
@@ -171,7 +197,9 @@ def summarize(
                     {
                         "generations": t,
                         "min_support": min_support,
-                        "tests": "model+examples" if with_examples else "model only",
+                        "tests": "examples only"
+                        if t == 0
+                        else ("model+examples" if with_examples else "model only"),
                         "problems": len(records),
                         "kept": kept,
                         "valid": valid,
@@ -203,22 +231,26 @@ async def run_tier(name: str, args: argparse.Namespace, backend: RunscBackend) -
     tier = next(t for t in mesh.tiers if t.name == name)
     cache = setting.cache_file(args.cache_dir, name)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    lines = cache.read_text().splitlines() if cache.exists() else []
-    done = {json.loads(line)["task_id"] for line in lines}
     problems = read_problems()
-    todo = [k for k in list(problems)[: args.limit] if k not in done]
-    child, config = local_tier(tier, timeout_s=900)
+    wanted = list(problems)[: args.limit]
+    records = {}
+    if cache.exists():
+        for line in cache.read_text().splitlines():
+            record = json.loads(line)
+            records[record["task_id"]] = record
+    todo = [k for k in wanted if k not in records]
     if todo:
+        child, config = local_tier(tier, timeout_s=900)
         async with supervised([child], start_timeout_s=300):
             registry = TierRegistry.connect_all([config])
             synthesizer, solutions = TestSynthesizer(registry), TierSolutionSource(registry)
             started = time.monotonic()
             for index, task_id in enumerate(todo, 1):
-                record = await _problem_record(
+                records[task_id] = await _problem_record(
                     task_id, problems[task_id], name, setting, synthesizer, solutions, backend
                 )
                 with cache.open("a") as handle:
-                    handle.write(json.dumps(record) + "\n")
+                    handle.write(json.dumps(records[task_id]) + "\n")
                 elapsed = time.monotonic() - started
                 eta = elapsed / index * (len(todo) - index)
                 print(
@@ -227,10 +259,22 @@ async def run_tier(name: str, args: argparse.Namespace, backend: RunscBackend) -
                     flush=True,
                 )
             await registry.close()
-    records = [json.loads(line) for line in cache.read_text().splitlines()]
-    records = [r for r in records if r["task_id"] in list(problems)[: args.limit]]
+    changed = False
+    for record in records.values():
+        task_id = record["task_id"]
+        changed |= await _complete(record, problems[task_id], backend)
+    if changed:
+        _write(cache, records.values())
+    done = [records[k] for k in wanted if k in records]
     prompts = {k: p["prompt"] for k, p in problems.items()}
-    print_table(name, summarize(records, prompts, setting))
+    print_table(name, summarize(done, prompts, setting))
+
+
+def _write(cache: Path, records: Any) -> None:
+    """Rewrites the cache whole (atomically), after records were completed in place."""
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+    tmp.replace(cache)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -250,9 +294,13 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--tiers", nargs="+", default=["M", "L", "S"])
-    parser.add_argument("--generations", type=int, default=3, help="test generations t")
+    parser.add_argument(
+        "--generations", type=int, default=5, help="test generations t (replayed for 1..t)"
+    )
     parser.add_argument("--lines", type=int, default=4, help="assert lines l per generation")
-    parser.add_argument("--samples", type=int, default=2, help="own solutions per problem")
+    parser.add_argument(
+        "--samples", type=int, default=1, help="own solutions per problem (1: the greedy answer)"
+    )
     parser.add_argument("--limit", type=int, default=164, help="first N problems")
     parser.add_argument("--cache-dir", default="benchmarks/results/testsynth")
     asyncio.run(main(parser.parse_args()))

@@ -105,10 +105,12 @@ class _Tier:
             include_prompt_examples=False,  # kept once per problem, in `examples`
         )
         cpu, wall = self.clock.seconds(), time.monotonic()
-        result = await self.synthesizer.synthesize(request, timeout_s=timeout_s)
+        # The parsed generation before any selection: the grid replays the product's selection
+        # (agreement across the k generations a setting uses) on these.
+        draft = await self.synthesizer.draft(request, timeout_s=timeout_s)
         return TestGeneration(
-            asserts=tuple(t.code for t in result.tests),
-            tokens=result.completion_tokens,
+            asserts=draft.generations[0].asserts if draft.generations else (),
+            tokens=draft.completion_tokens,
             cpu_s=self.clock.seconds() - cpu,
             wall_s=time.monotonic() - wall,
         )

@@ -1,11 +1,15 @@
 """Tests the task already states: the examples in its docstring, or an MBPP example assert.
 
 A specification's own examples are the most reliable tests there are (their expected values were
-written by the task's author, not guessed by a small model), and most tasks have some. Two forms
-are read: doctest (`>>> f(1)` then the output lines) and the informal `f(1) => 2` family
-(`==>`, `=>`, `➞`, `->`, `should return`, `returns`). Each candidate becomes an `assert` and then
-passes through the same AST filter as model-written tests, so an example that names undefined
-values (`is_happy(a) => False`) or is not valid Python is dropped rather than guessed at.
+written by the task's author, not guessed by a small model), and most tasks have some. The forms
+read (each seen in HumanEval's prompts): doctest (`>>> f(1)` then the output lines, or
+`>>> f(1) == 2` alone), the informal `f(1) => 2` family (`==>`, `=>`, `➞`, `->`, `should return`,
+`returns`, also after a `#`, and `-> 19 - 5 - 6 = 8` worked out to its last value), and examples
+that name the parameters (`For lst = [1, 2] the output should be 3`, `Input: arr = [1], k = 1`
+then `Output: [1]`), which become calls when the names are exactly the function's parameters.
+Each candidate becomes an `assert` and then passes through the same AST filter as model-written
+tests, so an example that names undefined values (`is_happy(a) => False`) or is not valid Python
+is dropped rather than guessed at.
 """
 
 from __future__ import annotations
@@ -19,10 +23,19 @@ from codecascade.testsynth.problem import Problem
 
 __all__ = ["prompt_examples"]
 
-_SEPARATORS = re.compile(r"\s*(?:==>|=>|➞|->|should\s+return|returns|==|=)\s*")
+_SEPARATORS = re.compile(r"\s*#?\s*(?:==>|=>|➞|->|should\s+return|returns|==|=)\s*")
+_NAMED_EXPECTED = re.compile(
+    r"^for\s+(?P<inputs>.+?)\s*,?\s+(?:the\s+)?(?:output|result)\s+(?:should\s+be|is)\s+"
+    r"(?P<expected>.+)$",
+    re.IGNORECASE,
+)
+_INPUT = re.compile(r"^input\s*:\s*(?P<inputs>.+)$", re.IGNORECASE)
+_OUTPUT = re.compile(r"^output\s*:\s*(?P<expected>.+)$", re.IGNORECASE)
+_LAST_ASSIGNMENT = re.compile(r"(?<![=!<>])=(?!=)")
+_TRAILING_REMARK = re.compile(r"^(?P<value>.+?)\s+\(.*\)$")
 
 
-def _docstring(problem: Problem) -> str:
+def _entry_function(problem: Problem) -> ast.FunctionDef | None:
     for source in (problem.prompt + "\n    pass\n", problem.prompt):
         try:
             tree = ast.parse(source)
@@ -30,8 +43,34 @@ def _docstring(problem: Problem) -> str:
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef) and node.name == problem.entry_point:
-                return ast.get_docstring(node) or ""
-    return ""
+                return node
+    return None
+
+
+def _docstring(problem: Problem) -> str:
+    function = _entry_function(problem)
+    return (ast.get_docstring(function) or "") if function else ""
+
+
+def _parameters(problem: Problem) -> list[str]:
+    function = _entry_function(problem)
+    return [a.arg for a in function.args.args] if function else []
+
+
+def _value(text: str) -> str:
+    """An example's expected value: `19 - 5 - 6 = 8` gives 8, `'No' (because ...)` gives 'No'."""
+    text = text.strip().rstrip(".,;").strip()
+    if _is_expression(text):
+        return text
+    if "#" in text and _is_expression(text.split("#", 1)[0].strip()):
+        return text.split("#", 1)[0].strip()  # `24 # sum of 21 + 3`
+    parts = _LAST_ASSIGNMENT.split(text)
+    if len(parts) > 1 and _is_expression(parts[-1].strip()):
+        return parts[-1].strip()
+    remark = _TRAILING_REMARK.match(text)
+    if remark and _is_expression(remark["value"]):
+        return remark["value"]
+    return text
 
 
 def _is_expression(text: str) -> bool:
@@ -58,8 +97,21 @@ def _doctest_pairs(lines: list[str]) -> Iterator[tuple[str, str]]:
         ):
             expected.append(lines[index].strip())
             index += 1
-        if expected:
+        comparison = _split_comparison(call)
+        if comparison is not None and expected in ([], ["True"]):
+            yield comparison  # `>>> f(1) == 2`, with no output line or with `True`
+        elif expected:
             yield call, " ".join(expected)
+
+
+def _split_comparison(text: str) -> tuple[str, str] | None:
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq):
+        return ast.unparse(node.left), ast.unparse(node.comparators[0])
+    return None
 
 
 def _call_end(line: str, start: int) -> int:
@@ -88,9 +140,63 @@ def _informal_pairs(lines: list[str], entry_point: str) -> Iterator[tuple[str, s
         separator = _SEPARATORS.match(line, end)
         if separator is None:
             continue
-        expected = line[separator.end() :].strip().rstrip(".,;")
+        expected = _value(line[separator.end() :])
         if expected:
             yield line[start:end], expected
+
+
+def _named_call(inputs: str, entry_point: str, parameters: list[str]) -> str | None:
+    """`s = "ab", c = "a"` as a call, when the names are exactly the function's parameters.
+
+    A bare value (`Input: [4, 2, 3]`) is the argument of a one-parameter function.
+    """
+    if len(parameters) == 1 and _is_expression(inputs) and "=" not in inputs.replace("==", ""):
+        return f"{entry_point}({inputs.strip()})"
+    try:
+        node = ast.parse(f"_({inputs.strip().rstrip(',')})", mode="eval").body
+    except SyntaxError:
+        return None
+    if not isinstance(node, ast.Call) or node.args or not node.keywords:
+        return None
+    values = {k.arg: ast.unparse(k.value) for k in node.keywords if k.arg is not None}
+    if sorted(values) != sorted(parameters) or len(values) != len(node.keywords):
+        return None
+    return f"{entry_point}({', '.join(values[name] for name in parameters)})"
+
+
+def _named_pairs(
+    lines: list[str], entry_point: str, parameters: list[str]
+) -> Iterator[tuple[str, str]]:
+    """`For x = 1 the output should be 2`, and `Input: x = 1` followed by `Output: 2`."""
+    pending: str | None = None
+    for raw in lines:
+        line = raw.strip()
+        if match := _NAMED_EXPECTED.match(line):
+            inputs = _leading_assignments(match["inputs"])
+            call = _named_call(inputs, entry_point, parameters) if inputs else None
+            if call:
+                yield call, _value(match["expected"])
+        elif match := _INPUT.match(line):
+            pending = _named_call(match["inputs"], entry_point, parameters)
+        elif (match := _OUTPUT.match(line)) and pending:
+            yield pending, _value(match["expected"])
+            pending = None
+
+
+def _leading_assignments(text: str) -> str:
+    """`N = 1000, the sum of digits will be 1` keeps `N = 1000`: the leading `name = value`s."""
+    kept = ""
+    for index, char in enumerate(text + ","):
+        if char != ",":
+            continue
+        candidate = text[:index]
+        try:
+            node = ast.parse(f"_({candidate})", mode="eval").body
+        except SyntaxError:
+            continue
+        if isinstance(node, ast.Call) and not node.args and node.keywords:
+            kept = candidate
+    return kept
 
 
 def prompt_examples(problem: Problem) -> ParsedGeneration:
@@ -99,7 +205,11 @@ def prompt_examples(problem: Problem) -> ParsedGeneration:
         candidates = [problem.example_test] if problem.example_test else []
     else:
         lines = _docstring(problem).splitlines()
-        pairs = list(_doctest_pairs(lines)) or list(_informal_pairs(lines, problem.entry_point))
+        pairs = (
+            list(_doctest_pairs(lines))
+            or list(_informal_pairs(lines, problem.entry_point))
+            or list(_named_pairs(lines, problem.entry_point, _parameters(problem)))
+        )
         candidates = [
             f"assert {call} == {expected}"
             for call, expected in pairs
