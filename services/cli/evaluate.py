@@ -17,7 +17,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from codecascade.cli.supervisor import ChildFailed, supervised
@@ -32,6 +31,7 @@ from codecascade.evaluation.harvest import (
     WallCpuClock,
     harvest_tier,
 )
+from codecascade.mesh.settings import ConfigError, read_yaml_mapping
 from codecascade.router.policy import CascadePolicy
 from codecascade.sandbox.config import SandboxSettings
 from codecascade.sandbox.errors import SandboxUnavailable
@@ -121,12 +121,10 @@ def _load_endpoints(path: str | None) -> dict[str, TierConfig]:
     if path is None:
         return {}
     try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise EvaluationError(f"--endpoints {path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise EvaluationError(f"--endpoints {path}: not valid YAML: {exc}") from exc
-    entries = document.get("tiers") if isinstance(document, dict) else None
+        document = read_yaml_mapping(Path(path), named=f"--endpoints {path}")
+    except ConfigError as exc:
+        raise EvaluationError(str(exc)) from exc
+    entries = document.get("tiers")
     if not isinstance(entries, list) or not entries:
         raise EvaluationError(f"--endpoints {path}: expected a non-empty `tiers:` list")
     configs = []

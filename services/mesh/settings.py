@@ -23,7 +23,7 @@ from pydantic_settings import (
 
 from codecascade.mesh.errors import InvalidInput
 
-__all__ = ["CONFIG_FILE_ENV", "ConfigError", "ServiceSettings"]
+__all__ = ["CONFIG_FILE_ENV", "ConfigError", "ServiceSettings", "read_yaml_mapping"]
 
 CONFIG_FILE_ENV = "CODECASCADE_CONFIG"
 
@@ -32,18 +32,24 @@ class ConfigError(InvalidInput):
     """Configuration is missing or malformed; the message names the variable or key."""
 
 
+def read_yaml_mapping(path: Path, *, named: str) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (empty: {}); errors name the file as `named`."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"{named}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{named}: not valid YAML: {exc}") from exc
+    if not isinstance(document, dict):
+        raise ConfigError(f"{named}: expected a mapping at the top level")
+    return document
+
+
 def _read_config_file(section: str) -> dict[str, Any]:
     path = os.environ.get(CONFIG_FILE_ENV, "")
     if not path:
         return {}
-    try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ConfigError(f"{CONFIG_FILE_ENV}={path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{CONFIG_FILE_ENV}={path}: not valid YAML: {exc}") from exc
-    if not isinstance(document, dict):
-        raise ConfigError(f"{CONFIG_FILE_ENV}={path}: expected a mapping at the top level")
+    document = read_yaml_mapping(Path(path), named=f"{CONFIG_FILE_ENV}={path}")
     shared = {k: v for k, v in document.items() if not isinstance(v, dict)}
     own = document.get(section, {})
     if not isinstance(own, dict):
