@@ -41,6 +41,7 @@ from codecascade.router.solutions import TierSolutionSource
 from codecascade.sandbox.config import SandboxSettings
 from codecascade.sandbox.execution import ExecutionJob, Limits, Outcome
 from codecascade.sandbox.runsc import RunscBackend
+from codecascade.testsynth.agreement import DEFAULT_RULE, AgreementRule
 from codecascade.testsynth.examples import prompt_examples
 from codecascade.testsynth.parsing import ParsedGeneration
 from codecascade.testsynth.problem import Problem, make_problem
@@ -49,7 +50,7 @@ from codecascade.tiers.registry import TierRegistry
 
 LIMITS = Limits(test_timeout_s=3.0, memory_bytes=256 * 1024 * 1024, output_bytes=1024)
 SEED = 1234
-MIN_SUPPORTS = (1, 2, 3)
+SIZE_SWEEP = (0, 6, 10, 14, 18)  # lone-claim input bounds swept at t = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +154,7 @@ def _kept(
     prompt: str,
     setting: Setting,
     t: int,
-    min_support: int,
+    rule: AgreementRule,
     with_examples: bool,
 ) -> list[str]:
     """Replays the product's selection on the cached generations."""
@@ -167,58 +168,71 @@ def _kept(
         latency_s=0.0,
     )
     request = _request(
-        problem, "bench", setting, generations=t, min_support=min_support,
+        problem, "bench", setting, generations=t, agreement=rule,
         include_prompt_examples=with_examples,
     )  # fmt: skip
     return [test.code for test in finalize(request, draft).tests]
 
 
+def _rows_to_measure(setting: Setting) -> list[tuple[int, AgreementRule, bool]]:
+    """(t, rule, with examples): the examples alone; every t under three rules (each
+    uncontradicted claim, agreed claims only, the product's default); a sweep of the default's
+    input-size bound; and the tier's own asserts alone under the default, beside the baseline."""
+    every, agreed = AgreementRule(1, 0), AgreementRule(2, 0)
+    rows: list[tuple[int, AgreementRule, bool]] = [(0, DEFAULT_RULE, True)]
+    for t in range(1, setting.generations + 1):
+        rows += [(t, every, True), (t, agreed, True), (t, DEFAULT_RULE, True)]
+        if t == 3:
+            rows += [(t, AgreementRule(2, chars), True) for chars in SIZE_SWEEP]
+        rows.append((t, DEFAULT_RULE, False))
+    return list(dict.fromkeys(rows))
+
+
 def summarize(
     records: list[dict[str, Any]], prompts: dict[str, str], setting: Setting
 ) -> list[dict[str, Any]]:
-    """Validity and discrimination per (t, min_support, with examples or not)."""
+    """Validity and discrimination per (t, agreement rule, with examples or not)."""
     rows = []
-    for t in range(setting.generations + 1):  # t = 0: the task's own examples alone
-        for min_support in [m for m in MIN_SUPPORTS if m <= max(t, 1)]:
-            for with_examples in (True,) if t == 0 else (False, True):
-                kept = valid = wrong = rejected = 0
-                for record in records:
-                    tests = _kept(
-                        record, prompts[record["task_id"]], setting, t, min_support, with_examples
-                    )
-                    good = [code for code in tests if record["valid"][code]]
-                    kept += len(tests)
-                    valid += len(good)
-                    for index, correct in enumerate(record["samples_correct"]):
-                        if not correct:
-                            wrong += 1
-                            rejected += any(not record["samples_pass"][c][index] for c in good)
-                rows.append(
-                    {
-                        "generations": t,
-                        "min_support": min_support,
-                        "tests": "examples only"
-                        if t == 0
-                        else ("model+examples" if with_examples else "model only"),
-                        "problems": len(records),
-                        "kept": kept,
-                        "valid": valid,
-                        "validity": valid / kept if kept else 0.0,
-                        "valid_per_problem": valid / len(records) if records else 0.0,
-                        "wrong_samples": wrong,
-                        "discrimination": rejected / wrong if wrong else 0.0,
-                    }
-                )
+    for t, rule, with_examples in _rows_to_measure(setting):
+        kept = valid = wrong = rejected = 0
+        for record in records:
+            tests = _kept(record, prompts[record["task_id"]], setting, t, rule, with_examples)
+            good = [code for code in tests if record["valid"][code]]
+            kept += len(tests)
+            valid += len(good)
+            for index, correct in enumerate(record["samples_correct"]):
+                if not correct:
+                    wrong += 1
+                    rejected += any(not record["samples_pass"][c][index] for c in good)
+        rows.append(
+            {
+                "generations": t,
+                "rule": "-" if t == 0 else f"{rule.min_support} / {rule.max_lone_argument_chars}",
+                "tests": "examples only"
+                if t == 0
+                else ("model+examples" if with_examples else "model only"),
+                "problems": len(records),
+                "kept": kept,
+                "valid": valid,
+                "validity": valid / kept if kept else 0.0,
+                "valid_per_problem": valid / len(records) if records else 0.0,
+                "wrong_samples": wrong,
+                "discrimination": rejected / wrong if wrong else 0.0,
+            }
+        )
     return rows
 
 
 def print_table(tier: str, rows: list[dict[str, Any]]) -> None:
-    print(f"\ntier {tier}")
-    print("| t | min_support | tests | kept | valid | validity | valid/problem | discrimination |")
+    print(f"\ntier {tier}, {rows[0]['problems'] if rows else 0} problems")
+    print(
+        "| t | min support / lone input chars | tests | kept | valid | validity "
+        "| valid/problem | discrimination |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
         print(
-            f"| {row['generations']} | {row['min_support']} | {row['tests']} | {row['kept']} | "
+            f"| {row['generations']} | {row['rule']} | {row['tests']} | {row['kept']} | "
             f"{row['valid']} | {row['validity']:.1%} | {row['valid_per_problem']:.2f} | "
             f"{row['discrimination']:.1%} of {row['wrong_samples']} |",
             flush=True,
@@ -238,7 +252,7 @@ async def run_tier(name: str, args: argparse.Namespace, backend: RunscBackend) -
         for line in cache.read_text().splitlines():
             record = json.loads(line)
             records[record["task_id"]] = record
-    todo = [k for k in wanted if k not in records]
+    todo = [] if args.summary_only else [k for k in wanted if k not in records]
     if todo:
         child, config = local_tier(tier, timeout_s=900)
         async with supervised([child], start_timeout_s=300):
@@ -303,4 +317,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--limit", type=int, default=164, help="first N problems")
     parser.add_argument("--cache-dir", default="benchmarks/results/testsynth")
+    parser.add_argument(
+        "--summary-only", action="store_true", help="no model calls: summarize what is cached"
+    )
     asyncio.run(main(parser.parse_args()))

@@ -34,7 +34,7 @@ from codecascade.evaluation.cache import (
     TestGeneration,
 )
 from codecascade.router.scoring import agreement
-from codecascade.testsynth.agreement import DEFAULT_MIN_SUPPORT, select_by_agreement
+from codecascade.testsynth.agreement import DEFAULT_RULE, select_by_agreement
 
 __all__ = [
     "KS",
@@ -159,7 +159,7 @@ def _selected_columns(
         [[exe.columns[c] for c in cols] for cols in generation_columns],
         entry_point=gen.entry_point,
         examples=[exe.columns[c] for c in exe.example_columns],
-        min_support=DEFAULT_MIN_SUPPORT,
+        rule=DEFAULT_RULE,
     )
     columns: list[int] = []
     for column in (*exe.example_columns, *(column_of[t.code] for t in selection.kept)):

@@ -9,8 +9,11 @@ read as a *claim* "this call returns that value", and the claims of all generati
   written by the task's author);
 - when generations give one call several values, only a strict plurality survives, and a tie
   drops them all (at most one of them can be right, and we cannot tell which);
-- with `min_support` above 1, a claim must be written by that many generations independently
-  (sampled generations rarely repeat a miscomputed value, so agreement is evidence of a right one).
+- a claim must be written by `min_support` generations independently (sampled generations rarely
+  repeat a miscomputed value, so agreement is evidence of a right one), unless its arguments are
+  short: `max_lone_argument_chars` characters of argument source at most. Measured on HumanEval,
+  a small model's lone claims about short inputs (`f([1, 2])`) are mostly right and about long
+  ones (`f([3, 1, 4, 1, 5, 9, 2, 6])`) mostly wrong: it can work out the former, not the latter.
 
 Asserts that are not of the form `call == value` (a property, a relation between two calls) have
 no value to compare; they count support by their exact text. Kept tests come most-agreed first,
@@ -25,7 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
-    "DEFAULT_MIN_SUPPORT",
+    "DEFAULT_RULE",
+    "AgreementRule",
     "Claim",
     "RejectedTest",
     "SelectedTest",
@@ -35,8 +39,20 @@ __all__ = [
 ]
 
 
-# Measured on HumanEval (docs/benchmarks.md, Test synthesis): see the setting's description.
-DEFAULT_MIN_SUPPORT = 1
+@dataclass(frozen=True, slots=True)
+class AgreementRule:
+    """When a claim is believed: enough generations wrote it, or its input is small."""
+
+    min_support: int = 1
+    max_lone_argument_chars: int = 0
+
+    def __post_init__(self) -> None:
+        if self.min_support < 1 or self.max_lone_argument_chars < 0:
+            raise ValueError(f"invalid agreement rule {self}")
+
+
+# Chosen on HumanEval with the embedded tiers (docs/benchmarks.md, Test synthesis).
+DEFAULT_RULE = AgreementRule(min_support=2, max_lone_argument_chars=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +61,7 @@ class Claim:
 
     call: str
     value: str
+    argument_chars: int = 0  # source length of the entry point's arguments in `call`
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +113,18 @@ def _abs_argument(node: ast.expr) -> ast.expr | None:
     return None
 
 
+def _argument_chars(call: ast.expr, entry_point: str) -> int:
+    for node in ast.walk(call):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id == entry_point:
+                return len(", ".join(ast.unparse(a) for a in (*node.args, *node.keywords)))
+    return len(ast.unparse(call))
+
+
+def _claim(call: ast.expr, value: str, entry_point: str) -> Claim:
+    return Claim(ast.unparse(call), value, _argument_chars(call, entry_point))
+
+
 def claim_of(code: str, entry_point: str) -> Claim | None:
     """The (call, value) an assert states, or None when it states something else."""
     try:
@@ -107,10 +136,10 @@ def claim_of(code: str, entry_point: str) -> Claim | None:
     test = statement.test
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         if _calls(test.operand, entry_point):
-            return Claim(ast.unparse(test.operand), "False")
+            return _claim(test.operand, "False", entry_point)
         return None
     if isinstance(test, ast.Call) and _calls(test, entry_point):
-        return Claim(ast.unparse(test), "True")
+        return _claim(test, "True", entry_point)
     if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
         return None
     left, op, right = test.left, test.ops[0], test.comparators[0]
@@ -121,9 +150,9 @@ def claim_of(code: str, entry_point: str) -> Claim | None:
     elif not isinstance(op, ast.Eq | ast.Is):
         return None
     if _calls(left, entry_point) and not _calls(right, entry_point):
-        return Claim(ast.unparse(left), _canonical_value(right))
+        return _claim(left, _canonical_value(right), entry_point)
     if _calls(right, entry_point) and not _calls(left, entry_point):
-        return Claim(ast.unparse(right), _canonical_value(left))
+        return _claim(right, _canonical_value(left), entry_point)
     return None
 
 
@@ -136,16 +165,16 @@ def select_by_agreement(
     *,
     entry_point: str,
     examples: Sequence[str] = (),
-    min_support: int = DEFAULT_MIN_SUPPORT,
+    rule: AgreementRule = DEFAULT_RULE,
 ) -> Selection:
     """The asserts of `generations` worth keeping, most-supported first, and why others went.
 
     `generations` are the parsed asserts of each test generation, in order; `examples` are the
-    task's own example asserts, which decide any call they cover. `min_support` is capped at the
-    number of generations, so a one-generation request keeps what it does not contradict.
+    task's own example asserts, which decide any call they cover. The rule's `min_support` is capped
+    at the number of generations, so a one-generation request keeps what it does not contradict.
     """
     truth = {c.call: c.value for c in (claim_of(e, entry_point) for e in examples) if c}
-    needed = max(1, min(min_support, len(generations)))
+    needed = max(1, min(rule.min_support, len(generations)))
     claims: dict[str, Claim | None] = {}
     first_seen: dict[tuple[str, str], tuple[int, str]] = {}
     support: Counter[tuple[str, str]] = Counter()
@@ -175,8 +204,12 @@ def select_by_agreement(
                 reason = f"generations disagree on {claim.call} ({len(votes)} values, tied)"
             elif claim.value != votes[0][0]:
                 reason = f"outvoted on {claim.call} ({support[key]} vs {top} generations)"
-        if reason is None and support[key] < needed:
-            reason = f"written by {support[key]} of {len(generations)} generations (need {needed})"
+        short = claim is not None and claim.argument_chars <= rule.max_lone_argument_chars
+        if reason is None and support[key] < needed and not short:
+            reason = (
+                f"written by {support[key]} of {len(generations)} generations (need {needed}) "
+                f"about an input longer than {rule.max_lone_argument_chars} characters"
+            )
         if reason:
             rejected.append(RejectedTest(code, index, reason))
         else:

@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from codecascade.mesh.settings import ServiceSettings
-from codecascade.testsynth.agreement import DEFAULT_MIN_SUPPORT
+from codecascade.testsynth.agreement import DEFAULT_RULE, AgreementRule
 from codecascade.tiers.registry import TierConfig
 
 __all__ = ["TestSynthSettings"]
@@ -27,10 +27,20 @@ class TestSynthSettings(ServiceSettings):
     max_lines: int = Field(default=10, ge=1, description="Most assert lines l per generation.")
     default_max_tests: int = Field(default=64, ge=1, description="Test cap when none is asked.")
     min_support: int = Field(
-        default=DEFAULT_MIN_SUPPORT,
+        default=DEFAULT_RULE.min_support,
         ge=1,
         description="Test generations that must write an assert before it is kept (capped at t).",
     )
+    max_lone_argument_chars: int = Field(
+        default=DEFAULT_RULE.max_lone_argument_chars,
+        ge=0,
+        description="An assert fewer generations wrote is still kept if its input is this short.",
+    )
+
+    @property
+    def agreement(self) -> AgreementRule:
+        return AgreementRule(self.min_support, self.max_lone_argument_chars)
+
     max_prompt_bytes: int = Field(default=32 * 1024, ge=1, description="Largest task prompt.")
     request_deadline_s: float = Field(
         default=300.0, gt=0, description="Deadline for the tier call when the caller sets none."

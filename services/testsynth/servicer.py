@@ -89,7 +89,7 @@ class TestSynthServicer(pb_grpc.TestSynthServiceServicer):
             ),
             seed=request.seed if request.HasField("seed") else None,
             include_prompt_examples=not request.exclude_prompt_examples,
-            min_support=settings.min_support,
+            agreement=settings.agreement,
         )
         deadline = remaining_s(context, default=settings.request_deadline_s)
         result = await self._synthesizer.synthesize(synthesis, timeout_s=deadline)

@@ -3,7 +3,7 @@
 One call per request: t test generations come back as one n-sample completion, so the tier
 evaluates the shared prompt once. Each generation is parsed on its own (first l valid asserts),
 then the generations vote (`agreement`: a claim the task's examples or the other generations
-contradict is dropped, and `min_support` generations may be required), and what survives is
+contradict is dropped, and a lone claim about a long input too), and what survives is
 deduplicated and capped, most-agreed first, with provenance kept for every test.
 The task's own examples (docstring or MBPP example) come first, as generation -1, unless the
 request leaves them out. This runs concurrently with the same tier's solution generation in the
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from codecascade.testsynth.agreement import DEFAULT_MIN_SUPPORT, select_by_agreement
+from codecascade.testsynth.agreement import DEFAULT_RULE, AgreementRule, select_by_agreement
 from codecascade.testsynth.errors import UnknownTier
 from codecascade.testsynth.examples import prompt_examples
 from codecascade.testsynth.parsing import (
@@ -52,8 +52,8 @@ class SynthesisRequest:
     seed: int | None = None
     temperature: float | None = None  # None: greedy for one generation, 0.8 for several
     include_prompt_examples: bool = True
-    # Generations that must write an assert before it is kept (capped at `generations`).
-    min_support: int = DEFAULT_MIN_SUPPORT
+    # When generations must agree before an assert is kept (agreement.py).
+    agreement: AgreementRule = DEFAULT_RULE
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +179,7 @@ def _select(
         [p.asserts for p in parsed],
         entry_point=request.problem.entry_point,
         examples=examples.asserts if examples else (),
-        min_support=request.min_support,
+        rule=request.agreement,
     )
     dropped.extend(
         DroppedTest(DroppedLine(r.code, r.reason), r.generation_index) for r in selection.rejected

@@ -42,6 +42,7 @@ def _record() -> tuple[GenerationRecord, ExecutionRecord]:
         ),
         greedy_tests=TestGeneration((A, E), 6, 0.6, 0.0),
         examples=(EX,),
+        entry_point="f",  # every assert a lone claim about a short input: all kept
     )
     columns, examples, generations, greedy = layout(gen)
     exe = ExecutionRecord(

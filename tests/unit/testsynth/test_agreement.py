@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from codecascade.testsynth.agreement import Claim, claim_of, select_by_agreement
+from codecascade.testsynth.agreement import AgreementRule, Claim, claim_of, select_by_agreement
 from codecascade.testsynth.problem import make_problem
 from codecascade.testsynth.synthesis import SynthesisRequest, TestSynthesizer
 from tests.doubles import HUMANEVAL_INC, ScriptedTier, scripted_registry
+
+ANY = AgreementRule(min_support=1)  # every uncontradicted claim
 
 
 @pytest.mark.parametrize(
@@ -28,7 +30,12 @@ from tests.doubles import HUMANEVAL_INC, ScriptedTier, scripted_registry
     ],
 )
 def test_claims(code: str, claim: Claim | None) -> None:
-    assert claim_of(code, "f") == claim
+    found = claim_of(code, "f")
+    assert (
+        (found.call, found.value) == (claim.call, claim.value)
+        if claim and found
+        else found == claim
+    )
 
 
 def test_task_examples_overrule_the_model() -> None:
@@ -47,7 +54,7 @@ def test_plurality_wins_and_ties_drop_every_value() -> None:
         ["assert f(1) == 2", "assert f(5) == 2"],
         ["assert f(1) == 3", "assert f(7) == 0"],
     ]
-    selection = select_by_agreement(generations, entry_point="f")
+    selection = select_by_agreement(generations, entry_point="f", rule=ANY)
     assert [(t.code, t.support) for t in selection.kept] == [
         ("assert f(1) == 2", 2),  # most-supported first
         ("assert f(7) == 0", 1),
@@ -61,6 +68,7 @@ def test_one_generation_contradicting_itself_keeps_nothing_of_that_call() -> Non
     selection = select_by_agreement(
         [["assert f('o|') == [2]", "assert f('o|') == [1]", "assert f('') == []"]],
         entry_point="f",
+        rule=ANY,
     )
     assert [t.code for t in selection.kept] == ["assert f('') == []"]
 
@@ -70,17 +78,17 @@ def test_min_support_needs_independent_generations_and_is_capped() -> None:
         ["assert f(1) == 2", "assert f(3) > 0"],
         ["assert f(1) == 2.0", "assert f(3) > 0"],
     ]
-    both = select_by_agreement(generations, entry_point="f", min_support=2)
+    both = select_by_agreement(generations, entry_point="f", rule=AgreementRule(2))
     # The same claim spelt twice is one test, kept in the first spelling.
     assert [(t.code, t.generation_index, t.support) for t in both.kept] == [
         ("assert f(1) == 2", 0, 2),
         ("assert f(3) > 0", 0, 2),
     ]
     lone = select_by_agreement(
-        [["assert f(9) == 1"], ["assert f(8) == 1"]], entry_point="f", min_support=2
+        [["assert f(9) == 1"], ["assert f(8) == 1"]], entry_point="f", rule=AgreementRule(2)
     )
     assert not lone.kept and all("1 of 2 generations" in r.reason for r in lone.rejected)
-    single = select_by_agreement([["assert f(9) == 1"]], entry_point="f", min_support=3)
+    single = select_by_agreement([["assert f(9) == 1"]], entry_point="f", rule=AgreementRule(3))
     assert [t.code for t in single.kept] == ["assert f(9) == 1"]
 
 
@@ -89,7 +97,12 @@ async def test_synthesizer_applies_agreement_after_the_task_examples() -> None:
         ("assert inc(1) == 3\nassert inc(4) == 5", "assert inc(4) == 5\nassert inc(9) == 1")
     )
     request = SynthesisRequest(
-        make_problem(HUMANEVAL_INC), "S", generations=2, lines=4, max_tests=10, min_support=2
+        make_problem(HUMANEVAL_INC),
+        "S",
+        generations=2,
+        lines=4,
+        max_tests=10,
+        agreement=AgreementRule(2),
     )
     result = await TestSynthesizer(scripted_registry(tier)).synthesize(request, timeout_s=5)
     origins = [(t.code, t.generation_index) for t in result.tests]
@@ -98,3 +111,22 @@ async def test_synthesizer_applies_agreement_after_the_task_examples() -> None:
     reasons = {d.line.text: d.line.reason for d in result.dropped}
     assert "need 2" in reasons["assert inc(9) == 1"]
     assert "contradicts" in reasons["assert inc(1) == 3"]
+
+
+def test_a_lone_claim_survives_when_its_input_is_short() -> None:
+    generations = [
+        ["assert f([1, 2]) == 3", "assert f([3, 1, 4, 1, 5, 9]) == 23"],
+        ["assert f([]) == 0"],
+    ]
+    rule = AgreementRule(min_support=2, max_lone_argument_chars=6)
+    selection = select_by_agreement(generations, entry_point="f", rule=rule)
+    assert [t.code for t in selection.kept] == ["assert f([1, 2]) == 3", "assert f([]) == 0"]
+    (rejected,) = selection.rejected
+    assert rejected.code.startswith("assert f([3, 1") and "longer than 6" in rejected.reason
+
+
+def test_argument_size_counts_the_entry_points_arguments_only() -> None:
+    claim = claim_of("assert len(f('abc', k=2)) == 3", "f")
+    assert claim == Claim("len(f('abc', k=2))", "3", len("'abc', k=2"))
+    with pytest.raises(ValueError, match="invalid agreement rule"):
+        AgreementRule(min_support=0)
