@@ -50,7 +50,7 @@ from codecascade.tiers.registry import TierRegistry
 
 LIMITS = Limits(test_timeout_s=3.0, memory_bytes=256 * 1024 * 1024, output_bytes=1024)
 SEED = 1234
-SIZE_SWEEP = (0, 6, 10, 14, 18)  # lone-claim input bounds swept at t = 3
+SIZE_SWEEP = (0, 6, 8, 10, 14)  # lone-claim input bounds swept at t = 3
 
 
 @dataclass(frozen=True, slots=True)

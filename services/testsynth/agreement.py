@@ -11,9 +11,11 @@ read as a *claim* "this call returns that value", and the claims of all generati
   drops them all (at most one of them can be right, and we cannot tell which);
 - a claim must be written by `min_support` generations independently (sampled generations rarely
   repeat a miscomputed value, so agreement is evidence of a right one), unless its arguments are
-  short: `max_lone_argument_chars` characters of argument source at most. Measured on HumanEval,
-  a small model's lone claims about short inputs (`f([1, 2])`) are mostly right and about long
-  ones (`f([3, 1, 4, 1, 5, 9, 2, 6])`) mostly wrong: it can work out the former, not the latter.
+  short (`max_lone_argument_chars` characters of argument source at most) and the tier is not
+  confused about the task (no call given two values, no example contradicted). Measured on
+  HumanEval, a small model's lone claims about short inputs (`f([1, 2])`) are mostly right and
+  about long ones (`f([3, 1, 4, 1, 5, 9, 2, 6])`) mostly wrong, and a tier that contradicts
+  itself on a task gets even its small cases wrong.
 
 Asserts that are not of the form `call == value` (a property, a relation between two calls) have
 no value to compare; they count support by their exact text. Kept tests come most-agreed first,
@@ -190,6 +192,11 @@ def select_by_agreement(
                 support[key] += 1
                 if claim:
                     values_by_call[claim.call][claim.value] += 1
+    # A tier that contradicts itself or the task's examples anywhere on this task is confused
+    # about it: then none of its lone claims is believed, however small the input.
+    confused = any(len(values) > 1 for values in values_by_call.values()) or any(
+        truth[call] not in values for call, values in values_by_call.items() if call in truth
+    )
     rejected: list[RejectedTest] = []
     kept: list[SelectedTest] = []
     for key, (index, code) in first_seen.items():
@@ -205,10 +212,14 @@ def select_by_agreement(
             elif claim.value != votes[0][0]:
                 reason = f"outvoted on {claim.call} ({support[key]} vs {top} generations)"
         short = claim is not None and claim.argument_chars <= rule.max_lone_argument_chars
-        if reason is None and support[key] < needed and not short:
+        if reason is None and support[key] < needed and (confused or not short):
+            why = (
+                "and the generations contradict each other or the examples on this task"
+                if short
+                else f"about an input longer than {rule.max_lone_argument_chars} characters"
+            )
             reason = (
-                f"written by {support[key]} of {len(generations)} generations (need {needed}) "
-                f"about an input longer than {rule.max_lone_argument_chars} characters"
+                f"written by {support[key]} of {len(generations)} generations (need {needed}) {why}"
             )
         if reason:
             rejected.append(RejectedTest(code, index, reason))

@@ -130,3 +130,19 @@ def test_argument_size_counts_the_entry_points_arguments_only() -> None:
     assert claim == Claim("len(f('abc', k=2))", "3", len("'abc', k=2"))
     with pytest.raises(ValueError, match="invalid agreement rule"):
         AgreementRule(min_support=0)
+
+
+def test_a_confused_tier_gets_no_lone_claims() -> None:
+    rule = AgreementRule(min_support=2, max_lone_argument_chars=6)
+    # The generations give f(1) two values: the tier is confused about this task.
+    confused = [["assert f(1) == 2", "assert f([]) == 0"], ["assert f(1) == 3"]]
+    selection = select_by_agreement(confused, entry_point="f", rule=rule)
+    assert not selection.kept
+    reasons = {r.code: r.reason for r in selection.rejected}
+    assert "contradict each other or the examples" in reasons["assert f([]) == 0"]
+    # Contradicting the task's own example is confusion too.
+    wrong_example = [["assert f(1) == 5", "assert f([]) == 0"], ["assert f(2) == 3"]]
+    gated = select_by_agreement(
+        wrong_example, entry_point="f", examples=["assert f(1) == 2"], rule=rule
+    )
+    assert not gated.kept
