@@ -50,7 +50,7 @@ from codecascade.tiers.registry import TierRegistry
 
 LIMITS = Limits(test_timeout_s=3.0, memory_bytes=256 * 1024 * 1024, output_bytes=1024)
 SEED = 1234
-SIZE_SWEEP = (0, 6, 8, 10, 14)  # lone-claim input bounds swept at t = 3
+SIZE_SWEEP = (0, 4, 6, 8, 10)  # lone-claim input bounds swept at t = 3 and the largest t
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,12 +177,13 @@ def _kept(
 def _rows_to_measure(setting: Setting) -> list[tuple[int, AgreementRule, bool]]:
     """(t, rule, with examples): the examples alone; every t under three rules (each
     uncontradicted claim, agreed claims only, the product's default); a sweep of the default's
-    input-size bound; and the tier's own asserts alone under the default, beside the baseline."""
+    input-size bound at t = 3 (the embedded policy's k) and the largest t; and the tier's own
+    asserts alone under the default, beside the baseline."""
     every, agreed = AgreementRule(1, 0), AgreementRule(2, 0)
     rows: list[tuple[int, AgreementRule, bool]] = [(0, DEFAULT_RULE, True)]
     for t in range(1, setting.generations + 1):
         rows += [(t, every, True), (t, agreed, True), (t, DEFAULT_RULE, True)]
-        if t == 3:
+        if t in (3, setting.generations):
             rows += [(t, AgreementRule(2, chars), True) for chars in SIZE_SWEEP]
         rows.append((t, DEFAULT_RULE, False))
     return list(dict.fromkeys(rows))

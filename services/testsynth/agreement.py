@@ -54,7 +54,7 @@ class AgreementRule:
 
 
 # Chosen on HumanEval with the embedded tiers (docs/benchmarks.md, Test synthesis).
-DEFAULT_RULE = AgreementRule(min_support=2, max_lone_argument_chars=10)
+DEFAULT_RULE = AgreementRule(min_support=2, max_lone_argument_chars=6)
 
 
 @dataclass(frozen=True, slots=True)
