@@ -27,7 +27,7 @@ _STYLE = {
 
 
 class TestSynthSource:
-    """A tier's own tests from the TestSynthService: k generations of l lines (DESIGN §1)."""
+    """A tier's own tests from the TestSynthService: t (default k) generations of l lines."""
 
     __test__ = False
 
@@ -51,7 +51,7 @@ class TestSynthSource:
             style=_STYLE[problem.style],
             example_test=problem.example_test,
             tier=tier.tier,
-            generations=tier.k,
+            generations=tier.generations,
             lines_per_generation=tier.test_lines,
             max_tests=self._max_tests,
             seed=seed,

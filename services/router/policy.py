@@ -42,6 +42,9 @@ class TierPolicy(BaseModel):
     tier: str = Field(min_length=1, description="Name of a configured tier endpoint.")
     k: int = Field(ge=-1, le=64, description="Solutions: -1 skips the tier, 0 = greedy untested.")
     test_lines: int = Field(default=0, ge=0, le=20, description="Assert lines l per generation.")
+    test_generations: int = Field(
+        default=0, ge=0, le=64, description="Test generations t when k >= 2; 0 means t = k."
+    )
     threshold: float = Field(default=1.0, ge=0.0, le=1.0, description="Acceptance threshold θ.")
     max_tokens: int = Field(default=512, ge=16, le=8192, description="Tokens per solution.")
     temperature: float = Field(default=0.8, ge=0.0, le=2.0, description="Sampling when k > 1.")
@@ -53,7 +56,18 @@ class TierPolicy(BaseModel):
             raise ValueError(f"tier {self.tier}: test_lines must be 0 when k is {self.k}")
         if self.k > 0 and self.test_lines == 0:
             raise ValueError(f"tier {self.tier}: test_lines must be at least 1 when k > 0")
+        if self.test_generations and self.k < 2:
+            raise ValueError(
+                f"tier {self.tier}: test_generations applies to sampled tiers (k >= 2), "
+                f"not k = {self.k} (a k = 1 tier writes one greedy test generation)"
+            )
         return self
+
+    @property
+    def generations(self) -> int:
+        """How many test generations the tier writes: t, or k when t is unset or k < 2 (a
+        request may lower k to 1, and a k = 1 tier writes one greedy generation)."""
+        return self.test_generations if self.k >= 2 and self.test_generations else self.k
 
     @property
     def active(self) -> bool:
