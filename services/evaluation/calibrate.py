@@ -113,7 +113,12 @@ def to_policy(
         theta = 1.0 if tier == last or setting.k == 0 else setting.theta
         entries.append(
             TierPolicy(
-                tier=tier, k=setting.k, test_lines=setting.l, threshold=theta, max_tokens=max_tokens
+                tier=tier,
+                k=setting.k,
+                test_lines=setting.l,
+                test_generations=setting.t,
+                threshold=theta,
+                max_tokens=max_tokens,
             )
         )
     return CascadePolicy(tiers=tuple(entries), description=description)

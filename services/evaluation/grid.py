@@ -71,29 +71,48 @@ def grid_ls(l_max: int) -> tuple[int, ...]:
 
 @dataclass(frozen=True, slots=True, order=True)
 class TierSetting:
-    """k solutions, l test lines per generation, threshold θ."""
+    """k solutions, l test lines per generation, threshold θ, t test generations (0: t = k)."""
 
     k: int
     l: int  # noqa: E741 - the paper's name
     theta: float = 1.0
+    t: int = 0
+
+    @property
+    def key(self) -> tuple[int, int, int]:
+        return (self.k, self.l, self.t)
 
     def label(self, *, last: bool) -> str:
         if self.k == 0:
             return "k0"
-        return f"k{self.k} l{self.l}" + ("" if last else f" θ{self.theta:.1f}")
+        tests = f" t{self.t}" if self.t else ""
+        return f"k{self.k}{tests} l{self.l}" + ("" if last else f" θ{self.theta:.1f}")
+
+
+def _generation_counts(k: int, k_max: int) -> tuple[int, ...]:
+    """t for a sampled tier: k itself (0), or every generation the cache holds when that is more
+    (more generations give the agreement rule more to agree on, at their token cost)."""
+    return (0, k_max) if k >= 2 and k_max > k else (0,)
 
 
 def tier_settings(k_max: int, l_max: int, *, last: bool) -> list[TierSetting]:
     """The settings a tier may take at that place in a cascade."""
     lines = [line for line in grid_ls(l_max) if line > 0]
     if last:
-        tested = [TierSetting(k, line) for k in grid_ks(k_max) if k >= 2 for line in lines]
+        tested = [
+            TierSetting(k, line, 1.0, t)
+            for k in grid_ks(k_max)
+            if k >= 2
+            for line in lines
+            for t in _generation_counts(k, k_max)
+        ]
         return [TierSetting(0, 0), *tested]
     return [
-        TierSetting(k, line, theta)
+        TierSetting(k, line, theta, t)
         for k in grid_ks(k_max)
         if k >= 1
         for line in lines
+        for t in _generation_counts(k, k_max)
         for theta in THETAS
     ]
 
@@ -173,10 +192,11 @@ def tier_outcome(
     exe: ExecutionRecord,
     k: int,
     lines: int,
+    t: int = 0,
     *,
     max_tests: int = MAX_TESTS,
 ) -> TierOutcome:
-    """The tier's score, answer and cost at (k, l = lines), from the full matrix."""
+    """The tier's score, answer and cost at (k, l = lines, t), from the full matrix."""
     greedy_row = len(gen.samples)
     if k == 0:
         correct = exe.hidden[greedy_row] == "1"
@@ -190,7 +210,14 @@ def tier_outcome(
             raise ValueError(f"k = {k} but the cache has {len(gen.samples)} samples")
         rows = list(range(k))
         calls = list(gen.samples[:k])
-        generations = list(zip(gen.test_generations[:k], exe.generation_columns[:k], strict=True))
+        count = t or k
+        if count > len(gen.test_generations):
+            raise ValueError(
+                f"t = {count} but the cache has {len(gen.test_generations)} generations"
+            )
+        generations = list(
+            zip(gen.test_generations[:count], exe.generation_columns[:count], strict=True)
+        )
     columns = _selected_columns(gen, exe, [cols[:lines] for _, cols in generations], max_tests)
     matrix = [[exe.passes(r, c) for c in columns] for r in rows]
     scored = agreement(matrix)
@@ -232,13 +259,13 @@ class _Arrays:
 
 
 class OutcomeTable:
-    """Every tier's outcome at every (k, l) for a fixed list of problems, as arrays."""
+    """Every tier's outcome at every (k, l, t) for a fixed list of problems, as arrays."""
 
     def __init__(
         self,
         task_ids: Sequence[str],
         prices: Mapping[str, float],
-        outcomes: Mapping[tuple[str, int, int], Sequence[TierOutcome]],
+        outcomes: Mapping[tuple[str, int, int, int], Sequence[TierOutcome]],
         *,
         k_max: int,
         l_max: int,
@@ -269,11 +296,14 @@ class OutcomeTable:
         exes = {t: cache.executions(t) for t in names}
         ids = [i for i in settings.task_ids if all(i in exes[t] and i in gens[t] for t in names)]
         outcomes = {
-            (t, k, line): [tier_outcome(gens[t][i], exes[t][i], k, line) for i in ids]
-            for t in names
+            (name, k, line, t): [
+                tier_outcome(gens[name][i], exes[name][i], k, line, t) for i in ids
+            ]
+            for name in names
             for k in grid_ks(settings.k_max)
             for line in (grid_ls(settings.l_max) if k > 0 else (0,))
             if (k == 0) == (line == 0)
+            for t in _generation_counts(k, settings.k_max)
         }
         prices = {t: settings.price(t) for t in names}
         return cls(ids, prices, outcomes, k_max=settings.k_max, l_max=settings.l_max)
@@ -292,7 +322,7 @@ class OutcomeTable:
         tokens = np.zeros(n)
         last = len(config.steps) - 1
         for i, (tier, s) in enumerate(config.steps):
-            arrays = self._arrays[(tier, s.k, s.l)]
+            arrays = self._arrays[(tier, *s.key)]
             tokens += np.where(remaining, arrays.tokens, 0.0)
             cost += np.where(remaining, arrays.tokens * self.prices[tier] / 1000.0, 0.0)
             cpu += np.where(remaining, arrays.cpu_s, 0.0)

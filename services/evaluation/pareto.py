@@ -16,7 +16,7 @@ __all__ = ["choose", "pareto_front"]
 
 
 def _order(point: Point) -> tuple[float, float, int, tuple[object, ...], str]:
-    settings = tuple((s.k, s.l, -s.theta) for _, s in point.config.steps)
+    settings = tuple((s.k, s.l, s.t, -s.theta) for _, s in point.config.steps)
     return (
         point.cost_per_1k,
         -point.accuracy,

@@ -47,10 +47,10 @@ def test_split_is_seeded_and_thirty_percent() -> None:
 
 
 def _table(n: int = 20) -> OutcomeTable:
-    outcomes: dict[tuple[str, int, int], list[TierOutcome]] = {}
+    outcomes: dict[tuple[str, int, int, int], list[TierOutcome]] = {}
     for t, (tier, skill) in enumerate((("S", 0.3), ("M", 0.7))):
         for k, line in ((0, 0), (1, 2), (3, 2)):
-            outcomes[(tier, k, line)] = [
+            outcomes[(tier, k, line, 0)] = [
                 TierOutcome(
                     score=((i * 7 + k + t) % 10) / 10,
                     passed_any=i % 4 != 0,
@@ -78,14 +78,14 @@ def test_calibration_is_deterministic_and_within_budget() -> None:
 
 
 def test_policy_round_trips_through_the_router_schema() -> None:
-    config = Config((("S", TierSetting(3, 2, 0.9)), ("L", TierSetting(10, 4))))
+    config = Config((("S", TierSetting(3, 2, 0.9, t=5)), ("L", TierSetting(10, 4))))
     policy = to_policy(config, ("S", "M", "L"), max_tokens=384, description="test")
     loaded = CascadePolicy.from_yaml(policy.to_yaml())
     assert loaded == policy
-    assert [(t.tier, t.k, t.test_lines, t.threshold) for t in loaded.tiers] == [
-        ("S", 3, 2, 0.9),
-        ("M", -1, 0, 1.0),
-        ("L", 10, 4, 1.0),
+    assert [(t.tier, t.k, t.test_lines, t.generations, t.threshold) for t in loaded.tiers] == [
+        ("S", 3, 2, 5, 0.9),
+        ("M", -1, 0, -1, 1.0),
+        ("L", 10, 4, 10, 1.0),
     ]
 
 

@@ -108,7 +108,11 @@ def _table() -> OutcomeTable:
     s = [TierOutcome(0.9, True, True, 100, 1.0), TierOutcome(0.5, True, False, 100, 1.0)]
     m = [TierOutcome(1.0, False, True, 50, 2.0), TierOutcome(1.0, False, True, 50, 2.0)]
     return OutcomeTable(
-        ["p0", "p1"], {"S": 1.0, "M": 10.0}, {("S", 3, 2): s, ("M", 0, 0): m}, k_max=3, l_max=2
+        ["p0", "p1"],
+        {"S": 1.0, "M": 10.0},
+        {("S", 3, 2, 0): s, ("M", 0, 0, 0): m},
+        k_max=3,
+        l_max=2,
     )
 
 
@@ -133,7 +137,8 @@ def test_the_last_tier_answers_whatever_it_scores() -> None:
 def test_settings_follow_the_method_rules() -> None:
     early = tier_settings(10, 4, last=False)
     final = tier_settings(10, 4, last=True)
-    assert len(early) == 4 * 2 * len(THETAS)  # k 1, 3, 5, 10; l 2, 4
+    # k 1, 3, 5, 10 (3 and 5 also with t = 10); l 2, 4
+    assert len(early) == (4 + 2) * 2 * len(THETAS)
     assert all(s.k >= 1 and s.l in (2, 4) for s in early)
     assert TierSetting(0, 0) in final and all(s.k != 1 for s in final)
     assert {s.theta for s in final} == {1.0}
@@ -180,3 +185,20 @@ def test_columns_follow_the_products_agreement_selection() -> None:
     # k = 1: the greedy answer passes only `wrong`, which contradicts EX and is not a column,
     # so nothing passes (were `wrong` kept, the answer would count as tested and passing).
     assert not tier_outcome(gen, exe, 1, 2).passed_any
+
+
+def test_t_uses_more_test_generations_than_k() -> None:
+    # k = 2 with every cached generation (t = 3): gen 2's D is a column too, and costs tokens.
+    two = tier_outcome(*_record(), 2, 2)
+    more = tier_outcome(*_record(), 2, 2, 3)
+    assert more.tokens == pytest.approx(two.tokens + 4)
+    with pytest.raises(ValueError, match="t = 4 but the cache has 3 generations"):
+        tier_outcome(*_record(), 2, 2, 4)
+
+
+def test_settings_offer_t_at_k_max_for_smaller_sampled_k() -> None:
+    final = tier_settings(5, 2, last=True)
+    assert TierSetting(3, 2, 1.0, 5) in final and TierSetting(3, 2) in final
+    assert TierSetting(5, 2) in final and TierSetting(5, 2, 1.0, 5) not in final
+    assert all(s.t == 0 for s in tier_settings(5, 2, last=False) if s.k == 1)
+    assert TierSetting(3, 2, 0.5, 5).label(last=False) == "k3 t5 l2 θ0.5"
