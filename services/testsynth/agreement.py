@@ -1,9 +1,10 @@
 """Which of a tier's asserts to believe: agreement between its test generations.
 
 A small model's asserts fail mostly on the expected value, not on the call: it picks a sensible
-input and then miscomputes the answer (measured on HumanEval with the 0.5B tier: a third of its
-novel asserts were wrong, and nearly all of those had a wrong right-hand side). Each assert is
-read as a *claim* "this call returns that value", and the claims of all generations are compared:
+input and then miscomputes the answer (measured on HumanEval: a third of the 0.5B tier's greedy
+novel asserts and nearly half of its sampled ones were wrong, almost all on the right-hand side).
+Each assert is read as a *claim* "this call returns that value", and the claims of all
+generations are compared:
 
 - a claim about a call the task's own examples answer differently is dropped (the examples were
   written by the task's author);
