@@ -42,7 +42,12 @@ def _progress(message: pb.GenerateStreamResponse, out: TextIO) -> None:
     kind = message.WhichOneof("event")
     if kind == "tier_started":
         e = message.tier_started
-        work = f"{e.k} solutions + {e.k} x {e.test_lines} test lines" if e.k else "1 greedy answer"
+        generations = e.test_generations or e.k  # a router older than the field: t = k
+        work = (
+            f"{e.k} solutions + {generations} x {e.test_lines} test lines"
+            if e.k
+            else "1 greedy answer"
+        )
         print(f"[{e.tier}] generating {work} ...", file=out, flush=True)
     elif kind == "candidates_generated":
         c = message.candidates_generated

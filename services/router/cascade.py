@@ -150,10 +150,13 @@ class Cascade:
                         "codecascade.tier": tier.tier,
                         "codecascade.k": tier.k,
                         "codecascade.test_lines": tier.test_lines,
+                        "codecascade.test_generations": tier.generations,
                         "codecascade.threshold": tier.threshold,
                     },
                 ) as tier_span:
-                    await emit(TierStartedEvent(tier.tier, tier.k, tier.test_lines))
+                    await emit(
+                        TierStartedEvent(tier.tier, tier.k, tier.test_lines, tier.generations)
+                    )
                     attempt = await self._attempt(
                         tier, problem, seed=seed, deadline=deadline, last=last, emit=emit
                     )
@@ -199,6 +202,7 @@ class Cascade:
             reason_code="",
             k=tier.k,
             test_lines=tier.test_lines,
+            test_generations=tier.generations,
             threshold=tier.threshold,
         )
 

@@ -37,6 +37,7 @@ class TierStartedEvent:
     tier: str
     k: int
     test_lines: int
+    test_generations: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,7 @@ class TierAttempt:
     reason_code: str  # low-cardinality label for metrics
     k: int
     test_lines: int
+    test_generations: int
     threshold: float
     score: float = 0.0
     agreement: Agreement | None = None

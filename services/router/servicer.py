@@ -66,6 +66,7 @@ def _attempt(attempt: TierAttempt) -> pb.TierAttempt:
         reason=attempt.reason,
         k=attempt.k,
         test_lines=attempt.test_lines,
+        test_generations=attempt.test_generations,
         score=attempt.score,
         threshold=attempt.threshold,
         matrix=_matrix(attempt.agreement),
@@ -96,7 +97,12 @@ def result_to_proto(result: CascadeResult) -> pb.GenerateResponse:
 def event_to_proto(event: CascadeEvent) -> pb.GenerateStreamResponse:
     if isinstance(event, TierStartedEvent):
         return pb.GenerateStreamResponse(
-            tier_started=pb.TierStarted(tier=event.tier, k=event.k, test_lines=event.test_lines)
+            tier_started=pb.TierStarted(
+                tier=event.tier,
+                k=event.k,
+                test_lines=event.test_lines,
+                test_generations=event.test_generations,
+            )
         )
     if isinstance(event, CandidatesReady):
         return pb.GenerateStreamResponse(

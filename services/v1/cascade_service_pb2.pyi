@@ -88,7 +88,7 @@ class MatrixSummary(_message.Message):
     def __init__(self, solutions: _Optional[int] = ..., tests: _Optional[int] = ..., passed_cells: _Optional[int] = ..., passes_per_solution: _Optional[_Iterable[int]] = ..., best_solution: _Optional[int] = ..., best_solution_passes: _Optional[int] = ..., best_test_agreement: _Optional[int] = ...) -> None: ...
 
 class TierAttempt(_message.Message):
-    __slots__ = ("tier", "decision", "reason", "k", "test_lines", "score", "threshold", "matrix", "solution_usage", "test_usage", "model_time", "sandbox_time", "elapsed", "tests")
+    __slots__ = ("tier", "decision", "reason", "k", "test_lines", "score", "threshold", "matrix", "solution_usage", "test_usage", "model_time", "sandbox_time", "elapsed", "tests", "test_generations")
     TIER_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -103,6 +103,7 @@ class TierAttempt(_message.Message):
     SANDBOX_TIME_FIELD_NUMBER: _ClassVar[int]
     ELAPSED_FIELD_NUMBER: _ClassVar[int]
     TESTS_FIELD_NUMBER: _ClassVar[int]
+    TEST_GENERATIONS_FIELD_NUMBER: _ClassVar[int]
     tier: str
     decision: Decision
     reason: str
@@ -117,7 +118,8 @@ class TierAttempt(_message.Message):
     sandbox_time: _duration_pb2.Duration
     elapsed: _duration_pb2.Duration
     tests: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, tier: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[str] = ..., k: _Optional[int] = ..., test_lines: _Optional[int] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., matrix: _Optional[_Union[MatrixSummary, _Mapping]] = ..., solution_usage: _Optional[_Union[_usage_pb2.TokenUsage, _Mapping]] = ..., test_usage: _Optional[_Union[_usage_pb2.TokenUsage, _Mapping]] = ..., model_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., sandbox_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., elapsed: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., tests: _Optional[_Iterable[str]] = ...) -> None: ...
+    test_generations: int
+    def __init__(self, tier: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[str] = ..., k: _Optional[int] = ..., test_lines: _Optional[int] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., matrix: _Optional[_Union[MatrixSummary, _Mapping]] = ..., solution_usage: _Optional[_Union[_usage_pb2.TokenUsage, _Mapping]] = ..., test_usage: _Optional[_Union[_usage_pb2.TokenUsage, _Mapping]] = ..., model_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., sandbox_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., elapsed: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., tests: _Optional[_Iterable[str]] = ..., test_generations: _Optional[int] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
     __slots__ = ("code", "tier", "score", "threshold", "decision", "matrix", "attempts", "usage", "elapsed", "trace_id")
@@ -144,14 +146,16 @@ class GenerateResponse(_message.Message):
     def __init__(self, code: _Optional[str] = ..., tier: _Optional[str] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., decision: _Optional[_Union[Decision, str]] = ..., matrix: _Optional[_Union[MatrixSummary, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[TierAttempt, _Mapping]]] = ..., usage: _Optional[_Union[_usage_pb2.TokenUsage, _Mapping]] = ..., elapsed: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., trace_id: _Optional[str] = ...) -> None: ...
 
 class TierStarted(_message.Message):
-    __slots__ = ("tier", "k", "test_lines")
+    __slots__ = ("tier", "k", "test_lines", "test_generations")
     TIER_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     TEST_LINES_FIELD_NUMBER: _ClassVar[int]
+    TEST_GENERATIONS_FIELD_NUMBER: _ClassVar[int]
     tier: str
     k: int
     test_lines: int
-    def __init__(self, tier: _Optional[str] = ..., k: _Optional[int] = ..., test_lines: _Optional[int] = ...) -> None: ...
+    test_generations: int
+    def __init__(self, tier: _Optional[str] = ..., k: _Optional[int] = ..., test_lines: _Optional[int] = ..., test_generations: _Optional[int] = ...) -> None: ...
 
 class CandidatesGenerated(_message.Message):
     __slots__ = ("tier", "solutions", "tests", "usage")

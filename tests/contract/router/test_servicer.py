@@ -42,7 +42,7 @@ def _cascade(scripted: Scripted) -> Cascade:
     policy = CascadePolicy(
         tiers=(
             TierPolicy(tier="S", k=2, test_lines=2, threshold=0.9),
-            TierPolicy(tier="M", k=2, test_lines=2, threshold=0.9),
+            TierPolicy(tier="M", k=2, test_lines=2, test_generations=3, threshold=0.9),
         )
     )
     return Cascade(policy, _Solutions(scripted), _Tests(scripted), scripted)
@@ -84,14 +84,22 @@ async def test_generate_returns_answer_and_path(stub) -> None:
     assert response.attempts[0].matrix.passes_per_solution == [1, 0]
     assert response.matrix.best_solution == 0 and response.score == pytest.approx(1.0)
     assert response.usage.cost_usd > 0 and len(response.trace_id) == 32
+    # t is reported as the tier used it: k when the policy leaves it unset, else the policy's.
+    assert [a.test_generations for a in response.attempts] == [2, 3]
 
 
 async def test_stream_reports_each_step_then_completes(stub) -> None:
-    kinds = [
-        message.WhichOneof("event")
+    messages = [
+        message
         async for message in stub.GenerateStream(
             pb.GenerateStreamRequest(request=_request()), timeout=30
         )
+    ]
+    kinds = [message.WhichOneof("event") for message in messages]
+    started = [m.tier_started for m in messages if m.WhichOneof("event") == "tier_started"]
+    assert [(s.tier, s.k, s.test_lines, s.test_generations) for s in started] == [
+        ("S", 2, 2, 2),
+        ("M", 2, 2, 3),
     ]
     assert kinds == [
         "tier_started",
