@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,11 +164,17 @@ def _prepare(args: argparse.Namespace) -> tuple[list[EvalProblem], TierSources, 
     return problems, sources, EvalCache.open(Path(os.path.abspath(args.cache)), settings)
 
 
+def _sandbox_state(cache: EvalCache) -> Path:
+    """The sandbox's runsc root for this cache: outside the cache, which people commit and copy,
+    and the same on every run, so a rerun's reaper clears what a killed run left behind."""
+    key = hashlib.sha256(str(cache.root).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / "codecascade-eval" / key
+
+
 async def _eval(
     args: argparse.Namespace, problems: list[EvalProblem], sources: TierSources, cache: EvalCache
 ) -> int:
-    state = cache.root / "sandbox"
-    backend = RunscBackend(SandboxSettings(pool_size=1, sandbox_state_dir=state))
+    backend = RunscBackend(SandboxSettings(pool_size=1, sandbox_state_dir=_sandbox_state(cache)))
     await backend.start()  # before hours of generation: refuse early if gVisor cannot run
     try:
         for name in args.tiers:

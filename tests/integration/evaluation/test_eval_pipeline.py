@@ -42,6 +42,12 @@ def test_eval_then_calibrate_on_three_problems(
     assert all(len(row) == len(record["columns"]) for row in record["matrix"])
     generated = json.loads(generations[0])
     assert all(s["tokens"] > 0 and s["cpu_s"] > 0 for s in generated["samples"])
+    # The cache holds only what is worth committing: the sandbox's state lives elsewhere.
+    assert sorted(p.name for p in cache.iterdir()) == [
+        "executions-S.jsonl",
+        "generations-S.jsonl",
+        "settings.json",
+    ]
 
     started = time.monotonic()
     assert main(args) == 0  # everything cached: no model call, no sandbox run
