@@ -38,6 +38,18 @@ class TierSettings(ServiceSettings):
     n_threads: int = Field(default=2, ge=1, le=256, description="llama.cpp threads.")
     n_ctx: int = Field(default=2048, ge=64, le=131072, description="Context window in tokens.")
     n_batch: int = Field(default=512, ge=8, le=8192, description="Prompt evaluation batch size.")
+    parallel_sequences: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="Sampled completions of one request decoded in one batch (1: one by one).",
+    )
+    parallel_ctx: int = Field(
+        default=4096,
+        ge=64,
+        le=131072,
+        description="KV cache of that batch in tokens: the prompt plus all its samples.",
+    )
     prompt_format: Literal["chat", "raw"] = Field(
         default="chat", description="Default prompt handling: the GGUF chat template, or raw."
     )

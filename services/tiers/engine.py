@@ -6,10 +6,12 @@ time, and each call blocks for seconds. So every call runs on a single dedicated
 `QueueFull` instead of piling up latency, and a cancelled caller stops its generation at the next
 token through a stopping criterion rather than holding the model until `max_tokens`.
 
-`n` samples of one prompt share the prompt evaluation: llama-cpp-python keeps the KV cache of the
-previous call and, when the next call's tokens start with the same prompt, re-evaluates only the
-last prompt token to refresh the logits. Greedy requests (temperature 0) are decoded once and
-replicated, since every sample would be the same answer.
+`n` sampled completions of one prompt are decoded together, one llama.cpp batch per step
+(`batched.py`: the weights are read once per step for all of them, which is what bounds a CPU).
+When they do not fit the batch context, or batching is off (`parallel_sequences` 1), they run one
+after the other and still share the prompt evaluation: llama-cpp-python keeps the KV cache of the
+previous call and re-evaluates only the last prompt token. Greedy requests (temperature 0) are
+decoded once and replicated, since every sample would be the same answer.
 
 No KServe or gRPC here: the predictor in `model.py` maps tensors onto this API.
 """
@@ -32,6 +34,7 @@ from llama_cpp import Llama, StoppingCriteria, StoppingCriteriaList
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_types import ChatCompletionRequestMessage, CreateCompletionResponse
 
+from codecascade.tiers.batched import BatchedSampler, Sample
 from codecascade.tiers.errors import InvalidRequest, ModelFileError, PromptTooLong, QueueFull
 from codecascade.tiers.generation import (
     Completion,
@@ -56,6 +59,10 @@ class EngineConfig:
     n_batch: int = 512
     prompt_format: PromptFormat = "chat"
     queue_size: int = 8
+    # Sampled completions decoded in one batch, and the batch's KV cache in tokens (prompt + all
+    # of them); 1 turns batching off.
+    parallel_sequences: int = 8
+    parallel_ctx: int = 4096
     limits: SamplingLimits = field(default_factory=SamplingLimits)
 
 
@@ -71,6 +78,7 @@ class LlamaEngine:
     def __init__(self, config: EngineConfig) -> None:
         self._config = config
         self._llama: Llama | None = None
+        self._batched: BatchedSampler | None = None
         self._chat: Jinja2ChatFormatter | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._admitted = 0
@@ -106,12 +114,19 @@ class LlamaEngine:
         except ValueError as exc:  # llama-cpp-python's "Failed to load model from file"
             raise ModelFileError(f"llama.cpp cannot load {cfg.model_path}: {exc}") from exc
         self._chat = _chat_formatter(llama)
+        if cfg.parallel_sequences > 1:
+            self._batched = BatchedSampler(
+                llama, n_ctx=cfg.parallel_ctx, max_sequences=cfg.parallel_sequences
+            )
         self._llama = llama
 
     def close(self, *, wait: bool = True) -> None:
         """Refuses new calls and drops queued ones; `wait` blocks until the running one ends."""
         self._executor.shutdown(wait=wait, cancel_futures=True)
         if wait:
+            if self._batched is not None:
+                self._batched.close()
+                self._batched = None
             self._llama = None
 
     async def generate(
@@ -169,6 +184,31 @@ class LlamaEngine:
         stop_flag = cancel if cancel is not None else threading.Event()
         criteria = StoppingCriteriaList([_stop_when(stop_flag)])
         stops = list(params.stop) + list(rendered.stops)
+        seeds = [
+            params.seed + i if params.seed is not None else secrets.randbits(31)
+            for i in range(params.n)
+        ]
+        group = self._batched.group_size(n_prompt, budget) if self._batched else 0
+        if not params.greedy and params.n > 1 and group > 1:
+            samples: list[Sample] = []
+            for start in range(0, params.n, group):
+                if stop_flag.is_set():
+                    break
+                samples += self._require_batched().sample(
+                    rendered.tokens,
+                    seeds=seeds[start : start + group],
+                    temperature=params.temperature,
+                    top_p=params.top_p,
+                    max_tokens=budget,
+                    stops=stops,
+                    cancel=stop_flag,
+                )
+            return Completion(
+                texts=tuple(s.text for s in samples),
+                finish_reasons=tuple(_finish_reason(s.finish_reason, stop_flag) for s in samples),
+                prompt_tokens=n_prompt,
+                completion_tokens=tuple(s.tokens for s in samples),
+            )
         runs = 1 if params.greedy else params.n
         texts: list[str] = []
         reasons: list[FinishReason] = []
@@ -176,7 +216,6 @@ class LlamaEngine:
         for i in range(runs):
             if stop_flag.is_set():
                 break
-            seed = params.seed + i if params.seed is not None else secrets.randbits(31)
             response = cast(
                 CreateCompletionResponse,
                 llama.create_completion(
@@ -188,7 +227,7 @@ class LlamaEngine:
                     min_p=0.0,
                     repeat_penalty=1.0,
                     stop=stops,
-                    seed=seed,
+                    seed=seeds[i],
                     stopping_criteria=criteria,
                 ),
             )
@@ -209,6 +248,11 @@ class LlamaEngine:
         if self._llama is None:
             raise ModelFileError("the model is not loaded yet")
         return self._llama
+
+    def _require_batched(self) -> BatchedSampler:
+        if self._batched is None:
+            raise ModelFileError("batched sampling is off")
+        return self._batched
 
     def _render(self, prompt: str, prompt_format: PromptFormat) -> _Prompt:
         llama = self._require_llama()
