@@ -101,6 +101,19 @@ def test_prompt_too_long(engine_s: LlamaEngine) -> None:
     assert caught.value.prompt_tokens > 2048 and caught.value.n_ctx == 2048
 
 
+async def _free_at_once(engine: LlamaEngine) -> None:
+    """After a cancel the worker stops at its next token, so the model is free almost at once."""
+    started = time.monotonic()
+    for _ in range(100):
+        try:
+            done = await engine.generate("hi", SamplingParams(max_tokens=1))
+            break
+        except QueueFull:
+            await asyncio.sleep(0.01)
+    assert time.monotonic() - started < 1.0
+    assert done.completion_tokens == (1,)
+
+
 async def test_queue_bound_and_cancellation(engine_s: LlamaEngine) -> None:
     long = asyncio.create_task(engine_s.generate("Count to 500.", SamplingParams(max_tokens=1500)))
     await asyncio.sleep(0.3)
@@ -109,16 +122,7 @@ async def test_queue_bound_and_cancellation(engine_s: LlamaEngine) -> None:
     long.cancel()
     with pytest.raises(asyncio.CancelledError):
         await long
-    # The worker stops at its next token, so the model is free again almost at once.
-    started = time.monotonic()
-    for _ in range(100):
-        try:
-            done = await engine_s.generate("hi", SamplingParams(max_tokens=1))
-            break
-        except QueueFull:
-            await asyncio.sleep(0.01)
-    assert time.monotonic() - started < 1.0
-    assert done.completion_tokens == (1,)
+    await _free_at_once(engine_s)
 
 
 async def test_cancelling_batched_samples_frees_the_model(engine_s: LlamaEngine) -> None:
@@ -128,15 +132,7 @@ async def test_cancelling_batched_samples_frees_the_model(engine_s: LlamaEngine)
     long.cancel()
     with pytest.raises(asyncio.CancelledError):
         await long
-    started = time.monotonic()
-    for _ in range(100):
-        try:
-            done = await engine_s.generate("hi", SamplingParams(max_tokens=1))
-            break
-        except QueueFull:
-            await asyncio.sleep(0.01)
-    assert time.monotonic() - started < 1.0
-    assert done.completion_tokens == (1,)
+    await _free_at_once(engine_s)
 
 
 @pytest.mark.slow
