@@ -11,7 +11,7 @@ import pytest
 
 from codecascade.tiers.engine import EngineConfig, LlamaEngine
 from codecascade.tiers.errors import PromptTooLong, QueueFull
-from codecascade.tiers.generation import SamplingParams
+from codecascade.tiers.generation import Completion, SamplingParams
 from tests.integration.tiers.tier_helpers import model_path
 
 
@@ -101,6 +101,12 @@ def test_prompt_too_long(engine_s: LlamaEngine) -> None:
     assert caught.value.prompt_tokens > 2048 and caught.value.n_ctx == 2048
 
 
+async def _long_generation(engine: LlamaEngine, params: SamplingParams) -> Completion:
+    # A chat model asked to count answers in a few tokens; a raw list it continues for long.
+    numbers = ", ".join(str(i) for i in range(1, 30))
+    return await engine.generate(numbers + ",", params, prompt_format="raw")
+
+
 async def _free_at_once(engine: LlamaEngine) -> None:
     """After a cancel the worker stops at its next token, so the model is free almost at once."""
     started = time.monotonic()
@@ -115,7 +121,7 @@ async def _free_at_once(engine: LlamaEngine) -> None:
 
 
 async def test_queue_bound_and_cancellation(engine_s: LlamaEngine) -> None:
-    long = asyncio.create_task(engine_s.generate("Count to 500.", SamplingParams(max_tokens=1500)))
+    long = asyncio.create_task(_long_generation(engine_s, SamplingParams(max_tokens=1500)))
     await asyncio.sleep(0.3)
     with pytest.raises(QueueFull):
         await engine_s.generate("hi", SamplingParams(max_tokens=1))
@@ -127,7 +133,7 @@ async def test_queue_bound_and_cancellation(engine_s: LlamaEngine) -> None:
 
 async def test_cancelling_batched_samples_frees_the_model(engine_s: LlamaEngine) -> None:
     many = SamplingParams(n=4, temperature=0.8, top_p=0.95, max_tokens=1500, seed=1)
-    long = asyncio.create_task(engine_s.generate("Count to 500.", many))
+    long = asyncio.create_task(_long_generation(engine_s, many))
     await asyncio.sleep(0.5)
     long.cancel()
     with pytest.raises(asyncio.CancelledError):
