@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import hashlib
 import os
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -174,6 +175,12 @@ def _sandbox_state(cache: EvalCache) -> Path:
 async def _eval(
     args: argparse.Namespace, problems: list[EvalProblem], sources: TierSources, cache: EvalCache
 ) -> int:
+    # Hours of generation get stopped with Ctrl-C or `kill`: cancel the run so the tier servers
+    # and sandboxes it started are stopped too (the cache keeps every finished problem).
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
     backend = RunscBackend(SandboxSettings(pool_size=1, sandbox_state_dir=_sandbox_state(cache)))
     await backend.start()  # before hours of generation: refuse early if gVisor cannot run
     try:
@@ -202,6 +209,13 @@ def _run_eval(args: argparse.Namespace) -> int:
     except (EvaluationError, SandboxUnavailable, ChildFailed) as exc:
         print(f"cascade eval: {exc}", file=sys.stderr)
         return 1
+    except asyncio.CancelledError:
+        print(
+            f"cascade eval: stopped; {args.cache} keeps what was finished, the same command "
+            "resumes",
+            file=sys.stderr,
+        )
+        return 130
 
 
 def _calibrate(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from typing import Any
 from codecascade.evaluation.errors import CacheMismatch
 
 __all__ = [
+    "HARVEST_VERSION",
     "Call",
     "EvalCache",
     "EvalSettings",
@@ -38,6 +39,12 @@ class TierPrice:
     price_per_1k_tokens: float
 
 
+# How generations are requested. 1: one request per sample (each sample's seconds measured on
+# its own). 2: the samples of a tier in one request, decoded in one batch, as the product asks;
+# seconds split by tokens. Caches of different versions price the same work differently.
+HARVEST_VERSION = 2
+
+
 @dataclass(frozen=True, slots=True)
 class EvalSettings:
     """What one cache directory was generated with."""
@@ -49,6 +56,7 @@ class EvalSettings:
     seed: int
     max_tokens: int
     task_ids: tuple[str, ...] = ()
+    harvest_version: int = HARVEST_VERSION
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,6 +71,7 @@ class EvalSettings:
             seed=int(data["seed"]),
             max_tokens=int(data["max_tokens"]),
             task_ids=tuple(data.get("task_ids", ())),
+            harvest_version=int(data.get("harvest_version", 1)),  # before the field: 1
         )
 
     def price(self, tier: str) -> float:

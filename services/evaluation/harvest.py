@@ -70,34 +70,54 @@ class _Tier:
         self.name, self.config, self.client, self.clock = name, config, client, clock
         self.synthesizer = TestSynthesizer(registry)
 
-    async def solution(
-        self, problem: EvalProblem, *, sampled: bool, seed: int, max_tokens: int, timeout_s: float
-    ) -> Call:
+    async def solutions(
+        self,
+        problem: EvalProblem,
+        *,
+        n: int,
+        sampled: bool,
+        seed: int,
+        max_tokens: int,
+        timeout_s: float,
+    ) -> tuple[Call, ...]:
+        """n solutions in one request, as the router asks (sample i is seeded seed + i)."""
         prompt = solution_prompt(problem.problem, instruct=self.config.prompt_format == "chat")
         policy = TierPolicy(
             tier=self.name, k=2 if sampled else 1, test_lines=1, max_tokens=max_tokens
         )
-        params = replace(sampling_for(policy, seed=seed), n=1, stop=prompt.stop)
+        params = replace(sampling_for(policy, seed=seed), n=n, stop=prompt.stop)
         cpu, wall = self.clock.seconds(), time.monotonic()
         result = await self.client.generate(
             prompt.text, params, timeout_s=timeout_s, prompt_format=prompt.format
         )
-        text = result.texts[0] if result.texts else ""
-        return Call(
-            text=text,
-            tokens=result.completion_tokens,
-            cpu_s=self.clock.seconds() - cpu,
-            wall_s=time.monotonic() - wall,
-            code=assemble_solution(problem.problem, text, prompt=prompt),
+        cpu, wall = self.clock.seconds() - cpu, time.monotonic() - wall
+        tokens = result.tokens_per_sample()
+        return tuple(
+            Call(
+                text=text,
+                tokens=count,
+                cpu_s=cpu * share,
+                wall_s=wall * share,
+                code=assemble_solution(problem.problem, text, prompt=prompt),
+            )
+            for text, count, share in zip(result.texts, tokens, _shares(tokens), strict=True)
         )
 
     async def tests(
-        self, problem: EvalProblem, *, sampled: bool, seed: int, lines: int, timeout_s: float
-    ) -> TestGeneration:
+        self,
+        problem: EvalProblem,
+        *,
+        n: int,
+        sampled: bool,
+        seed: int,
+        lines: int,
+        timeout_s: float,
+    ) -> tuple[TestGeneration, ...]:
+        """n test generations in one request, as test synthesis asks."""
         request = SynthesisRequest(
             problem.problem,
             self.name,
-            generations=1,
+            generations=n,
             lines=lines,
             max_tests=64,
             seed=seed,
@@ -105,15 +125,26 @@ class _Tier:
             include_prompt_examples=False,  # kept once per problem, in `examples`
         )
         cpu, wall = self.clock.seconds(), time.monotonic()
-        # The parsed generation before any selection: the grid replays the product's selection
-        # (agreement across the k generations a setting uses) on these.
+        # The parsed generations before any selection: the grid replays the product's selection
+        # (agreement across the t generations a setting uses) on these.
         draft = await self.synthesizer.draft(request, timeout_s=timeout_s)
-        return TestGeneration(
-            asserts=draft.generations[0].asserts if draft.generations else (),
-            tokens=draft.completion_tokens,
-            cpu_s=self.clock.seconds() - cpu,
-            wall_s=time.monotonic() - wall,
+        cpu, wall = self.clock.seconds() - cpu, time.monotonic() - wall
+        tokens = draft.generation_tokens
+        return tuple(
+            TestGeneration(
+                asserts=generation.asserts, tokens=count, cpu_s=cpu * share, wall_s=wall * share
+            )
+            for generation, count, share in zip(
+                draft.generations, tokens, _shares(tokens), strict=True
+            )
         )
+
+
+def _shares(tokens: tuple[int, ...]) -> list[float]:
+    """Each sample's part of one request's seconds: the samples of a request are decoded
+    together, so their time is split by the tokens each generated (equally when none did)."""
+    total = sum(tokens)
+    return [t / total if total else 1 / len(tokens) for t in tokens]
 
 
 async def generate_record(
@@ -128,27 +159,35 @@ async def generate_record(
 ) -> GenerationRecord:
     """`samples` sampled solutions and test generations of `lines` lines, plus the greedy ones.
 
-    The order matters for CPU time: the engine keeps the last prompt evaluated and skips it when
-    the next call starts with the same tokens. Alternating solution and test prompts between the
-    four groups (samples, test generations, greedy answer, greedy tests) makes the first call of
-    each group pay its prompt once, as one request of the router does.
+    Four requests, as the product makes them: the samples in one (the engine decodes them in one
+    batch), the test generations in one, the greedy answer, the greedy tests. Each sample's
+    seconds are its share of its request's, by tokens; a configuration using k of the samples is
+    charged the first k shares.
     """
-    sampled = [
-        await tier.solution(
-            problem, sampled=True, seed=seed + i, max_tokens=max_tokens, timeout_s=timeout_s
+    sampled = (
+        await tier.solutions(
+            problem, n=samples, sampled=True, seed=seed, max_tokens=max_tokens, timeout_s=timeout_s
         )
-        for i in range(samples)
-    ]
+        if samples
+        else ()
+    )
     empty = TestGeneration((), 0, 0.0, 0.0)
-    generations = [
-        await tier.tests(problem, sampled=True, seed=seed + i, lines=lines, timeout_s=timeout_s)
-        for i in range(samples if lines else 0)
-    ]
-    greedy = await tier.solution(
-        problem, sampled=False, seed=seed, max_tokens=max_tokens, timeout_s=timeout_s
+    generations = (
+        await tier.tests(
+            problem, n=samples, sampled=True, seed=seed, lines=lines, timeout_s=timeout_s
+        )
+        if samples and lines
+        else ()
+    )
+    (greedy,) = await tier.solutions(
+        problem, n=1, sampled=False, seed=seed, max_tokens=max_tokens, timeout_s=timeout_s
     )
     greedy_tests = (
-        await tier.tests(problem, sampled=False, seed=seed, lines=lines, timeout_s=timeout_s)
+        (
+            await tier.tests(
+                problem, n=1, sampled=False, seed=seed, lines=lines, timeout_s=timeout_s
+            )
+        )[0]
         if lines
         else empty
     )

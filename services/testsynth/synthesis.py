@@ -87,6 +87,7 @@ class Draft:
     completion_tokens: int
     cost_usd: float
     latency_s: float
+    generation_tokens: tuple[int, ...] = ()  # each generation's share of completion_tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,7 @@ class TestSynthesizer:
             completion_tokens=result.completion_tokens,
             cost_usd=result.cost_usd,
             latency_s=result.latency_s,
+            generation_tokens=result.tokens_per_sample(),
         )
 
 

@@ -47,6 +47,30 @@ class TierResult:
     cost_usd: float
     latency_s: float
     attempts: int
+    # Generated tokens of each text, when the protocol reports them (OIP v2 does, per sample).
+    sample_tokens: tuple[int, ...] = ()
+
+    def tokens_per_sample(self) -> tuple[int, ...]:
+        """Each text's share of completion_tokens: as reported, else split by text length (the
+        OpenAI API counts only the total), so that the shares always add up to the total."""
+        if len(self.sample_tokens) == len(self.texts):
+            return self.sample_tokens
+        return split_by_weight(self.completion_tokens, [len(t) for t in self.texts])
+
+
+def split_by_weight(total: int, weights: list[int]) -> tuple[int, ...]:
+    """`total` in whole parts proportional to `weights` (equal parts when they are all 0), summing
+    to `total`: largest remainders get the leftover units."""
+    if not weights:
+        return ()
+    if sum(weights) <= 0:
+        weights = [1] * len(weights)
+    exact = [total * w / sum(weights) for w in weights]
+    parts = [int(x) for x in exact]
+    by_remainder = sorted(range(len(exact)), key=lambda i: exact[i] - parts[i], reverse=True)
+    for i in by_remainder[: total - sum(parts)]:
+        parts[i] += 1
+    return tuple(parts)
 
 
 def completion_cost(completion_tokens: int, price_per_1k_tokens: float) -> float:

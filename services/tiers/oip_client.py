@@ -160,7 +160,8 @@ class OipTierClient:
             raise TierFailed(f"{self._what}: response has no text_output")
         reasons = _strings(result.as_numpy("finish_reason")) or ("stop",) * len(texts)
         prompt_tokens = sum(_ints(result.as_numpy("num_input_tokens")))
-        completion_tokens = sum(_ints(result.as_numpy("num_output_tokens")))
+        sample_tokens = _ints(result.as_numpy("num_output_tokens"))
+        completion_tokens = sum(sample_tokens)
         return TierResult(
             tier=self._endpoint.tier,
             model=self._endpoint.model,
@@ -171,6 +172,7 @@ class OipTierClient:
             cost_usd=completion_cost(completion_tokens, self._endpoint.price_per_1k_tokens),
             latency_s=latency_s,
             attempts=attempts,
+            sample_tokens=tuple(sample_tokens),
         )
 
     async def ready(self, *, timeout_s: float = 5.0) -> bool:

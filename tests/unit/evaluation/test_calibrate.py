@@ -121,3 +121,13 @@ def test_cache_refuses_other_settings_and_survives_a_torn_line(tmp_path: Path) -
     with pytest.raises(CacheMismatch, match="k_max"):
         EvalCache.open(tmp_path, other)
     assert json.loads((tmp_path / "settings.json").read_text())["k_max"] == 3
+
+
+def test_a_cache_from_one_request_per_sample_is_not_extended(tmp_path: Path) -> None:
+    settings = EvalSettings("humaneval", (TierPrice("S", 0.1),), 3, 2, 7, 384, ("a",))
+    old = settings.to_json()
+    del old["harvest_version"]  # written before samples shared a request
+    (tmp_path / "settings.json").write_text(json.dumps(old))
+    with pytest.raises(CacheMismatch, match="harvest_version"):
+        EvalCache.open(tmp_path, settings)
+    assert EvalCache.load(tmp_path).settings.harvest_version == 1  # still readable offline

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from codecascade.tiers.client import TierEndpoint
+from codecascade.tiers.client import TierEndpoint, split_by_weight
 from codecascade.tiers.errors import (
     TierDeadlineExceeded,
     TierFailed,
@@ -61,9 +61,24 @@ async def test_chat_result_with_usage_and_cost() -> None:
     assert result.texts == ("a", "b")
     assert result.finish_reasons == ("stop", "length")
     assert (result.prompt_tokens, result.completion_tokens) == (5, 40)
+    assert result.tokens_per_sample() == (20, 20)  # only the total is reported: split by length
     assert result.cost_usd == pytest.approx(0.02)
     assert (result.tier, result.attempts) == ("M", 1)
     await client.close()
+
+
+@pytest.mark.parametrize(
+    ("total", "weights", "parts"),
+    [
+        (10, [1, 1, 1], (4, 3, 3)),
+        (100, [30, 10, 0], (75, 25, 0)),
+        (7, [0, 0], (4, 3)),  # nothing to weigh by: equal parts
+        (0, [5, 2], (0, 0)),
+        (5, [], ()),
+    ],
+)
+def test_split_by_weight_adds_up(total: int, weights: list[int], parts: tuple[int, ...]) -> None:
+    assert split_by_weight(total, weights) == parts
 
 
 async def test_raw_uses_completions() -> None:
