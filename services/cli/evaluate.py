@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,9 +179,9 @@ async def _eval(
     # Hours of generation get stopped with Ctrl-C or `kill`: cancel the run so the tier servers
     # and sandboxes it started are stopped too (the cache keeps every finished problem).
     task = asyncio.current_task()
-    assert task is not None
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
+    if task is not None and threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):  # only the main thread may own signals
+            asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
     backend = RunscBackend(SandboxSettings(pool_size=1, sandbox_state_dir=_sandbox_state(cache)))
     await backend.start()  # before hours of generation: refuse early if gVisor cannot run
     try:

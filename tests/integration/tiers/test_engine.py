@@ -12,7 +12,7 @@ import pytest
 from codecascade.tiers.engine import EngineConfig, LlamaEngine
 from codecascade.tiers.errors import PromptTooLong, QueueFull
 from codecascade.tiers.generation import Completion, SamplingParams
-from tests.integration.tiers.tier_helpers import model_path
+from tests.integration.tiers.tier_helpers import LONG_RAW_PROMPT, model_path
 
 
 @pytest.fixture(scope="module")
@@ -102,9 +102,7 @@ def test_prompt_too_long(engine_s: LlamaEngine) -> None:
 
 
 async def _long_generation(engine: LlamaEngine, params: SamplingParams) -> Completion:
-    # A chat model asked to count answers in a few tokens; a raw list it continues for long.
-    numbers = ", ".join(str(i) for i in range(1, 30))
-    return await engine.generate(numbers + ",", params, prompt_format="raw")
+    return await engine.generate(LONG_RAW_PROMPT, params, prompt_format="raw")
 
 
 async def _free_at_once(engine: LlamaEngine) -> None:

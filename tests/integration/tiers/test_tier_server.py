@@ -21,6 +21,7 @@ from codecascade.tiers.errors import (
 )
 from codecascade.tiers.generation import SamplingParams
 from codecascade.tiers.oip_client import OipTierClient
+from tests.integration.tiers.tier_helpers import LONG_RAW_PROMPT
 
 
 async def test_n_samples_with_usage_and_cost(tier_s: Any) -> None:
@@ -92,7 +93,7 @@ async def test_full_queue_is_resource_exhausted_and_cancel_frees_it(tier_s: Any)
     client = OipTierClient(tier_s.endpoint(max_attempts=1))
     try:
         long = asyncio.create_task(
-            client.generate("Count from 1 to 1000.", SamplingParams(max_tokens=1500))
+            client.generate(LONG_RAW_PROMPT, SamplingParams(max_tokens=1500), prompt_format="raw")
         )
         await asyncio.sleep(0.5)
         with pytest.raises(TierOverloaded, match="RESOURCE_EXHAUSTED: model queue is full"):
@@ -148,7 +149,7 @@ async def test_server_killed_mid_request_is_unavailable_fast(
     client = OipTierClient(server.endpoint(max_attempts=3, backoff_initial_s=0.05))
     try:
         request = asyncio.create_task(
-            client.generate("Count from 1 to 1000.", SamplingParams(max_tokens=1500))
+            client.generate(LONG_RAW_PROMPT, SamplingParams(max_tokens=1500), prompt_format="raw")
         )
         await asyncio.sleep(1.0)
         server.process.kill()

@@ -19,6 +19,10 @@ from codecascade.tiers.assemble import fetch_models
 from codecascade.tiers.client import TierEndpoint
 from codecascade.tiers.locate import default_cache_dir
 
+# A prompt the small model keeps continuing for hundreds of tokens, in raw format: asked in chat
+# to count, it answers in a sentence (~17 tokens), which races any test that needs a long call.
+LONG_RAW_PROMPT = ", ".join(str(i) for i in range(1, 30)) + ","
+
 
 @dataclass
 class TierServer:
