@@ -14,6 +14,7 @@ object's own prompt cache is left alone.
 
 from __future__ import annotations
 
+import codecs
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,16 +43,15 @@ class _Sequence:
         self.stops = stops
         self.tokens: list[int] = []
         self.finish: FinishReason | None = None
-        self._bytes = b""
+        # A piece may end inside a UTF-8 character: the decoder holds it until it is complete.
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
         self._text = ""
         self._cut = -1  # where the first stop string begins, once one is found
 
     def push(self, token: int, piece: bytes) -> None:
         self.tokens.append(token)
-        self._bytes += piece
         searched = len(self._text)
-        # A piece may end inside a UTF-8 character: the prefix decoded so far never changes.
-        self._text = self._bytes.decode("utf-8", errors="ignore")
+        self._text += self._decoder.decode(piece)
         for stop in self.stops:
             at = self._text.find(stop, max(0, searched - len(stop) + 1))
             if at >= 0 and (self._cut < 0 or at < self._cut):
@@ -120,7 +120,7 @@ class BatchedSampler:
                 if llama_cpp.llama_vocab_is_eog(self._vocab, token):
                     seq.finish = "stop"
                     continue
-                seq.push(token, self._llama.detokenize([token], prev_tokens=prompt + seq.tokens))
+                seq.push(token, self._llama.detokenize([token]))
                 if seq.finish is None and len(seq.tokens) >= max_tokens:
                     seq.finish = "length"
             live = [i for i in rows if sequences[i].finish is None]

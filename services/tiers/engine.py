@@ -188,9 +188,10 @@ class LlamaEngine:
             params.seed + i if params.seed is not None else secrets.randbits(31)
             for i in range(params.n)
         ]
-        group = self._batched.group_size(n_prompt, budget) if self._batched else 0
-        if not params.greedy and params.n > 1 and group > 1:
-            return self._in_batches(rendered, params, seeds, budget, stops, stop_flag, group)
+        batched = self._batched
+        group = batched.group_size(n_prompt, budget) if batched else 0
+        if batched and not params.greedy and params.n > 1 and group > 1:
+            return _in_batches(batched, rendered, params, seeds, budget, stops, stop_flag, group)
         runs = 1 if params.greedy else params.n
         texts: list[str] = []
         reasons: list[FinishReason] = []
@@ -231,39 +232,6 @@ class LlamaEngine:
             raise ModelFileError("the model is not loaded yet")
         return self._llama
 
-    def _in_batches(
-        self,
-        rendered: _Prompt,
-        params: SamplingParams,
-        seeds: list[int],
-        budget: int,
-        stops: list[str],
-        stop_flag: threading.Event,
-        group: int,
-    ) -> Completion:
-        """The n samples decoded `group` at a time, each group one batch."""
-        if self._batched is None:
-            raise ModelFileError("batched sampling is off")
-        samples: list[Sample] = []
-        for start in range(0, params.n, group):
-            if stop_flag.is_set():
-                break
-            samples += self._batched.sample(
-                rendered.tokens,
-                seeds=seeds[start : start + group],
-                temperature=params.temperature,
-                top_p=params.top_p,
-                max_tokens=budget,
-                stops=stops,
-                cancel=stop_flag,
-            )
-        return Completion(
-            texts=tuple(s.text for s in samples),
-            finish_reasons=tuple(_finish_reason(s.finish_reason, stop_flag) for s in samples),
-            prompt_tokens=len(rendered.tokens),
-            completion_tokens=tuple(s.tokens for s in samples),
-        )
-
     def _render(self, prompt: str, prompt_format: PromptFormat) -> _Prompt:
         llama = self._require_llama()
         if prompt_format == "raw":
@@ -277,6 +245,38 @@ class LlamaEngine:
         )
         stops = _as_tuple(result.stop)
         return _Prompt(tokens, stops)
+
+
+def _in_batches(
+    batched: BatchedSampler,
+    rendered: _Prompt,
+    params: SamplingParams,
+    seeds: list[int],
+    budget: int,
+    stops: list[str],
+    stop_flag: threading.Event,
+    group: int,
+) -> Completion:
+    """The n samples decoded `group` at a time, each group one batch."""
+    samples: list[Sample] = []
+    for start in range(0, params.n, group):
+        if stop_flag.is_set():
+            break
+        samples += batched.sample(
+            rendered.tokens,
+            seeds=seeds[start : start + group],
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_tokens=budget,
+            stops=stops,
+            cancel=stop_flag,
+        )
+    return Completion(
+        texts=tuple(s.text for s in samples),
+        finish_reasons=tuple(_finish_reason(s.finish_reason, stop_flag) for s in samples),
+        prompt_tokens=len(rendered.tokens),
+        completion_tokens=tuple(s.tokens for s in samples),
+    )
 
 
 def _as_tuple(stop: str | Sequence[str] | None) -> tuple[str, ...]:
