@@ -12,8 +12,8 @@ Why each choice (measured facts in DESIGN §4):
 - /proc is masked by an empty read-only tmpfs. gVisor lets a same-uid process open
   /proc/<pid>/fd/<n> of a non-dumpable process, which would let a solution write forged lines into
   the runner's result stream; with no procfs there is nothing to open.
-- /tmp is a fresh tmpfs; its size option is ignored by the 20221219 build, so the memory cgroup
-  (which counts tmpfs pages) is what bounds a /tmp flood.
+- /tmp is a fresh tmpfs; runsc 20221219 ignored its size option, so the memory cgroup (which
+  counts tmpfs pages) is what bounds a /tmp flood, whatever the build.
 - User nobody, no capabilities, noNewPrivileges, a 4-variable environment, no network namespace
   peers (`--network=none` on the command line).
 - cgroups: memory, CPU quota, a CPU weight (pool refills yield to requests) and pids. Under the
