@@ -187,7 +187,10 @@ async def _eval(
     try:
         for name in args.tiers:
             await _harvest(sources, name, cache, problems, args)
-        await execute_all(cache, problems, backend, out=sys.stderr)
+            # Each finished tier is executed before the next one generates (never at the same
+            # time: sharing the cores would skew the measured CPU-seconds), so that
+            # `cascade calibrate --tiers` can use the finished tiers while later ones still run.
+            await execute_all(cache, problems, backend, out=sys.stderr)
     finally:
         await backend.close()
     from codecascade.evaluation.calibrate import baselines
