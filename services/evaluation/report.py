@@ -41,11 +41,17 @@ def render(
     plots: Sequence[str] = (),
     front_rows: int = 15,
 ) -> str:
+    # The tiers calibrated (`--tiers` may choose fewer than the cache holds): one per baseline.
+    used = {point.config.tiers[0] for point, _ in calibration.baselines}
     lines = [
         BEGIN,
         "",
         f"Dataset `{settings.dataset}`, {problems} problems with every tier executed; tiers "
-        + ", ".join(f"{t.name} (${t.price_per_1k_tokens:g}/1k tokens)" for t in settings.tiers)
+        + ", ".join(
+            f"{t.name} (${t.price_per_1k_tokens:g}/1k tokens)"
+            for t in settings.tiers
+            if t.name in used
+        )
         + f"; seed {settings.seed}; one generation pass at k_max = {settings.k_max}, "
         f"l_max = {settings.l_max}; {calibration.configurations} configurations evaluated "
         "offline.",

@@ -102,6 +102,14 @@ def test_report_block_is_replaced_in_place(tmp_path: Path) -> None:
     assert text.count(BEGIN) == 1
 
 
+def test_report_names_only_the_tiers_calibrated() -> None:
+    # `cascade calibrate --tiers S M` on a cache that also holds L (still generating).
+    prices = (TierPrice("S", 0.1), TierPrice("M", 1.0), TierPrice("L", 3.0))
+    settings = EvalSettings("humaneval", prices, 3, 2, 7, 384)
+    block = render(settings, calibrate(_table(), 150.0), 20)
+    assert "tiers S ($0.1/1k tokens), M ($1/1k tokens);" in block and "L (" not in block
+
+
 def _generation(task: str) -> GenerationRecord:
     call = Call("text", 1, 0.1, 0.1, "code")
     return GenerationRecord(task, "S", (), call, (), TestGeneration((), 0, 0.0, 0.0), ())
