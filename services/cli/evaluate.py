@@ -271,7 +271,8 @@ def _calibrate(args: argparse.Namespace) -> int:
         path = plot_fronts(
             result.points,
             Path(args.plots) / "pareto.png",
-            title=f"{cache.settings.dataset}: validation split ({len(table.task_ids)} problems)",
+            title=f"{cache.settings.dataset}: validation split ({chosen.problems} of "
+            f"{len(table.task_ids)} problems)",
         )
         print(f"plot written to {path}")
         plots.append(str(path))
