@@ -78,6 +78,10 @@ class MeshFile(BaseModel):
         )
         return MeshFile(tiers=[t for t in self.tiers if t.name in names], policy=policy)
 
+    def serving(self) -> MeshFile:
+        """The mesh without the tiers its policy skips (k = -1): no model is loaded for those."""
+        return self.only([t.tier for t in self.policy.tiers if t.active])
+
 
 def _tier_probe(endpoint: TierEndpoint) -> Callable[[], Awaitable[bool]]:
     client = connect(endpoint)
@@ -157,6 +161,7 @@ async def mesh_running(
 
     The router is the last child. Everything is stopped on exit, whatever happened.
     """
+    mesh = mesh.serving()
     models = sorted({t.model for t in mesh.tiers if t.model in ("S", "M", "L")})
     if models:
         from codecascade.tiers.assemble import main as fetch
