@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Regenerates the Python gRPC stubs in services/v1/ from protos/ (or checks they are current).
+"""Regenerates the Python gRPC stubs in services/codecascade/v1/ from protos/ (or checks they are current).
 
-    python scripts/gen_protos.py           # rewrite services/v1/*_pb2*.py{,i}
+    python scripts/gen_protos.py           # rewrite services/codecascade/v1/*_pb2*.py{,i}
     python scripts/gen_protos.py --check   # exit 1 if the committed stubs are stale
 
 Stubs are generated, never edited: `_pb2.py` and `.pyi` by protoc, `_pb2_grpc.py` by grpcio-tools,
@@ -24,7 +24,7 @@ from grpc_tools import protoc
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
 PACKAGE_DIR = Path("codecascade") / "v1"
-TARGET = ROOT / "services" / "v1"
+TARGET = ROOT / "services" / "codecascade" / "v1"
 INIT = '"""Generated gRPC stubs for the codecascade.v1 API (see protos/)."""\n'
 
 
@@ -65,7 +65,7 @@ def generate(out_dir: Path) -> list[Path]:
 
 
 def stale_files() -> list[str]:
-    """Names of files in services/v1 that differ from a fresh generation (or are missing/extra)."""
+    """Names of files in services/codecascade/v1 that differ from a fresh generation (or are missing/extra)."""
     with tempfile.TemporaryDirectory() as tmp:
         fresh = {p.name: p for p in generate(Path(tmp))}
         current = {p.name: p for p in TARGET.glob("*") if p.is_file()} if TARGET.exists() else {}

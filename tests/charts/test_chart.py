@@ -600,5 +600,5 @@ def test_k8s_extras_are_valid(version: str) -> None:
     labels = namespace["metadata"]["labels"]
     for mode in ("enforce", "audit", "warn"):
         assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
-    sandbox_pod = (ROOT / "services" / "sandbox" / "pod.py").read_text()
+    sandbox_pod = (ROOT / "services" / "codecascade" / "sandbox" / "pod.py").read_text()
     assert "k8s/runtimeclass-gvisor.yaml" in sandbox_pod

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-TIERS = Path(__file__).resolve().parents[3] / "services" / "tiers"
+TIERS = Path(__file__).resolve().parents[3] / "services" / "codecascade" / "tiers"
 DOMAIN = ["catalog", "generation", "engine", "locate", "assemble", "download", "retry", "client"]
 FORBIDDEN = ("grpc", "google.protobuf", "kserve", "codecascade.v1", "tritonclient")
 
