@@ -44,7 +44,7 @@ from codecascade.sandbox.runsc import RunscBackend
 from codecascade.testsynth.agreement import DEFAULT_RULE, AgreementRule
 from codecascade.testsynth.examples import prompt_examples
 from codecascade.testsynth.parsing import ParsedGeneration
-from codecascade.testsynth.problem import Problem, make_problem
+from codecascade.core.task import Problem, make_problem
 from codecascade.testsynth.synthesis import Draft, SynthesisRequest, TestSynthesizer, finalize
 from codecascade.tiers.registry import TierRegistry
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from codecascade.evaluation.errors import DatasetError
-from codecascade.testsynth.errors import NoFunctionToTest
-from codecascade.testsynth.problem import Problem, make_problem
+from codecascade.core.errors import NoFunctionToTest
+from codecascade.core.task import Problem, make_problem
 
 __all__ = ["EvalProblem", "load_dataset", "parse_record"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from codecascade.mesh.errors import InvalidInput
+from codecascade.core.errors import InvalidInput
 
 __all__ = ["CacheMismatch", "DatasetError", "EvaluationError", "NothingFits"]
 

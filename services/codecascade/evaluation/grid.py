@@ -33,7 +33,7 @@ from codecascade.evaluation.cache import (
     GenerationRecord,
     TestGeneration,
 )
-from codecascade.router.scoring import agreement
+from codecascade.core.decision import agreement
 from codecascade.testsynth.agreement import DEFAULT_RULE, select_by_agreement
 
 __all__ = [

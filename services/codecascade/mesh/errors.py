@@ -1,64 +1,41 @@
-"""The error hierarchy every service shares, and the one place that maps it to gRPC status.
+"""The one place domain errors become gRPC status codes, and peers' status codes become errors.
 
-    CascadeError
-    ├── InvalidInput        -> INVALID_ARGUMENT   the caller can fix the request
-    ├── NotFound            -> NOT_FOUND          unknown tier, model or resource
-    ├── Unavailable         -> UNAVAILABLE        a dependency or pool is not ready; retryable
-    ├── ResourceExhausted   -> RESOURCE_EXHAUSTED a queue, pool or budget is full
-    └── DeadlineExceeded    -> DEADLINE_EXCEEDED  the caller's deadline ran out
+Domain code raises `codecascade.core.errors` (a plain `ErrorKind` each, no gRPC); the server
+interceptor asks `status_for` how to abort, and adapters calling a mesh peer turn its status back
+into the same kind with `from_rpc_error`, so meaning survives a hop in both directions:
 
-Anything else is a bug and becomes INTERNAL with a generic message; details go to logs and spans,
-never to the client. An inference failure is never INVALID_ARGUMENT.
+    INVALID_INPUT      <-> INVALID_ARGUMENT
+    NOT_FOUND          <-> NOT_FOUND
+    UNAVAILABLE        <-> UNAVAILABLE
+    RESOURCE_EXHAUSTED <-> RESOURCE_EXHAUSTED
+    DEADLINE_EXCEEDED  <-> DEADLINE_EXCEEDED
+    INTERNAL            -> INTERNAL, with a generic message (details go to logs and spans)
 """
 
 from __future__ import annotations
 
 import grpc
 
-__all__ = [
-    "CascadeError",
-    "DeadlineExceeded",
-    "InvalidInput",
-    "NotFound",
-    "ResourceExhausted",
-    "Unavailable",
-    "from_rpc_error",
-    "status_for",
-]
+from codecascade.core.errors import (
+    CascadeError,
+    DeadlineExceeded,
+    ErrorKind,
+    InvalidInput,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
 
+__all__ = ["from_rpc_error", "status_code", "status_for"]
 
-class CascadeError(Exception):
-    """Base of every error a service raises on purpose; its message is shown to the caller."""
-
-    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
-
-
-class InvalidInput(CascadeError):
-    code = grpc.StatusCode.INVALID_ARGUMENT
-
-
-class NotFound(CascadeError):
-    code = grpc.StatusCode.NOT_FOUND
-
-
-class Unavailable(CascadeError):
-    code = grpc.StatusCode.UNAVAILABLE
-
-
-class ResourceExhausted(CascadeError):
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
-
-
-class DeadlineExceeded(CascadeError):
-    code = grpc.StatusCode.DEADLINE_EXCEEDED
-
-
-def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
-    """The status and client-facing message for an exception raised by a handler."""
-    if isinstance(exc, CascadeError):
-        return exc.code, str(exc) or exc.__class__.__name__
-    return grpc.StatusCode.INTERNAL, "internal error; see the service logs for the request id"
-
+_STATUS: dict[ErrorKind, grpc.StatusCode] = {
+    ErrorKind.INTERNAL: grpc.StatusCode.INTERNAL,
+    ErrorKind.INVALID_INPUT: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorKind.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorKind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorKind.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorKind.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
 
 _FROM_STATUS: dict[grpc.StatusCode, type[CascadeError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidInput,
@@ -67,6 +44,18 @@ _FROM_STATUS: dict[grpc.StatusCode, type[CascadeError]] = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
 }
+
+
+def status_code(kind: ErrorKind) -> grpc.StatusCode:
+    """The gRPC status an error of this kind is reported with."""
+    return _STATUS[kind]
+
+
+def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    """The status and client-facing message for an exception raised by a handler."""
+    if isinstance(exc, CascadeError):
+        return status_code(exc.kind), str(exc) or exc.__class__.__name__
+    return grpc.StatusCode.INTERNAL, "internal error; see the service logs for the request id"
 
 
 def from_rpc_error(exc: grpc.aio.AioRpcError, peer: str) -> CascadeError:

@@ -11,8 +11,9 @@ from opentelemetry.trace import SpanKind, TracerProvider
 from codecascade.mesh.errors import from_rpc_error
 from codecascade.mesh.wire import seconds
 from codecascade.router.policy import TierPolicy
-from codecascade.router.ports import Execution, TestSet, Usage
-from codecascade.testsynth.problem import Problem
+from codecascade.core.usage import Usage
+from codecascade.router.ports import Execution, TestSet
+from codecascade.core.task import Problem
 from codecascade.v1 import sandbox_service_pb2 as sandbox_pb
 from codecascade.v1 import sandbox_service_pb2_grpc as sandbox_grpc
 from codecascade.v1 import testsynth_service_pb2 as testsynth_pb

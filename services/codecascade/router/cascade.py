@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, TracerProvider
 
-from codecascade.mesh.errors import CascadeError, DeadlineExceeded, Unavailable
+from codecascade.core.errors import CascadeError, DeadlineExceeded, Unavailable
 from codecascade.router.events import (
     CandidatesReady,
     CascadeEvent,
@@ -41,8 +41,8 @@ from codecascade.router.ports import (
     TestSource,
     Usage,
 )
-from codecascade.router.scoring import agreement
-from codecascade.testsynth.problem import Problem
+from codecascade.core.decision import accepts, agreement
+from codecascade.core.task import Problem
 
 __all__ = ["Cascade"]
 
@@ -315,7 +315,7 @@ class Cascade:
             sandbox_s=sandbox_s,
             elapsed_s=self._clock() - started,
         )
-        if scored.accepts(tier.threshold):
+        if accepts(scored.score, scored.passed_any, tier.threshold):
             return replace(
                 attempt,
                 decision=Decision.ACCEPTED,

@@ -17,7 +17,7 @@ from typing import Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from codecascade.mesh.errors import InvalidInput
+from codecascade.core.errors import InvalidInput
 
 __all__ = [
     "CascadePolicy",

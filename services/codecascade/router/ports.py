@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from codecascade.router.policy import TierPolicy
-from codecascade.testsynth.problem import Problem
+from codecascade.core.task import Problem
+from codecascade.core.usage import Usage
 
 __all__ = [
     "Candidates",
@@ -19,24 +20,7 @@ __all__ = [
     "SolutionSource",
     "TestSet",
     "TestSource",
-    "Usage",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Tokens and dollars spent by one or more model calls."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.prompt_tokens + other.prompt_tokens,
-            self.completion_tokens + other.completion_tokens,
-            self.cost_usd + other.cost_usd,
-        )
 
 
 @dataclass(frozen=True, slots=True)

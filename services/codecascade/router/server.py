@@ -11,7 +11,7 @@ from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 from codecascade.mesh.channels import open_channel
-from codecascade.mesh.errors import Unavailable
+from codecascade.core.errors import Unavailable
 from codecascade.mesh.health import is_serving
 from codecascade.router.adapters import SandboxMatrixRunner, TestSynthSource
 from codecascade.router.cascade import Cascade

@@ -10,7 +10,7 @@ import grpc
 
 from codecascade.mesh.context import current_identity
 from codecascade.mesh.deadlines import remaining_s
-from codecascade.mesh.errors import InvalidInput
+from codecascade.core.errors import InvalidInput
 from codecascade.mesh.wire import duration, seconds
 from codecascade.router.cascade import Cascade
 from codecascade.router.events import (
@@ -23,9 +23,9 @@ from codecascade.router.events import (
     TierStartedEvent,
 )
 from codecascade.router.policy import RequestOverrides
-from codecascade.router.ports import Usage
-from codecascade.router.scoring import Agreement
-from codecascade.testsynth.problem import Problem
+from codecascade.core.usage import Usage
+from codecascade.core.decision import Agreement
+from codecascade.core.task import Problem
 from codecascade.testsynth.servicer import problem_from_wire
 from codecascade.v1 import cascade_service_pb2 as pb
 from codecascade.v1 import cascade_service_pb2_grpc as pb_grpc

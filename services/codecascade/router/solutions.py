@@ -11,9 +11,10 @@ import ast
 from dataclasses import dataclass, replace
 
 from codecascade.router.policy import TierPolicy
-from codecascade.router.ports import Candidates, Usage
-from codecascade.testsynth.parsing import extract_code
-from codecascade.testsynth.problem import Problem
+from codecascade.core.usage import Usage
+from codecascade.router.ports import Candidates
+from codecascade.core.code import extract_code
+from codecascade.core.task import Problem
 from codecascade.tiers.errors import TierUnavailable
 from codecascade.tiers.generation import PromptFormat, SamplingParams
 from codecascade.tiers.registry import TierRegistry

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from codecascade.mesh.errors import InvalidInput, ResourceExhausted, Unavailable
+from codecascade.core.errors import InvalidInput, ResourceExhausted, Unavailable
 
 __all__ = ["InvalidJob", "PoolExhausted", "SandboxUnavailable"]
 

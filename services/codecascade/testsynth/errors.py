@@ -1,14 +1,10 @@
-"""Errors of test synthesis; the shared interceptor maps them to gRPC status."""
+"""Errors of test synthesis; the shared interceptor maps their kinds to gRPC status."""
 
 from __future__ import annotations
 
-from codecascade.mesh.errors import InvalidInput, NotFound
+from codecascade.core.errors import NotFound
 
-__all__ = ["NoFunctionToTest", "UnknownTier"]
-
-
-class NoFunctionToTest(InvalidInput):
-    """The prompt names or defines no function whose behaviour a test could check."""
+__all__ = ["UnknownTier"]
 
 
 class UnknownTier(NotFound):

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator
 
 from codecascade.testsynth.parsing import ParsedGeneration, defined_names, parse_asserts
-from codecascade.testsynth.problem import Problem
+from codecascade.core.task import Problem
 
 __all__ = ["prompt_examples"]
 

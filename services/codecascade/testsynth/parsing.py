@@ -15,12 +15,13 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from codecascade.core.code import extract_code
+
 __all__ = [
     "DroppedLine",
     "ParsedGeneration",
     "TestBounds",
     "defined_names",
-    "extract_code",
     "parse_asserts",
 ]
 
@@ -43,7 +44,6 @@ BANNED_NAMES = frozenset(
         "threading", "multiprocessing", "asyncio", "shutil", "pathlib", "io", "builtins",
     }
 )  # fmt: skip
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +73,6 @@ class ParsedGeneration:
     dropped: tuple[DroppedLine, ...]
 
 
-def extract_code(text: str) -> str:
-    """The code in a model's answer: its fenced Python blocks if any, else the raw text."""
-    blocks = [
-        body
-        for lang, body in _FENCE.findall(text)
-        if lang.lower() in ("", "python", "py", "python3")
-    ]
-    return "\n".join(blocks) if blocks else text
 
 
 def defined_names(prompt: str) -> frozenset[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from codecascade.testsynth.problem import Problem
+from codecascade.core.task import Problem
 
 __all__ = ["TestPrompt", "build_test_prompt"]
 

@@ -7,10 +7,10 @@ from typing import Any
 import grpc
 
 from codecascade.mesh.deadlines import remaining_s
-from codecascade.mesh.errors import InvalidInput
+from codecascade.core.errors import InvalidInput
 from codecascade.mesh.wire import duration
 from codecascade.testsynth.config import TestSynthSettings
-from codecascade.testsynth.problem import Problem, make_problem
+from codecascade.core.task import Problem, make_problem
 from codecascade.testsynth.synthesis import SynthesisRequest, SynthesisResult, TestSynthesizer
 from codecascade.v1 import testsynth_service_pb2 as pb
 from codecascade.v1 import testsynth_service_pb2_grpc as pb_grpc

@@ -23,7 +23,7 @@ from codecascade.testsynth.parsing import (
     defined_names,
     parse_asserts,
 )
-from codecascade.testsynth.problem import Problem
+from codecascade.core.task import Problem
 from codecascade.testsynth.prompts import build_test_prompt
 from codecascade.tiers.generation import SamplingParams
 from codecascade.tiers.registry import TierRegistry

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from codecascade.mesh.errors import CascadeError
+from codecascade.core.errors import CascadeError
 from codecascade.tiers.config import TierSettings
 from codecascade.tiers.engine import EngineConfig, LlamaEngine
 from codecascade.tiers.generation import SamplingLimits

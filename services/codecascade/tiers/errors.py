@@ -24,14 +24,7 @@ never retries a request the tier will always refuse.
 
 from __future__ import annotations
 
-from codecascade.mesh.errors import (
-    CascadeError,
-    DeadlineExceeded,
-    InvalidInput,
-    NotFound,
-    ResourceExhausted,
-    Unavailable,
-)
+from codecascade.core.errors import CascadeError, DeadlineExceeded, InvalidInput, NotFound, ResourceExhausted, Unavailable
 
 __all__ = [
     "FetchFailed",

@@ -18,14 +18,7 @@ from kserve import InferRequest, InferResponse
 from kserve.errors import InvalidInput as KServeInvalidInput
 from kserve.errors import ModelNotReady
 
-from codecascade.mesh.errors import (
-    CascadeError,
-    DeadlineExceeded,
-    InvalidInput,
-    NotFound,
-    ResourceExhausted,
-    Unavailable,
-)
+from codecascade.core.errors import CascadeError, DeadlineExceeded, InvalidInput, NotFound, ResourceExhausted, Unavailable
 from codecascade.tiers.engine import LlamaEngine
 from codecascade.tiers.errors import InvalidRequest
 from codecascade.tiers.v2_codec import (

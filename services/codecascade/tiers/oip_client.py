@@ -21,7 +21,7 @@ from tritonclient.grpc import InferInput, InferResult
 from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
 
-from codecascade.mesh.errors import CascadeError
+from codecascade.core.errors import CascadeError
 from codecascade.tiers.client import TierEndpoint, TierResult, completion_cost
 from codecascade.tiers.errors import (
     TierDeadlineExceeded,

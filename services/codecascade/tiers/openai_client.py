@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from codecascade.mesh.errors import CascadeError
+from codecascade.core.errors import CascadeError
 from codecascade.tiers.client import TierEndpoint, TierResult, completion_cost
 from codecascade.tiers.errors import (
     TierDeadlineExceeded,

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from codecascade.mesh.errors import Unavailable
+from codecascade.core.errors import Unavailable
 from codecascade.tiers.errors import TierDeadlineExceeded, TierUnavailable
 
 __all__ = ["RetryPolicy", "call_with_retry"]

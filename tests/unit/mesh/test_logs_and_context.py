@@ -11,7 +11,7 @@ from codecascade.mesh.context import (
     identity_from_metadata,
     set_identity,
 )
-from codecascade.mesh.errors import InvalidInput
+from codecascade.core.errors import InvalidInput
 from codecascade.mesh.logs import JsonFormatter
 
 

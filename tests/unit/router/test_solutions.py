@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from codecascade.router.policy import TierPolicy
 from codecascade.router.solutions import assemble_solution, sampling_for, solution_prompt
-from codecascade.testsynth.problem import make_problem
+from codecascade.core.task import make_problem
 
 PROMPT = 'from typing import List\n\n\ndef first(xs: List[int]) -> int:\n    """First."""\n'
 PROBLEM = make_problem(PROMPT)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from codecascade.testsynth.agreement import AgreementRule, Claim, claim_of, select_by_agreement
-from codecascade.testsynth.problem import make_problem
+from codecascade.core.task import make_problem
 from codecascade.testsynth.synthesis import SynthesisRequest, TestSynthesizer
 from tests.doubles import HUMANEVAL_INC, ScriptedTier, scripted_registry
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from codecascade.testsynth.examples import prompt_examples
-from codecascade.testsynth.problem import make_problem
+from codecascade.core.task import make_problem
 
 
 def _examples(signature: str, doc: str) -> tuple[str, ...]:

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from codecascade.testsynth.parsing import defined_names, extract_code, parse_asserts
+from codecascade.core.code import extract_code
+from codecascade.testsynth.parsing import defined_names, parse_asserts
 
 PROMPT = 'from typing import List\nimport math\n\ndef add(xs: List[int]) -> int:\n    """Sum."""\n'
 

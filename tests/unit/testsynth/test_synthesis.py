@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from codecascade.testsynth.errors import NoFunctionToTest, UnknownTier
-from codecascade.testsynth.problem import make_problem
+from codecascade.core.errors import NoFunctionToTest
+from codecascade.testsynth.errors import UnknownTier
+from codecascade.core.task import make_problem
 from codecascade.testsynth.prompts import build_test_prompt
 from codecascade.testsynth.synthesis import SynthesisRequest, TestSynthesizer
 from tests.doubles import HUMANEVAL_INC as HUMANEVAL

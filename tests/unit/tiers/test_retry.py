@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from codecascade.mesh.errors import InvalidInput, Unavailable
+from codecascade.core.errors import InvalidInput, Unavailable
 from codecascade.tiers.errors import TierDeadlineExceeded, TierUnavailable
 from codecascade.tiers.retry import RetryPolicy, call_with_retry
 

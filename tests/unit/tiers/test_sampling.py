@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codecascade.mesh.errors import InvalidInput
+from codecascade.core.errors import InvalidInput
 from codecascade.tiers.generation import SamplingLimits, SamplingParams, parse_sampling_parameters
 
 LIMITS = SamplingLimits(max_samples=8, default_max_tokens=64, max_tokens_limit=256)

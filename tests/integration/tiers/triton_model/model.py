@@ -35,7 +35,7 @@ class TritonPythonModel:
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         import numpy as np
 
-        from codecascade.mesh.errors import InvalidInput
+        from codecascade.core.errors import InvalidInput
         from codecascade.tiers.engine import EngineConfig, LlamaEngine
         from codecascade.tiers.generation import SamplingLimits, parse_sampling_parameters
 

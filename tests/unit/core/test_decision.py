@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from codecascade.router.scoring import agreement
+from codecascade.core.decision import accepts, agreement
 
 T, F = True, False
 
@@ -10,7 +10,7 @@ T, F = True, False
 def test_nothing_passing_scores_zero_and_never_accepts() -> None:
     result = agreement([[F, F], [F, F]])
     assert (result.score, result.best_solution) == (0.0, -1)
-    assert not result.accepts(0.0)
+    assert not accepts(result.score, result.passed_any, 0.0)
 
 
 def test_empty_matrices_score_zero() -> None:
@@ -31,7 +31,8 @@ def test_threshold_comparison_and_tie_break() -> None:
     result = agreement([[T, F], [T, F]])
     assert result.best_solution == 0  # tie: lower index
     assert result.score == pytest.approx(2 * 1 / 4)  # passes 1, agreement 2 over 4 cells
-    assert result.accepts(0.5) and not result.accepts(0.51)
+    assert accepts(result.score, result.passed_any, 0.5)
+    assert not accepts(result.score, result.passed_any, 0.51)
 
 
 def test_ragged_matrix_is_rejected() -> None:

@@ -1,4 +1,4 @@
-"""What a test-synthesis request is about: the task, its style, and the function under test.
+"""The task every service works on: its text, its style, and the function under test.
 
 Two task styles arrive: HumanEval (a signature with a docstring, the function to complete) and
 MBPP (a natural-language task plus one example assert). The entry point is taken from the
@@ -11,7 +11,7 @@ import ast
 from dataclasses import dataclass
 from typing import Literal
 
-from codecascade.testsynth.errors import NoFunctionToTest
+from codecascade.core.errors import NoFunctionToTest
 
 __all__ = ["Problem", "ProblemStyle", "make_problem"]
 
