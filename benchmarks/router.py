@@ -34,7 +34,7 @@ from codecascade.mesh.server import running_server
 from codecascade.router.config import RouterSettings
 from codecascade.router.policy import CascadePolicy
 from codecascade.router.server import RouterService
-from codecascade.tiers.registry import TierRegistry
+from codecascade.tierclient.registry import TierRegistry
 from codecascade.v1 import cascade_service_pb2_grpc as pb_grpc
 
 

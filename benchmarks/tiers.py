@@ -25,12 +25,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from codecascade.tiers.assemble import fetch_models
-from codecascade.tiers.client import TierEndpoint
-from codecascade.tiers.engine import EngineConfig, LlamaEngine
-from codecascade.tiers.generation import SamplingParams
-from codecascade.tiers.locate import default_cache_dir
-from codecascade.tiers.oip_client import OipTierClient
+from codecascade.core.sampling import SamplingParams
+from codecascade.tierclient.client import TierEndpoint
+from codecascade.tierclient.oip_client import OipTierClient
+from codecascade.tierserver.assemble import fetch_models
+from codecascade.tierserver.engine import EngineConfig, LlamaEngine
+from codecascade.tierserver.locate import default_cache_dir
 
 PROMPT = (
     "Write a Python function `running_max(xs: list[int]) -> list[int]` that returns, for each "
@@ -65,7 +65,7 @@ async def _server(client: OipTierClient, prompt: str, max_tokens: int) -> Sample
 
 async def _start_server(name: str, port: int, threads: int) -> asyncio.subprocess.Process:
     process = await asyncio.create_subprocess_exec(
-        "python", "-m", "codecascade.tiers", "--model", name, "--grpc_port", str(port),
+        "python", "-m", "codecascade.tierserver", "--model", name, "--grpc_port", str(port),
         "--http_port", str(port + 1), "--n-threads", str(threads),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from codecascade.tiers.client import TierEndpoint, TierResult
-from codecascade.tiers.generation import SamplingParams
-from codecascade.tiers.registry import TierConfig, TierRegistry
+from codecascade.core.sampling import SamplingParams
+from codecascade.tierclient.client import TierEndpoint, TierResult
+from codecascade.tierclient.registry import TierConfig, TierRegistry
 
 HUMANEVAL_INC = 'def inc(x: int) -> int:\n    """Return x + 1.\n    >>> inc(1)\n    2\n    """\n'
 

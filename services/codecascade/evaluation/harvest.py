@@ -27,8 +27,8 @@ from codecascade.router.policy import TierPolicy
 from codecascade.router.solutions import assemble_solution, sampling_for, solution_prompt
 from codecascade.testsynth.examples import prompt_examples
 from codecascade.testsynth.synthesis import SynthesisRequest, TestSynthesizer
-from codecascade.tiers.errors import TierUnavailable
-from codecascade.tiers.registry import TierRegistry
+from codecascade.tierclient.errors import TierUnavailable
+from codecascade.tierclient.registry import TierRegistry
 
 __all__ = ["CpuClock", "ProcessCpuClock", "WallCpuClock", "generate_record", "harvest_tier"]
 

@@ -8,7 +8,7 @@ from codecascade.mesh.entrypoint import run_service
 from codecascade.router.config import RouterSettings
 from codecascade.router.policy import CascadePolicy
 from codecascade.router.server import RouterService
-from codecascade.tiers.registry import TierRegistry
+from codecascade.tierclient.registry import TierRegistry
 
 
 def _build(settings: RouterSettings, registry: CollectorRegistry) -> RouterService:

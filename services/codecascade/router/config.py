@@ -8,7 +8,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from codecascade.mesh.settings import ServiceSettings
-from codecascade.tiers.registry import TierConfig
+from codecascade.tierclient.registry import TierConfig
 
 __all__ = ["RouterSettings"]
 

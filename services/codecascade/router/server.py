@@ -10,8 +10,8 @@ import grpc
 from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
-from codecascade.mesh.channels import open_channel
 from codecascade.core.errors import Unavailable
+from codecascade.mesh.channels import open_channel
 from codecascade.mesh.health import is_serving
 from codecascade.router.adapters import SandboxMatrixRunner, TestSynthSource
 from codecascade.router.cascade import Cascade
@@ -20,7 +20,7 @@ from codecascade.router.metrics import RouterMetrics
 from codecascade.router.policy import CascadePolicy
 from codecascade.router.servicer import CascadeServicer
 from codecascade.router.solutions import TierSolutionSource
-from codecascade.tiers.registry import TierRegistry
+from codecascade.tierclient.registry import TierRegistry
 from codecascade.v1 import cascade_service_pb2, cascade_service_pb2_grpc
 
 __all__ = ["RouterService"]

@@ -10,14 +10,14 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, replace
 
-from codecascade.router.policy import TierPolicy
-from codecascade.core.usage import Usage
-from codecascade.router.ports import Candidates
 from codecascade.core.code import extract_code
+from codecascade.core.sampling import PromptFormat, SamplingParams
 from codecascade.core.task import Problem
-from codecascade.tiers.errors import TierUnavailable
-from codecascade.tiers.generation import PromptFormat, SamplingParams
-from codecascade.tiers.registry import TierRegistry
+from codecascade.core.usage import Usage
+from codecascade.router.policy import TierPolicy
+from codecascade.router.ports import Candidates
+from codecascade.tierclient.errors import TierUnavailable
+from codecascade.tierclient.registry import TierRegistry
 
 __all__ = [
     "CHAT_STOPS",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from codecascade.mesh.entrypoint import run_service
 from codecascade.testsynth.config import TestSynthSettings
 from codecascade.testsynth.server import TestSynthService
-from codecascade.tiers.registry import TierRegistry
+from codecascade.tierclient.registry import TierRegistry
 
 
 def main() -> int:

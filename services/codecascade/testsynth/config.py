@@ -8,7 +8,7 @@ from pydantic import Field
 
 from codecascade.mesh.settings import ServiceSettings
 from codecascade.testsynth.agreement import DEFAULT_RULE, AgreementRule
-from codecascade.tiers.registry import TierConfig
+from codecascade.tierclient.registry import TierConfig
 
 __all__ = ["TestSynthSettings"]
 

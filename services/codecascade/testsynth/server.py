@@ -9,7 +9,7 @@ import grpc
 from codecascade.testsynth.config import TestSynthSettings
 from codecascade.testsynth.servicer import TestSynthServicer
 from codecascade.testsynth.synthesis import TestSynthesizer
-from codecascade.tiers.registry import TierRegistry
+from codecascade.tierclient.registry import TierRegistry
 from codecascade.v1 import testsynth_service_pb2, testsynth_service_pb2_grpc
 
 __all__ = ["TestSynthService"]

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from codecascade.core.sampling import SamplingParams
+from codecascade.core.task import Problem
 from codecascade.testsynth.agreement import DEFAULT_RULE, AgreementRule, select_by_agreement
 from codecascade.testsynth.errors import UnknownTier
 from codecascade.testsynth.examples import prompt_examples
@@ -23,10 +25,8 @@ from codecascade.testsynth.parsing import (
     defined_names,
     parse_asserts,
 )
-from codecascade.core.task import Problem
 from codecascade.testsynth.prompts import build_test_prompt
-from codecascade.tiers.generation import SamplingParams
-from codecascade.tiers.registry import TierRegistry
+from codecascade.tierclient.registry import TierRegistry
 
 __all__ = [
     "Draft",

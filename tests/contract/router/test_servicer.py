@@ -14,7 +14,7 @@ from codecascade.mesh.settings import ServiceSettings
 from codecascade.router.cascade import Cascade
 from codecascade.router.policy import CascadePolicy, TierPolicy
 from codecascade.router.servicer import CascadeServicer
-from codecascade.tiers.errors import TierUnavailable
+from codecascade.tierclient.errors import TierUnavailable
 from codecascade.v1 import cascade_service_pb2 as pb
 from codecascade.v1 import cascade_service_pb2_grpc as pb_grpc
 from tests.unit.router.test_cascade import Scripted, _Solutions, _Tests

@@ -9,9 +9,10 @@ from dataclasses import replace
 
 import pytest
 
-from codecascade.tiers.engine import EngineConfig, LlamaEngine
-from codecascade.tiers.errors import PromptTooLong, QueueFull
-from codecascade.tiers.generation import Completion, SamplingParams
+from codecascade.core.sampling import SamplingParams
+from codecascade.tierserver.engine import EngineConfig, LlamaEngine
+from codecascade.tierserver.errors import PromptTooLong, QueueFull
+from codecascade.tierserver.generation import Completion
 from tests.integration.tiers.tier_helpers import LONG_RAW_PROMPT, model_path
 
 

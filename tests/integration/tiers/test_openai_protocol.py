@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from codecascade.cli.supervisor import free_port
-from codecascade.tiers.client import TierEndpoint
-from codecascade.tiers.errors import TierUnavailable
-from codecascade.tiers.generation import SamplingParams
-from codecascade.tiers.locate import default_cache_dir, resolve_model
-from codecascade.tiers.openai_client import OpenAITierClient
+from codecascade.core.sampling import SamplingParams
+from codecascade.tierclient.client import TierEndpoint
+from codecascade.tierclient.errors import TierUnavailable
+from codecascade.tierclient.openai_client import OpenAITierClient
+from codecascade.tierserver.locate import default_cache_dir, resolve_model
 
 pytest.importorskip("sse_starlette", reason="llama-cpp-python[server] extras not installed")
 

@@ -13,14 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from codecascade.tiers.errors import (
-    TierNotFound,
-    TierOverloaded,
-    TierRejected,
-    TierUnavailable,
-)
-from codecascade.tiers.generation import SamplingParams
-from codecascade.tiers.oip_client import OipTierClient
+from codecascade.core.sampling import SamplingParams
+from codecascade.tierclient.errors import TierNotFound, TierOverloaded, TierRejected, TierUnavailable
+from codecascade.tierclient.oip_client import OipTierClient
 from tests.integration.tiers.tier_helpers import LONG_RAW_PROMPT
 
 
@@ -167,7 +162,7 @@ def test_missing_model_stops_the_server_with_the_fix(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "codecascade.tiers",
+            "codecascade.tierserver",
             "--model",
             "M",
             "--model-cache-dir",

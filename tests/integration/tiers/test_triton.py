@@ -18,10 +18,10 @@ import pytest
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from codecascade.tiers.client import TierEndpoint
-from codecascade.tiers.errors import TierRejected
-from codecascade.tiers.generation import SamplingParams
-from codecascade.tiers.oip_client import OipTierClient
+from codecascade.core.sampling import SamplingParams
+from codecascade.tierclient.client import TierEndpoint
+from codecascade.tierclient.errors import TierRejected
+from codecascade.tierclient.oip_client import OipTierClient
 from tests.integration.tiers.tier_helpers import free_port, model_path
 
 HOME = Path(os.environ.get("CODECASCADE_TRITON_HOME", Path.home() / ".cache/codecascade/triton"))

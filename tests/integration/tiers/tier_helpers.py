@@ -15,9 +15,9 @@ from typing import IO
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from codecascade.tiers.assemble import fetch_models
-from codecascade.tiers.client import TierEndpoint
-from codecascade.tiers.locate import default_cache_dir
+from codecascade.tierclient.client import TierEndpoint
+from codecascade.tierserver.assemble import fetch_models
+from codecascade.tierserver.locate import default_cache_dir
 
 # A prompt the small model keeps continuing for hundreds of tokens, in raw format: asked in chat
 # to count, it answers in a sentence (~17 tokens), which races any test that needs a long call.
@@ -73,7 +73,7 @@ def start_server(name: str, *extra: str, timeout_s: float = 90.0) -> TierServer:
     command = [
         sys.executable,
         "-m",
-        "codecascade.tiers",
+        "codecascade.tierserver",
         "--model",
         name,
         "--grpc_port",

@@ -7,14 +7,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import CollectorRegistry
 
 from codecascade.core.errors import Unavailable
+from codecascade.core.task import make_problem
+from codecascade.core.usage import Usage
 from codecascade.router.cascade import Cascade
 from codecascade.router.events import Decision, EscalatedEvent, TestsRan
 from codecascade.router.metrics import RouterMetrics
 from codecascade.router.policy import CascadePolicy, PolicyError, RequestOverrides, TierPolicy
-from codecascade.core.usage import Usage
 from codecascade.router.ports import Candidates, Execution, TestSet
-from codecascade.core.task import make_problem
-from codecascade.tiers.errors import TierUnavailable
+from codecascade.tierclient.errors import TierUnavailable
 
 PROBLEM = make_problem("def f(x):\n    '''Identity.'''\n")
 T, F = True, False

@@ -36,8 +36,8 @@ class TritonPythonModel:
         import numpy as np
 
         from codecascade.core.errors import InvalidInput
-        from codecascade.tiers.engine import EngineConfig, LlamaEngine
-        from codecascade.tiers.generation import SamplingLimits, parse_sampling_parameters
+        from codecascade.tierserver.engine import EngineConfig, LlamaEngine
+        from codecascade.tierserver.generation import SamplingLimits, parse_sampling_parameters
 
         self._np = np
         self._invalid = InvalidInput
