@@ -1,7 +1,10 @@
-"""Prometheus metrics shared by every gRPC server, and the /metrics endpoint.
+"""Prometheus metrics shared by every gRPC server, the /metrics endpoint, and trace exemplars.
 
 prometheus_client (not OTel's Prometheus reader) serves /metrics because only it emits exemplars,
-which tie a latency bucket to a trace id. Each server owns its registry: no process globals.
+which tie a latency bucket or a counter increment to a trace id. Exemplars exist only in the
+OpenMetrics format, which the endpoint serves to a scraper that asks for it (`Accept:
+application/openmetrics-text`, what Prometheus sends when exemplar storage is on); other clients get
+the classic text format, which has no exemplars. Each server owns its registry: no process globals.
 """
 
 from __future__ import annotations
@@ -9,9 +12,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
-__all__ = ["MetricsEndpoint", "RpcMetrics"]
+__all__ = ["MetricsEndpoint", "RpcMetrics", "trace_exemplar"]
+
+
+def trace_exemplar() -> dict[str, str] | None:
+    """The active span's trace id as an exemplar (`{"trace_id": <32 hex>}`), or None.
+
+    Pass it as `exemplar=` to `Counter.inc` or `Histogram.observe` while the span of the work
+    being counted is current. None when there is no sampled span: an exemplar pointing at a trace
+    that was never exported would lead nowhere.
+    """
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid or not context.trace_flags.sampled:
+        return None
+    return {"trace_id": trace.format_trace_id(context.trace_id)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +58,12 @@ class RpcMetrics:
 
 
 class MetricsEndpoint:
-    """An HTTP /metrics server on its own thread (prometheus_client's WSGI server)."""
+    """An HTTP /metrics server on its own thread (prometheus_client's WSGI server).
+
+    The server negotiates the format from the request's Accept header: OpenMetrics (with
+    exemplars) when asked for, the Prometheus text format otherwise. Port 0 picks a free port
+    (tests); `port` says which.
+    """
 
     def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
         self._server: WSGIServer

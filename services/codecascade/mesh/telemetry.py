@@ -1,9 +1,13 @@
-"""OpenTelemetry set-up from the standard OTEL_* variables, and W3C context over gRPC metadata.
+"""OpenTelemetry tracing from the standard OTEL_* variables, and W3C context over gRPC metadata.
 
 Only the standard variables configure telemetry (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
 OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_TRACES_EXPORTER, ...), so the
 Helm chart sets them once for every component. Without an endpoint nothing is exported, but spans
 still carry trace ids into logs and across services.
+
+Only traces go through OTel. Metrics are prometheus_client instruments scraped from /metrics
+(`codecascade.mesh.metrics`), because only its OpenMetrics output carries exemplars; so no OTel
+MeterProvider is set up: nothing would record into it.
 """
 
 from __future__ import annotations
@@ -13,14 +17,8 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from opentelemetry import metrics, propagate, trace
+from opentelemetry import propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    MetricExporter,
-    MetricReader,
-    PeriodicExportingMetricReader,
-)
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -32,14 +30,12 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Telemetry:
-    """The providers a process exports through; shut down on exit to flush what is buffered."""
+    """The tracer provider a process exports through; shut down on exit to flush buffered spans."""
 
     tracer_provider: TracerProvider
-    meter_provider: MeterProvider
 
     def shutdown(self) -> None:
         self.tracer_provider.shutdown()
-        self.meter_provider.shutdown()
 
 
 def _otlp_configured(signal: str) -> bool:
@@ -71,35 +67,18 @@ def _span_exporter() -> SpanExporter:
     return GrpcSpanExporter()
 
 
-def _metric_exporter() -> MetricExporter:
-    if _http_protocol("metrics"):
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-
-        return OTLPMetricExporter()
-    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
-        OTLPMetricExporter as GrpcMetricExporter,
-    )
-
-    return GrpcMetricExporter()
-
-
 def setup_telemetry(default_service_name: str) -> Telemetry:
-    """Installs global tracer and meter providers; call once, from a service's entry point."""
+    """Installs the global tracer provider; call once, from a service's entry point."""
     attributes: dict[str, str] = {}
     if not os.environ.get("OTEL_SERVICE_NAME"):
         attributes[SERVICE_NAME] = default_service_name
-    resource = Resource.create(attributes)
-    tracer_provider = TracerProvider(resource=resource)
-    readers: list[MetricReader] = []
-    if _otlp_configured("traces"):
+    tracer_provider = TracerProvider(resource=Resource.create(attributes))
+    exporting = _otlp_configured("traces")
+    if exporting:
         tracer_provider.add_span_processor(BatchSpanProcessor(_span_exporter()))
-    if _otlp_configured("metrics"):
-        readers.append(PeriodicExportingMetricReader(_metric_exporter()))
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     trace.set_tracer_provider(tracer_provider)
-    metrics.set_meter_provider(meter_provider)
-    _log.debug("telemetry configured", extra={"exporting": bool(readers)})
-    return Telemetry(tracer_provider, meter_provider)
+    _log.debug("telemetry configured", extra={"exporting": exporting})
+    return Telemetry(tracer_provider)
 
 
 def inject_metadata(context: Context | None = None) -> list[tuple[str, str]]:

@@ -6,12 +6,12 @@ import logging
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
+from codecascade.core.errors import InvalidInput
 from codecascade.mesh.context import (
     CallIdentity,
     identity_from_metadata,
     set_identity,
 )
-from codecascade.core.errors import InvalidInput
 from codecascade.mesh.logs import JsonFormatter
 
 
