@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codecascade.evaluation.errors import DatasetError
 from codecascade.core.errors import NoFunctionToTest
 from codecascade.core.task import Problem, make_problem
+from codecascade.evaluation.errors import DatasetError
 
 __all__ = ["EvalProblem", "load_dataset", "parse_record"]
 

@@ -8,23 +8,18 @@ import grpc
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, TracerProvider
 
-from codecascade.mesh.errors import from_rpc_error
-from codecascade.mesh.wire import seconds
-from codecascade.router.policy import TierPolicy
-from codecascade.core.usage import Usage
-from codecascade.router.ports import Execution, TestSet
 from codecascade.core.task import Problem
+from codecascade.core.usage import Usage
+from codecascade.mesh.errors import from_rpc_error
+from codecascade.mesh.wire import seconds, style_to_wire
+from codecascade.router.policy import TierPolicy
+from codecascade.router.ports import Execution, TestSet
 from codecascade.v1 import sandbox_service_pb2 as sandbox_pb
 from codecascade.v1 import sandbox_service_pb2_grpc as sandbox_grpc
 from codecascade.v1 import testsynth_service_pb2 as testsynth_pb
 from codecascade.v1 import testsynth_service_pb2_grpc as testsynth_grpc
 
 __all__ = ["SandboxMatrixRunner", "TestSynthSource"]
-
-_STYLE = {
-    "humaneval": testsynth_pb.PROBLEM_STYLE_HUMANEVAL,
-    "mbpp": testsynth_pb.PROBLEM_STYLE_MBPP,
-}
 
 
 class TestSynthSource:
@@ -49,7 +44,7 @@ class TestSynthSource:
         request = testsynth_pb.SynthesizeTestsRequest(
             prompt=problem.prompt,
             entry_point=problem.entry_point,
-            style=_STYLE[problem.style],
+            style=style_to_wire(problem.style),
             example_test=problem.example_test,
             tier=tier.tier,
             generations=tier.generations,

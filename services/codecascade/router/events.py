@@ -6,8 +6,8 @@ import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from codecascade.core.usage import Usage
 from codecascade.core.decision import Agreement
+from codecascade.core.usage import Usage
 
 __all__ = [
     "CandidatesReady",

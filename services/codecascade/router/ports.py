@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from codecascade.router.policy import TierPolicy
 from codecascade.core.task import Problem
 from codecascade.core.usage import Usage
+from codecascade.router.policy import TierPolicy
 
 __all__ = [
     "Candidates",

@@ -8,10 +8,13 @@ from typing import Any
 
 import grpc
 
+from codecascade.core.decision import Agreement
+from codecascade.core.errors import InvalidInput
+from codecascade.core.task import Problem
+from codecascade.core.usage import Usage
 from codecascade.mesh.context import current_identity
 from codecascade.mesh.deadlines import remaining_s
-from codecascade.core.errors import InvalidInput
-from codecascade.mesh.wire import duration, seconds
+from codecascade.mesh.wire import duration, problem_from_wire, seconds
 from codecascade.router.cascade import Cascade
 from codecascade.router.events import (
     CandidatesReady,
@@ -23,10 +26,6 @@ from codecascade.router.events import (
     TierStartedEvent,
 )
 from codecascade.router.policy import RequestOverrides
-from codecascade.core.usage import Usage
-from codecascade.core.decision import Agreement
-from codecascade.core.task import Problem
-from codecascade.testsynth.servicer import problem_from_wire
 from codecascade.v1 import cascade_service_pb2 as pb
 from codecascade.v1 import cascade_service_pb2_grpc as pb_grpc
 from codecascade.v1 import usage_pb2

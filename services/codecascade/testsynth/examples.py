@@ -18,8 +18,8 @@ import ast
 import re
 from collections.abc import Iterator
 
-from codecascade.testsynth.parsing import ParsedGeneration, defined_names, parse_asserts
 from codecascade.core.task import Problem
+from codecascade.testsynth.parsing import ParsedGeneration, defined_names, parse_asserts
 
 __all__ = ["prompt_examples"]
 

@@ -11,7 +11,6 @@ deduplicated, so two spellings of one test count once in the agreement score.
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -71,8 +70,6 @@ class ParsedGeneration:
 
     asserts: tuple[str, ...]
     dropped: tuple[DroppedLine, ...]
-
-
 
 
 def defined_names(prompt: str) -> frozenset[str]:

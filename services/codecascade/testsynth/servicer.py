@@ -6,26 +6,16 @@ from typing import Any
 
 import grpc
 
-from codecascade.mesh.deadlines import remaining_s
 from codecascade.core.errors import InvalidInput
-from codecascade.mesh.wire import duration
+from codecascade.mesh.deadlines import remaining_s
+from codecascade.mesh.wire import duration, problem_from_wire
 from codecascade.testsynth.config import TestSynthSettings
-from codecascade.core.task import Problem, make_problem
 from codecascade.testsynth.synthesis import SynthesisRequest, SynthesisResult, TestSynthesizer
 from codecascade.v1 import testsynth_service_pb2 as pb
 from codecascade.v1 import testsynth_service_pb2_grpc as pb_grpc
 from codecascade.v1 import usage_pb2
 
-__all__ = ["TestSynthServicer", "problem_from_wire", "result_to_proto"]
-
-_STYLES: dict[int, str] = {pb.PROBLEM_STYLE_HUMANEVAL: "humaneval", pb.PROBLEM_STYLE_MBPP: "mbpp"}
-
-
-def problem_from_wire(prompt: str, entry_point: str, example_test: str, style: int) -> Problem:
-    """The task a request describes (shared by the router, whose Task has the same fields)."""
-    return make_problem(
-        prompt, entry_point=entry_point, example_test=example_test, style=_STYLES.get(style, "")
-    )
+__all__ = ["TestSynthServicer", "result_to_proto"]
 
 
 def result_to_proto(result: SynthesisResult) -> pb.SynthesizeTestsResponse:

@@ -22,44 +22,44 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from codecascade.v1 import testsynth_service_pb2 as codecascade_dot_v1_dot_testsynth__service__pb2
+from codecascade.v1 import task_pb2 as codecascade_dot_v1_dot_task__pb2
 from codecascade.v1 import usage_pb2 as codecascade_dot_v1_dot_usage__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$codecascade/v1/cascade_service.proto\x12\x0e\x63odecascade.v1\x1a&codecascade/v1/testsynth_service.proto\x1a\x1a\x63odecascade/v1/usage.proto\x1a\x1egoogle/protobuf/duration.proto\"n\n\x04Task\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x13\n\x0b\x65ntry_point\x18\x02 \x01(\t\x12+\n\x05style\x18\x03 \x01(\x0e\x32\x1c.codecascade.v1.ProblemStyle\x12\x14\n\x0c\x65xample_test\x18\x04 \x01(\t\"\xb2\x01\n\tOverrides\x12\x10\n\x08max_tier\x18\x01 \x01(\t\x12\x16\n\tthreshold\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x0e\n\x01k\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\x19\n\x0c\x63ost_cap_usd\x18\x04 \x01(\x01H\x02\x88\x01\x01\x12+\n\x08\x64\x65\x61\x64line\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0c\n\n_thresholdB\x04\n\x02_kB\x0f\n\r_cost_cap_usd\"\x7f\n\x0fGenerateRequest\x12\"\n\x04task\x18\x01 \x01(\x0b\x32\x14.codecascade.v1.Task\x12,\n\toverrides\x18\x02 \x01(\x0b\x32\x19.codecascade.v1.Overrides\x12\x11\n\x04seed\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\x07\n\x05_seed\"I\n\x15GenerateStreamRequest\x12\x30\n\x07request\x18\x01 \x01(\x0b\x32\x1f.codecascade.v1.GenerateRequest\"\xb6\x01\n\rMatrixSummary\x12\x11\n\tsolutions\x18\x01 \x01(\x05\x12\r\n\x05tests\x18\x02 \x01(\x05\x12\x14\n\x0cpassed_cells\x18\x03 \x01(\x05\x12\x1b\n\x13passes_per_solution\x18\x04 \x03(\x05\x12\x15\n\rbest_solution\x18\x05 \x01(\x05\x12\x1c\n\x14\x62\x65st_solution_passes\x18\x06 \x01(\x05\x12\x1b\n\x13\x62\x65st_test_agreement\x18\x07 \x01(\x05\"\xe0\x03\n\x0bTierAttempt\x12\x0c\n\x04tier\x18\x01 \x01(\t\x12*\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x18.codecascade.v1.Decision\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\t\n\x01k\x18\x04 \x01(\x05\x12\x12\n\ntest_lines\x18\x05 \x01(\x05\x12\r\n\x05score\x18\x06 \x01(\x01\x12\x11\n\tthreshold\x18\x07 \x01(\x01\x12-\n\x06matrix\x18\x08 \x01(\x0b\x32\x1d.codecascade.v1.MatrixSummary\x12\x32\n\x0esolution_usage\x18\t \x01(\x0b\x32\x1a.codecascade.v1.TokenUsage\x12.\n\ntest_usage\x18\n \x01(\x0b\x32\x1a.codecascade.v1.TokenUsage\x12-\n\nmodel_time\x18\x0b \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0csandbox_time\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12*\n\x07\x65lapsed\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05tests\x18\x0e \x03(\t\x12\x18\n\x10test_generations\x18\x0f \x01(\x05\"\xc3\x02\n\x10GenerateResponse\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x01\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12*\n\x08\x64\x65\x63ision\x18\x05 \x01(\x0e\x32\x18.codecascade.v1.Decision\x12-\n\x06matrix\x18\x06 \x01(\x0b\x32\x1d.codecascade.v1.MatrixSummary\x12-\n\x08\x61ttempts\x18\x07 \x03(\x0b\x32\x1b.codecascade.v1.TierAttempt\x12)\n\x05usage\x18\x08 \x01(\x0b\x32\x1a.codecascade.v1.TokenUsage\x12*\n\x07\x65lapsed\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x10\n\x08trace_id\x18\n \x01(\t\"T\n\x0bTierStarted\x12\x0c\n\x04tier\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x12\n\ntest_lines\x18\x03 \x01(\x05\x12\x18\n\x10test_generations\x18\x04 \x01(\x05\"p\n\x13\x43\x61ndidatesGenerated\x12\x0c\n\x04tier\x18\x01 \x01(\t\x12\x11\n\tsolutions\x18\x02 \x01(\x05\x12\r\n\x05tests\x18\x03 \x01(\x05\x12)\n\x05usage\x18\x04 \x01(\x0b\x32\x1a.codecascade.v1.TokenUsage\"n\n\rTestsExecuted\x12\x0c\n\x04tier\x18\x01 \x01(\t\x12-\n\x06matrix\x18\x02 \x01(\x0b\x32\x1d.codecascade.v1.MatrixSummary\x12\r\n\x05score\x18\x03 \x01(\x01\x12\x11\n\tthreshold\x18\x04 \x01(\x01\"a\n\tEscalated\x12\x11\n\tfrom_tier\x18\x01 \x01(\t\x12\x0f\n\x07to_tier\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x11\n\tthreshold\x18\x05 \x01(\x01\"\xbb\x02\n\x16GenerateStreamResponse\x12\x33\n\x0ctier_started\x18\x01 \x01(\x0b\x32\x1b.codecascade.v1.TierStartedH\x00\x12\x43\n\x14\x63\x61ndidates_generated\x18\x02 \x01(\x0b\x32#.codecascade.v1.CandidatesGeneratedH\x00\x12\x37\n\x0etests_executed\x18\x03 \x01(\x0b\x32\x1d.codecascade.v1.TestsExecutedH\x00\x12.\n\tescalated\x18\x04 \x01(\x0b\x32\x19.codecascade.v1.EscalatedH\x00\x12\x35\n\tcompleted\x18\x05 \x01(\x0b\x32 .codecascade.v1.GenerateResponseH\x00\x42\x07\n\x05\x65vent*\x94\x01\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44\x45\x43ISION_ACCEPTED\x10\x01\x12\x16\n\x12\x44\x45\x43ISION_ESCALATED\x10\x02\x12\x14\n\x10\x44\x45\x43ISION_SKIPPED\x10\x03\x12\x12\n\x0e\x44\x45\x43ISION_FINAL\x10\x04\x12\x15\n\x11\x44\x45\x43ISION_UNTESTED\x10\x05\x32\xc2\x01\n\x0e\x43\x61scadeService\x12M\n\x08Generate\x12\x1f.codecascade.v1.GenerateRequest\x1a .codecascade.v1.GenerateResponse\x12\x61\n\x0eGenerateStream\x12%.codecascade.v1.GenerateStreamRequest\x1a&.codecascade.v1.GenerateStreamResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$codecascade/v1/cascade_service.proto\x12\x0e\x63odecascade.v1\x1a\x19\x63odecascade/v1/task.proto\x1a\x1a\x63odecascade/v1/usage.proto\x1a\x1egoogle/protobuf/duration.proto\"n\n\x04Task\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x13\n\x0b\x65ntry_point\x18\x02 \x01(\t\x12+\n\x05style\x18\x03 \x01(\x0e\x32\x1c.codecascade.v1.ProblemStyle\x12\x14\n\x0c\x65xample_test\x18\x04 \x01(\t\"\xb2\x01\n\tOverrides\x12\x10\n\x08max_tier\x18\x01 \x01(\t\x12\x16\n\tthreshold\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x0e\n\x01k\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\x19\n\x0c\x63ost_cap_usd\x18\x04 \x01(\x01H\x02\x88\x01\x01\x12+\n\x08\x64\x65\x61\x64line\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0c\n\n_thresholdB\x04\n\x02_kB\x0f\n\r_cost_cap_usd\"\x7f\n\x0fGenerateRequest\x12\"\n\x04task\x18\x01 \x01(\x0b\x32\x14.codecascade.v1.Task\x12,\n\toverrides\x18\x02 \x01(\x0b\x32\x19.codecascade.v1.Overrides\x12\x11\n\x04seed\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\x07\n\x05_seed\"I\n\x15GenerateStreamRequest\x12\x30\n\x07request\x18\x01 \x01(\x0b\x32\x1f.codecascade.v1.GenerateRequest\"\xb6\x01\n\rMatrixSummary\x12\x11\n\tsolutions\x18\x01 \x01(\x05\x12\r\n\x05tests\x18\x02 \x01(\x05\x12\x14\n\x0cpassed_cells\x18\x03 \x01(\x05\x12\x1b\n\x13passes_per_solution\x18\x04 \x03(\x05\x12\x15\n\rbest_solution\x18\x05 \x01(\x05\x12\x1c\n\x14\x62\x65st_solution_passes\x18\x06 \x01(\x05\x12\x1b\n\x13\x62\x65st_test_agreement\x18\x07 \x01(\x05\"\xe0\x03\n\x0bTierAttempt\x12\x0c\n\x04tier\x18\x01 \x01(\t\x12*\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x18.codecascade.v1.Decision\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\t\n\x01k\x18\x04 \x01(\x05\x12\x12\n\ntest_lines\x18\x05 \x01(\x05\x12\r\n\x05score\x18\x06 \x01(\x01\x12\x11\n\tthreshold\x18\x07 \x01(\x01\x12-\n\x06matrix\x18\x08 \x01(\x0b\x32\x1d.codecascade.v1.MatrixSummary\x12\x32\n\x0esolution_usage\x18\t \x01(\x0b\x32\x1a.codecascade.v1.TokenUsage\x12.\n\ntest_usage\x18\n \x01(\x0b\x32\x1a.codecascade.v1.TokenUsage\x12-\n\nmodel_time\x18\x0b \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0csandbox_time\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12*\n\x07\x65lapsed\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05tests\x18\x0e \x03(\t\x12\x18\n\x10test_generations\x18\x0f \x01(\x05\"\xc3\x02\n\x10GenerateResponse\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x01\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12*\n\x08\x64\x65\x63ision\x18\x05 \x01(\x0e\x32\x18.codecascade.v1.Decision\x12-\n\x06matrix\x18\x06 \x01(\x0b\x32\x1d.codecascade.v1.MatrixSummary\x12-\n\x08\x61ttempts\x18\x07 \x03(\x0b\x32\x1b.codecascade.v1.TierAttempt\x12)\n\x05usage\x18\x08 \x01(\x0b\x32\x1a.codecascade.v1.TokenUsage\x12*\n\x07\x65lapsed\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x10\n\x08trace_id\x18\n \x01(\t\"T\n\x0bTierStarted\x12\x0c\n\x04tier\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x12\n\ntest_lines\x18\x03 \x01(\x05\x12\x18\n\x10test_generations\x18\x04 \x01(\x05\"p\n\x13\x43\x61ndidatesGenerated\x12\x0c\n\x04tier\x18\x01 \x01(\t\x12\x11\n\tsolutions\x18\x02 \x01(\x05\x12\r\n\x05tests\x18\x03 \x01(\x05\x12)\n\x05usage\x18\x04 \x01(\x0b\x32\x1a.codecascade.v1.TokenUsage\"n\n\rTestsExecuted\x12\x0c\n\x04tier\x18\x01 \x01(\t\x12-\n\x06matrix\x18\x02 \x01(\x0b\x32\x1d.codecascade.v1.MatrixSummary\x12\r\n\x05score\x18\x03 \x01(\x01\x12\x11\n\tthreshold\x18\x04 \x01(\x01\"a\n\tEscalated\x12\x11\n\tfrom_tier\x18\x01 \x01(\t\x12\x0f\n\x07to_tier\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x11\n\tthreshold\x18\x05 \x01(\x01\"\xbb\x02\n\x16GenerateStreamResponse\x12\x33\n\x0ctier_started\x18\x01 \x01(\x0b\x32\x1b.codecascade.v1.TierStartedH\x00\x12\x43\n\x14\x63\x61ndidates_generated\x18\x02 \x01(\x0b\x32#.codecascade.v1.CandidatesGeneratedH\x00\x12\x37\n\x0etests_executed\x18\x03 \x01(\x0b\x32\x1d.codecascade.v1.TestsExecutedH\x00\x12.\n\tescalated\x18\x04 \x01(\x0b\x32\x19.codecascade.v1.EscalatedH\x00\x12\x35\n\tcompleted\x18\x05 \x01(\x0b\x32 .codecascade.v1.GenerateResponseH\x00\x42\x07\n\x05\x65vent*\x94\x01\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44\x45\x43ISION_ACCEPTED\x10\x01\x12\x16\n\x12\x44\x45\x43ISION_ESCALATED\x10\x02\x12\x14\n\x10\x44\x45\x43ISION_SKIPPED\x10\x03\x12\x12\n\x0e\x44\x45\x43ISION_FINAL\x10\x04\x12\x15\n\x11\x44\x45\x43ISION_UNTESTED\x10\x05\x32\xc2\x01\n\x0e\x43\x61scadeService\x12M\n\x08Generate\x12\x1f.codecascade.v1.GenerateRequest\x1a .codecascade.v1.GenerateResponse\x12\x61\n\x0eGenerateStream\x12%.codecascade.v1.GenerateStreamRequest\x1a&.codecascade.v1.GenerateStreamResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'codecascade.v1.cascade_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DECISION']._serialized_start=2377
-  _globals['_DECISION']._serialized_end=2525
-  _globals['_TASK']._serialized_start=156
-  _globals['_TASK']._serialized_end=266
-  _globals['_OVERRIDES']._serialized_start=269
-  _globals['_OVERRIDES']._serialized_end=447
-  _globals['_GENERATEREQUEST']._serialized_start=449
-  _globals['_GENERATEREQUEST']._serialized_end=576
-  _globals['_GENERATESTREAMREQUEST']._serialized_start=578
-  _globals['_GENERATESTREAMREQUEST']._serialized_end=651
-  _globals['_MATRIXSUMMARY']._serialized_start=654
-  _globals['_MATRIXSUMMARY']._serialized_end=836
-  _globals['_TIERATTEMPT']._serialized_start=839
-  _globals['_TIERATTEMPT']._serialized_end=1319
-  _globals['_GENERATERESPONSE']._serialized_start=1322
-  _globals['_GENERATERESPONSE']._serialized_end=1645
-  _globals['_TIERSTARTED']._serialized_start=1647
-  _globals['_TIERSTARTED']._serialized_end=1731
-  _globals['_CANDIDATESGENERATED']._serialized_start=1733
-  _globals['_CANDIDATESGENERATED']._serialized_end=1845
-  _globals['_TESTSEXECUTED']._serialized_start=1847
-  _globals['_TESTSEXECUTED']._serialized_end=1957
-  _globals['_ESCALATED']._serialized_start=1959
-  _globals['_ESCALATED']._serialized_end=2056
-  _globals['_GENERATESTREAMRESPONSE']._serialized_start=2059
-  _globals['_GENERATESTREAMRESPONSE']._serialized_end=2374
-  _globals['_CASCADESERVICE']._serialized_start=2528
-  _globals['_CASCADESERVICE']._serialized_end=2722
+  _globals['_DECISION']._serialized_start=2364
+  _globals['_DECISION']._serialized_end=2512
+  _globals['_TASK']._serialized_start=143
+  _globals['_TASK']._serialized_end=253
+  _globals['_OVERRIDES']._serialized_start=256
+  _globals['_OVERRIDES']._serialized_end=434
+  _globals['_GENERATEREQUEST']._serialized_start=436
+  _globals['_GENERATEREQUEST']._serialized_end=563
+  _globals['_GENERATESTREAMREQUEST']._serialized_start=565
+  _globals['_GENERATESTREAMREQUEST']._serialized_end=638
+  _globals['_MATRIXSUMMARY']._serialized_start=641
+  _globals['_MATRIXSUMMARY']._serialized_end=823
+  _globals['_TIERATTEMPT']._serialized_start=826
+  _globals['_TIERATTEMPT']._serialized_end=1306
+  _globals['_GENERATERESPONSE']._serialized_start=1309
+  _globals['_GENERATERESPONSE']._serialized_end=1632
+  _globals['_TIERSTARTED']._serialized_start=1634
+  _globals['_TIERSTARTED']._serialized_end=1718
+  _globals['_CANDIDATESGENERATED']._serialized_start=1720
+  _globals['_CANDIDATESGENERATED']._serialized_end=1832
+  _globals['_TESTSEXECUTED']._serialized_start=1834
+  _globals['_TESTSEXECUTED']._serialized_end=1944
+  _globals['_ESCALATED']._serialized_start=1946
+  _globals['_ESCALATED']._serialized_end=2043
+  _globals['_GENERATESTREAMRESPONSE']._serialized_start=2046
+  _globals['_GENERATESTREAMRESPONSE']._serialized_end=2361
+  _globals['_CASCADESERVICE']._serialized_start=2515
+  _globals['_CASCADESERVICE']._serialized_end=2709
 # @@protoc_insertion_point(module_scope)

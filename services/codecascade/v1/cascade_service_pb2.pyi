@@ -1,6 +1,6 @@
 import datetime
 
-from codecascade.v1 import testsynth_service_pb2 as _testsynth_service_pb2
+from codecascade.v1 import task_pb2 as _task_pb2
 from codecascade.v1 import usage_pb2 as _usage_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf.internal import containers as _containers
@@ -35,9 +35,9 @@ class Task(_message.Message):
     EXAMPLE_TEST_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     entry_point: str
-    style: _testsynth_service_pb2.ProblemStyle
+    style: _task_pb2.ProblemStyle
     example_test: str
-    def __init__(self, prompt: _Optional[str] = ..., entry_point: _Optional[str] = ..., style: _Optional[_Union[_testsynth_service_pb2.ProblemStyle, str]] = ..., example_test: _Optional[str] = ...) -> None: ...
+    def __init__(self, prompt: _Optional[str] = ..., entry_point: _Optional[str] = ..., style: _Optional[_Union[_task_pb2.ProblemStyle, str]] = ..., example_test: _Optional[str] = ...) -> None: ...
 
 class Overrides(_message.Message):
     __slots__ = ("max_tier", "threshold", "k", "cost_cap_usd", "deadline")

@@ -22,29 +22,28 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from codecascade.v1 import task_pb2 as codecascade_dot_v1_dot_task__pb2
 from codecascade.v1 import usage_pb2 as codecascade_dot_v1_dot_usage__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&codecascade/v1/testsynth_service.proto\x12\x0e\x63odecascade.v1\x1a\x1a\x63odecascade/v1/usage.proto\x1a\x1egoogle/protobuf/duration.proto\"\x91\x02\n\x16SynthesizeTestsRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x13\n\x0b\x65ntry_point\x18\x02 \x01(\t\x12+\n\x05style\x18\x03 \x01(\x0e\x32\x1c.codecascade.v1.ProblemStyle\x12\x14\n\x0c\x65xample_test\x18\x04 \x01(\t\x12\x0c\n\x04tier\x18\x05 \x01(\t\x12\x13\n\x0bgenerations\x18\x06 \x01(\x05\x12\x1c\n\x14lines_per_generation\x18\x07 \x01(\x05\x12\x11\n\tmax_tests\x18\x08 \x01(\x05\x12\x11\n\x04seed\x18\t \x01(\x03H\x00\x88\x01\x01\x12\x1f\n\x17\x65xclude_prompt_examples\x18\n \x01(\x08\x42\x07\n\x05_seed\"s\n\x0fSynthesizedTest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x18\n\x10generation_index\x18\x03 \x01(\x05\x12*\n\x06origin\x18\x04 \x01(\x0e\x32\x1a.codecascade.v1.TestOrigin\"E\n\x0b\x44roppedTest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x18\n\x10generation_index\x18\x03 \x01(\x05\"\xd4\x01\n\x17SynthesizeTestsResponse\x12.\n\x05tests\x18\x01 \x03(\x0b\x32\x1f.codecascade.v1.SynthesizedTest\x12,\n\x07\x64ropped\x18\x02 \x03(\x0b\x32\x1b.codecascade.v1.DroppedTest\x12)\n\x05usage\x18\x03 \x01(\x0b\x32\x1a.codecascade.v1.TokenUsage\x12\x30\n\rmodel_latency\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration*b\n\x0cProblemStyle\x12\x1d\n\x19PROBLEM_STYLE_UNSPECIFIED\x10\x00\x12\x1b\n\x17PROBLEM_STYLE_HUMANEVAL\x10\x01\x12\x16\n\x12PROBLEM_STYLE_MBPP\x10\x02*`\n\nTestOrigin\x12\x1b\n\x17TEST_ORIGIN_UNSPECIFIED\x10\x00\x12\x15\n\x11TEST_ORIGIN_MODEL\x10\x01\x12\x1e\n\x1aTEST_ORIGIN_PROMPT_EXAMPLE\x10\x02\x32v\n\x10TestSynthService\x12\x62\n\x0fSynthesizeTests\x12&.codecascade.v1.SynthesizeTestsRequest\x1a\'.codecascade.v1.SynthesizeTestsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&codecascade/v1/testsynth_service.proto\x12\x0e\x63odecascade.v1\x1a\x19\x63odecascade/v1/task.proto\x1a\x1a\x63odecascade/v1/usage.proto\x1a\x1egoogle/protobuf/duration.proto\"\x91\x02\n\x16SynthesizeTestsRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x13\n\x0b\x65ntry_point\x18\x02 \x01(\t\x12+\n\x05style\x18\x03 \x01(\x0e\x32\x1c.codecascade.v1.ProblemStyle\x12\x14\n\x0c\x65xample_test\x18\x04 \x01(\t\x12\x0c\n\x04tier\x18\x05 \x01(\t\x12\x13\n\x0bgenerations\x18\x06 \x01(\x05\x12\x1c\n\x14lines_per_generation\x18\x07 \x01(\x05\x12\x11\n\tmax_tests\x18\x08 \x01(\x05\x12\x11\n\x04seed\x18\t \x01(\x03H\x00\x88\x01\x01\x12\x1f\n\x17\x65xclude_prompt_examples\x18\n \x01(\x08\x42\x07\n\x05_seed\"s\n\x0fSynthesizedTest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x18\n\x10generation_index\x18\x03 \x01(\x05\x12*\n\x06origin\x18\x04 \x01(\x0e\x32\x1a.codecascade.v1.TestOrigin\"E\n\x0b\x44roppedTest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x18\n\x10generation_index\x18\x03 \x01(\x05\"\xd4\x01\n\x17SynthesizeTestsResponse\x12.\n\x05tests\x18\x01 \x03(\x0b\x32\x1f.codecascade.v1.SynthesizedTest\x12,\n\x07\x64ropped\x18\x02 \x03(\x0b\x32\x1b.codecascade.v1.DroppedTest\x12)\n\x05usage\x18\x03 \x01(\x0b\x32\x1a.codecascade.v1.TokenUsage\x12\x30\n\rmodel_latency\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration*`\n\nTestOrigin\x12\x1b\n\x17TEST_ORIGIN_UNSPECIFIED\x10\x00\x12\x15\n\x11TEST_ORIGIN_MODEL\x10\x01\x12\x1e\n\x1aTEST_ORIGIN_PROMPT_EXAMPLE\x10\x02\x32v\n\x10TestSynthService\x12\x62\n\x0fSynthesizeTests\x12&.codecascade.v1.SynthesizeTestsRequest\x1a\'.codecascade.v1.SynthesizeTestsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'codecascade.v1.testsynth_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PROBLEMSTYLE']._serialized_start=797
-  _globals['_PROBLEMSTYLE']._serialized_end=895
-  _globals['_TESTORIGIN']._serialized_start=897
-  _globals['_TESTORIGIN']._serialized_end=993
-  _globals['_SYNTHESIZETESTSREQUEST']._serialized_start=119
-  _globals['_SYNTHESIZETESTSREQUEST']._serialized_end=392
-  _globals['_SYNTHESIZEDTEST']._serialized_start=394
-  _globals['_SYNTHESIZEDTEST']._serialized_end=509
-  _globals['_DROPPEDTEST']._serialized_start=511
-  _globals['_DROPPEDTEST']._serialized_end=580
-  _globals['_SYNTHESIZETESTSRESPONSE']._serialized_start=583
-  _globals['_SYNTHESIZETESTSRESPONSE']._serialized_end=795
-  _globals['_TESTSYNTHSERVICE']._serialized_start=995
-  _globals['_TESTSYNTHSERVICE']._serialized_end=1113
+  _globals['_TESTORIGIN']._serialized_start=824
+  _globals['_TESTORIGIN']._serialized_end=920
+  _globals['_SYNTHESIZETESTSREQUEST']._serialized_start=146
+  _globals['_SYNTHESIZETESTSREQUEST']._serialized_end=419
+  _globals['_SYNTHESIZEDTEST']._serialized_start=421
+  _globals['_SYNTHESIZEDTEST']._serialized_end=536
+  _globals['_DROPPEDTEST']._serialized_start=538
+  _globals['_DROPPEDTEST']._serialized_end=607
+  _globals['_SYNTHESIZETESTSRESPONSE']._serialized_start=610
+  _globals['_SYNTHESIZETESTSRESPONSE']._serialized_end=822
+  _globals['_TESTSYNTHSERVICE']._serialized_start=922
+  _globals['_TESTSYNTHSERVICE']._serialized_end=1040
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 import datetime
 
+from codecascade.v1 import task_pb2 as _task_pb2
 from codecascade.v1 import usage_pb2 as _usage_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf.internal import containers as _containers
@@ -11,20 +12,11 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class ProblemStyle(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    PROBLEM_STYLE_UNSPECIFIED: _ClassVar[ProblemStyle]
-    PROBLEM_STYLE_HUMANEVAL: _ClassVar[ProblemStyle]
-    PROBLEM_STYLE_MBPP: _ClassVar[ProblemStyle]
-
 class TestOrigin(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     TEST_ORIGIN_UNSPECIFIED: _ClassVar[TestOrigin]
     TEST_ORIGIN_MODEL: _ClassVar[TestOrigin]
     TEST_ORIGIN_PROMPT_EXAMPLE: _ClassVar[TestOrigin]
-PROBLEM_STYLE_UNSPECIFIED: ProblemStyle
-PROBLEM_STYLE_HUMANEVAL: ProblemStyle
-PROBLEM_STYLE_MBPP: ProblemStyle
 TEST_ORIGIN_UNSPECIFIED: TestOrigin
 TEST_ORIGIN_MODEL: TestOrigin
 TEST_ORIGIN_PROMPT_EXAMPLE: TestOrigin
@@ -43,7 +35,7 @@ class SynthesizeTestsRequest(_message.Message):
     EXCLUDE_PROMPT_EXAMPLES_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     entry_point: str
-    style: ProblemStyle
+    style: _task_pb2.ProblemStyle
     example_test: str
     tier: str
     generations: int
@@ -51,7 +43,7 @@ class SynthesizeTestsRequest(_message.Message):
     max_tests: int
     seed: int
     exclude_prompt_examples: bool
-    def __init__(self, prompt: _Optional[str] = ..., entry_point: _Optional[str] = ..., style: _Optional[_Union[ProblemStyle, str]] = ..., example_test: _Optional[str] = ..., tier: _Optional[str] = ..., generations: _Optional[int] = ..., lines_per_generation: _Optional[int] = ..., max_tests: _Optional[int] = ..., seed: _Optional[int] = ..., exclude_prompt_examples: _Optional[bool] = ...) -> None: ...
+    def __init__(self, prompt: _Optional[str] = ..., entry_point: _Optional[str] = ..., style: _Optional[_Union[_task_pb2.ProblemStyle, str]] = ..., example_test: _Optional[str] = ..., tier: _Optional[str] = ..., generations: _Optional[int] = ..., lines_per_generation: _Optional[int] = ..., max_tests: _Optional[int] = ..., seed: _Optional[int] = ..., exclude_prompt_examples: _Optional[bool] = ...) -> None: ...
 
 class SynthesizedTest(_message.Message):
     __slots__ = ("code", "tier", "generation_index", "origin")
