@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 from codecascade.mesh.entrypoint import run_service
-from codecascade.sandbox.backends import build_backend
 from codecascade.sandbox.config import SandboxSettings
-from codecascade.sandbox.server import SandboxService
+from codecascade.sandbox.server import build_service
 
 
 def main() -> int:
     """Reads settings from file and environment, then serves until SIGTERM."""
-    return run_service(
-        "codecascade-sandbox",
-        SandboxSettings,
-        lambda settings, _registry: SandboxService(settings, build_backend(settings)),
-    )
+    return run_service("codecascade-sandbox", SandboxSettings, build_service)
 
 
 if __name__ == "__main__":

@@ -5,14 +5,18 @@ from __future__ import annotations
 from codecascade.sandbox.config import SandboxSettings
 from codecascade.sandbox.execution import Backend
 from codecascade.sandbox.pod import PodBackend
+from codecascade.sandbox.pool import PoolObserver
 from codecascade.sandbox.process import ProcessBackend
 from codecascade.sandbox.runsc import RunscBackend
 
 __all__ = ["build_backend"]
 
 
-def build_backend(settings: SandboxSettings) -> Backend:
-    """A backend that is built but not started; `start()` checks that it can really run here."""
+def build_backend(settings: SandboxSettings, observer: PoolObserver | None = None) -> Backend:
+    """A backend that is built but not started; `start()` checks that it can really run here.
+
+    `observer` is told the warm pool's ready and in-use counts (the service's metrics).
+    """
     if settings.sandbox_backend == "runsc":
         return RunscBackend(
             settings,
@@ -20,6 +24,7 @@ def build_backend(settings: SandboxSettings) -> Backend:
             prefork=settings.sandbox_prefork,
             start_timeout_s=settings.sandbox_start_timeout_s,
             reaper_interval_s=settings.sandbox_reaper_interval_s,
+            observer=observer,
         )
     if settings.sandbox_backend == "pod":
         return PodBackend(
@@ -30,6 +35,7 @@ def build_backend(settings: SandboxSettings) -> Backend:
             parallel=settings.sandbox_parallel,
             prefork=settings.sandbox_prefork,
             start_timeout_s=settings.sandbox_start_timeout_s,
+            observer=observer,
         )
     return ProcessBackend(
         allow_insecure=settings.sandbox_allow_insecure,
@@ -40,4 +46,5 @@ def build_backend(settings: SandboxSettings) -> Backend:
         parallel=settings.sandbox_parallel,
         prefork=settings.sandbox_prefork,
         start_timeout_s=settings.sandbox_start_timeout_s,
+        observer=observer,
     )

@@ -108,3 +108,10 @@ class Backend(Protocol):
 
     async def close(self) -> None:
         """Releases every resource; leaves no sandbox or process behind."""
+
+
+class JobObserver(Protocol):
+    """Told about every job a backend finished (the service's metrics implement it)."""
+
+    def job_finished(self, report: ExecutionReport) -> None:
+        """Called on the event loop while the request's span is current; must not block."""

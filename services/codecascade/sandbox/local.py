@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from codecascade.sandbox.execution import ExecutionJob, ExecutionReport
 from codecascade.sandbox.isolation import execute_isolating, sub_job
-from codecascade.sandbox.pool import WarmPool
+from codecascade.sandbox.pool import PoolObserver, WarmPool
 from codecascade.sandbox.protocol import (
     READER_LIMIT_BYTES,
     RUNNER_PATH,
@@ -60,7 +60,9 @@ class LocalRunnerBackend:
         parallel: int = 2,
         start_timeout_s: float = 10.0,
         prefork: int | None = None,
+        observer: PoolObserver | None = None,
     ) -> None:
+        """`observer` is told the pool's ready and in-use counts (the service's metrics)."""
         self._python = python
         self._parallel = parallel
         self._prefork = default_prefork(parallel) if prefork is None else max(0, prefork)
@@ -73,6 +75,7 @@ class LocalRunnerBackend:
             size=pool_size,
             wait_s=pool_wait_s,
             name=f"{self.name}-pool",
+            observer=observer,
         )
 
     async def start(self) -> None:
@@ -160,6 +163,7 @@ class LocalRunnerBackend:
             result.notes.append("runner exited before it took the job")
         finally:
             self._destroy_later(runner, 2.0 if result.ended else 0.0)
+            self._pool.retire()
         if not result.ended and not result.deadline_hit:
             result.notes.append("runner ended without finishing the job")
         return result

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from codecascade.sandbox.errors import SandboxUnavailable
 from codecascade.sandbox.local import LocalRunnerBackend
+from codecascade.sandbox.pool import PoolObserver
 
 __all__ = ["PodBackend", "detect_gvisor"]
 
@@ -68,6 +69,7 @@ class PodBackend(LocalRunnerBackend):
         start_timeout_s: float = 10.0,
         prefork: int | None = None,
         probe: Callable[[], str | None] = detect_gvisor,
+        observer: PoolObserver | None = None,
     ) -> None:
         super().__init__(
             python=python,
@@ -77,6 +79,7 @@ class PodBackend(LocalRunnerBackend):
             parallel=parallel,
             start_timeout_s=start_timeout_s,
             prefork=prefork,
+            observer=observer,
         )
         self._python_path = Path(python)
         self._probe = probe

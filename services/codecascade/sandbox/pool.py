@@ -5,6 +5,10 @@ The pool keeps `size` items started and idle, hands each out exactly once, and s
 replacement in the background as soon as one is taken. Items are never returned: a used sandbox
 has run someone's code and is destroyed by its user. With `size == 0` every acquire starts an
 item on demand (the cold path, also what the benchmark measures as "cold").
+
+Callers say when they are done with an item they acquired (`retire`), so the pool can count items
+in use as well as ready ones, and tell an optional `PoolObserver` (the service's metrics) whenever
+either count changes; the pool itself knows nothing of metrics.
 """
 
 from __future__ import annotations
@@ -13,14 +17,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from codecascade.sandbox.errors import PoolExhausted
 
-__all__ = ["WarmPool"]
+__all__ = ["PoolObserver", "WarmPool"]
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class PoolObserver(Protocol):
+    """Told the pool's counts each time one changes (called on the event loop, must not block)."""
+
+    def pool_changed(self, *, ready: int, in_use: int) -> None:
+        """`ready`: started and idle; `in_use`: acquired and not yet retired."""
 
 
 class WarmPool(Generic[T]):
@@ -35,14 +46,17 @@ class WarmPool(Generic[T]):
         wait_s: float,
         max_starting: int = 2,
         name: str = "pool",
+        observer: PoolObserver | None = None,
     ) -> None:
         self._create = create
         self._destroy = destroy
         self._size = size
         self._wait_s = wait_s
         self._name = name
+        self._observer = observer
         self._ready: asyncio.Queue[T] = asyncio.Queue()
         self._starting = 0
+        self._in_use = 0
         self._start_slots = asyncio.Semaphore(max(1, max_starting))
         self._wakeup = asyncio.Event()
         self._filler: asyncio.Task[None] | None = None
@@ -54,20 +68,32 @@ class WarmPool(Generic[T]):
     def ready_count(self) -> int:
         return self._ready.qsize()
 
+    @property
+    def in_use_count(self) -> int:
+        """Items acquired and not yet retired."""
+        return self._in_use
+
+    def _changed(self) -> None:
+        if self._observer is not None:
+            self._observer.pool_changed(ready=self._ready.qsize(), in_use=self._in_use)
+
     def start(self) -> None:
         """Begins filling in the background."""
         if self._filler is None and self._size > 0:
             self._filler = asyncio.create_task(self._fill(), name=f"{self._name}-filler")
 
     async def acquire(self) -> T:
-        """An item that is exclusively the caller's; the caller must destroy it."""
+        """An item that is exclusively the caller's; the caller must destroy it, then `retire()`."""
         if self._closed:
             raise PoolExhausted(f"{self._name} is closed")
         if self._size == 0:
-            return await self._create()
+            item = await self._create()
+            self._in_use += 1
+            self._changed()
+            return item
         self._wakeup.set()
         try:
-            return await asyncio.wait_for(self._ready.get(), self._wait_s)
+            item = await asyncio.wait_for(self._ready.get(), self._wait_s)
         except TimeoutError:
             detail = f"; last start failure: {self.last_error}" if self.last_error else ""
             raise PoolExhausted(
@@ -76,6 +102,14 @@ class WarmPool(Generic[T]):
             ) from None
         finally:
             self._wakeup.set()
+        self._in_use += 1
+        self._changed()
+        return item
+
+    def retire(self) -> None:
+        """Says that an item the caller acquired is no longer in use (items never come back)."""
+        self._in_use = max(0, self._in_use - 1)
+        self._changed()
 
     async def _fill(self) -> None:
         backoff = 0.5
@@ -113,6 +147,7 @@ class WarmPool(Generic[T]):
             await self._destroy(item)
         else:
             self._ready.put_nowait(item)
+            self._changed()
 
     async def close(self) -> None:
         """Stops filling and destroys every idle item and every item still starting."""
@@ -129,3 +164,4 @@ class WarmPool(Generic[T]):
             await asyncio.gather(*self._tasks, return_exceptions=True)
         while not self._ready.empty():
             await self._destroy(self._ready.get_nowait())
+        self._changed()

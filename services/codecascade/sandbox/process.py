@@ -13,6 +13,7 @@ import logging
 from codecascade.sandbox.errors import SandboxUnavailable
 from codecascade.sandbox.execution import ExecutionJob, ExecutionReport
 from codecascade.sandbox.local import LocalRunnerBackend
+from codecascade.sandbox.pool import PoolObserver
 
 __all__ = ["ProcessBackend"]
 
@@ -35,6 +36,7 @@ class ProcessBackend(LocalRunnerBackend):
         parallel: int = 2,
         start_timeout_s: float = 10.0,
         prefork: int | None = None,
+        observer: PoolObserver | None = None,
     ) -> None:
         if not allow_insecure:
             raise SandboxUnavailable(
@@ -50,6 +52,7 @@ class ProcessBackend(LocalRunnerBackend):
             parallel=parallel,
             start_timeout_s=start_timeout_s,
             prefork=prefork,
+            observer=observer,
         )
 
     async def execute(self, job: ExecutionJob, *, deadline_s: float) -> ExecutionReport:

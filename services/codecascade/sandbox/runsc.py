@@ -32,7 +32,7 @@ from codecascade.sandbox.config import SandboxSettings
 from codecascade.sandbox.errors import SandboxUnavailable
 from codecascade.sandbox.execution import ExecutionJob, ExecutionReport, Limits, Outcome
 from codecascade.sandbox.isolation import execute_isolating, sub_job
-from codecascade.sandbox.pool import WarmPool
+from codecascade.sandbox.pool import PoolObserver, WarmPool
 from codecascade.sandbox.protocol import (
     RUNNER_PATH,
     ProtocolError,
@@ -99,12 +99,14 @@ class RunscBackend:
         reaper_interval_s: float | None = None,
         cgroup_parent: str = CGROUP_PARENT,
         prefork: int | None = None,
+        observer: PoolObserver | None = None,
     ) -> None:
         """Arguments left at None come from `settings` (SANDBOX_PARALLEL and friends).
 
         `prefork` is how many children each pooled sandbox forks while it waits (default: two
         waves of `parallel`), `cgroup_parent` the cgroup every sandbox's own cgroup is made
-        under (the benchmark gives its sandboxes a parent of their own to account for their CPU).
+        under (the benchmark gives its sandboxes a parent of their own to account for their CPU),
+        `observer` is told the pool's ready and in-use counts (the service's metrics).
         """
         self._cgroup_parent = cgroup_parent.strip("/")
         self._settings = settings
@@ -142,6 +144,7 @@ class RunscBackend:
             size=settings.pool_size,
             wait_s=settings.pool_wait_s,
             name="runsc-pool",
+            observer=observer,
         )
         self._reaper: asyncio.Task[None] | None = None
         self.runner_info: dict[str, object] = {}
@@ -403,12 +406,16 @@ class RunscBackend:
                 break
             _log.warning("sandbox %s died while idle in the pool", sandbox.id)
             self._destroy_later(sandbox)
+            self._pool.retire()
         else:
             return StreamResult(notes=["no live sandbox could be acquired"])
-        cgroup = f"{self._cgroup_parent}/{sandbox.id}"
-        if not await asyncio.to_thread(_set_cpu_weight, cgroup, _ACTIVE_SHARES):
-            _log.debug("could not raise the CPU weight of sandbox %s", sandbox.id)
-        return await self._run_in(sandbox, job, indices, max(0.0, end - loop.time()))
+        try:
+            cgroup = f"{self._cgroup_parent}/{sandbox.id}"
+            if not await asyncio.to_thread(_set_cpu_weight, cgroup, _ACTIVE_SHARES):
+                _log.debug("could not raise the CPU weight of sandbox %s", sandbox.id)
+            return await self._run_in(sandbox, job, indices, max(0.0, end - loop.time()))
+        finally:
+            self._pool.retire()
 
     async def _run_in(
         self, sandbox: _Sandbox, job: ExecutionJob, indices: Sequence[int], timeout_s: float

@@ -11,7 +11,7 @@ from codecascade.mesh.context import current_identity
 from codecascade.mesh.deadlines import remaining_s
 from codecascade.mesh.wire import duration, seconds
 from codecascade.sandbox.config import SandboxSettings
-from codecascade.sandbox.execution import Backend, ExecutionReport, Limits
+from codecascade.sandbox.execution import Backend, ExecutionReport, JobObserver, Limits
 from codecascade.sandbox.validation import RequestedLimits, validate_job
 from codecascade.v1 import sandbox_service_pb2 as pb
 from codecascade.v1 import sandbox_service_pb2_grpc as pb_grpc
@@ -72,9 +72,12 @@ def report_to_proto(report: ExecutionReport) -> pb.ExecuteResponse:
 class SandboxServicer(pb_grpc.SandboxServiceServicer):
     """Validates each request and hands it to the configured backend."""
 
-    def __init__(self, settings: SandboxSettings, backend: Backend) -> None:
+    def __init__(
+        self, settings: SandboxSettings, backend: Backend, observer: JobObserver | None = None
+    ) -> None:
         self._settings = settings
         self._backend = backend
+        self._observer = observer
 
     async def Execute(
         self, request: pb.ExecuteRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -97,4 +100,6 @@ class SandboxServicer(pb_grpc.SandboxServiceServicer):
         )
         deadline = remaining_s(context, default=self._settings.request_deadline_s)
         report = await self._backend.execute(job, deadline_s=deadline)
+        if self._observer is not None:
+            self._observer.job_finished(report)
         return report_to_proto(report)

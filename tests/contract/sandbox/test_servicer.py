@@ -1,12 +1,14 @@
 """The sandbox service over real gRPC, in-process, with a test-double backend.
 
 What is checked here is the service's contract (status codes, messages, health, reflection,
-tracing, deadlines), not isolation: tests/integration/sandbox runs the real gVisor backend.
+tracing, deadlines, metrics), not isolation: tests/integration/sandbox runs the real gVisor backend.
+Nothing waits on the clock: the double says when a job is in flight and holds it until told.
 """
 
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from collections.abc import AsyncIterator
 
 import grpc
@@ -15,9 +17,13 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import CollectorRegistry
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from codecascade.mesh.channels import open_channel
 from codecascade.mesh.health import is_serving
+from codecascade.mesh.metrics import MetricsEndpoint
 from codecascade.mesh.server import RunningServer, running_server
 from codecascade.sandbox.config import SandboxSettings
 from codecascade.sandbox.errors import PoolExhausted
@@ -28,20 +34,28 @@ from codecascade.sandbox.execution import (
     SolutionResult,
     TestResult,
 )
+from codecascade.sandbox.metrics import SandboxMetrics
 from codecascade.sandbox.server import SandboxService
 from codecascade.v1 import sandbox_service_pb2 as pb
 from codecascade.v1 import sandbox_service_pb2_grpc as pb_grpc
 
 
 class RecordingBackend:
-    """Passes every test; can be told to stall or fail, and records what it was asked."""
+    """Passes every test; can be told to hold jobs, fail or report reruns; records what it got.
+
+    `in_flight` is set when a job has reached the backend; with `hold` the job then waits for
+    `release`, so a test acts while a call is certainly running instead of sleeping.
+    """
 
     name = "test-double"
 
     def __init__(self) -> None:
         self.jobs: list[tuple[ExecutionJob, float]] = []
-        self.stall_s = 0.0
+        self.hold = False
+        self.in_flight = asyncio.Event()
+        self.release = asyncio.Event()
         self.error: Exception | None = None
+        self.reruns: frozenset[int] = frozenset()
         self.closed = False
 
     async def start(self) -> None:
@@ -49,11 +63,17 @@ class RecordingBackend:
 
     async def execute(self, job: ExecutionJob, *, deadline_s: float) -> ExecutionReport:
         self.jobs.append((job, deadline_s))
+        self.in_flight.set()
         if self.error is not None:
             raise self.error
-        await asyncio.sleep(self.stall_s)
+        if self.hold:
+            await self.release.wait()
         rows = tuple(
-            SolutionResult(i, tuple(TestResult(j, Outcome.PASSED) for j in range(len(job.tests))))
+            SolutionResult(
+                i,
+                tuple(TestResult(j, Outcome.PASSED) for j in range(len(job.tests))),
+                isolated_rerun=i in self.reruns,
+            )
             for i in range(len(job.solutions))
         )
         return ExecutionReport(rows, self.name, 0.01, job.limits)
@@ -80,12 +100,18 @@ def backend() -> RecordingBackend:
 
 
 @pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
 async def server(
-    backend: RecordingBackend, provider: TracerProvider
+    backend: RecordingBackend, provider: TracerProvider, registry: CollectorRegistry
 ) -> AsyncIterator[RunningServer]:
     settings = SandboxSettings(grpc_port=0, max_solutions=4, max_tests=5, max_code_bytes=1000)
+    service = SandboxService(settings, backend, observer=SandboxMetrics.create(registry))
     async with running_server(
-        settings, SandboxService(settings, backend), tracer_provider=provider
+        settings, service, tracer_provider=provider, registry=registry
     ) as running:
         yield running
 
@@ -198,7 +224,7 @@ async def test_unexpected_errors_are_internal_without_details(stub, backend) -> 
 
 
 async def test_deadline_is_passed_down_and_enforced(stub, backend) -> None:
-    backend.stall_s = 5
+    backend.hold = True  # never released: only the deadline ends the call
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Execute(_request(), timeout=0.5)
     assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
@@ -232,16 +258,86 @@ async def test_trace_context_crosses_the_call(stub, provider, exporter) -> None:
     assert span.attributes is not None and span.attributes["codecascade.tenant"] == "acme"
 
 
-async def test_graceful_shutdown_finishes_in_flight_calls(backend, provider) -> None:
-    settings = SandboxSettings(grpc_port=0, shutdown_grace_s=5)
-    backend.stall_s = 0.5
+async def test_graceful_shutdown_finishes_in_flight_calls(
+    backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = SandboxSettings(grpc_port=0, shutdown_grace_s=60)
+    backend.hold = True
     async with running_server(settings, SandboxService(settings, backend)) as running:
         channel = open_channel(running.address)
         call = asyncio.ensure_future(
-            pb_grpc.SandboxServiceStub(channel).Execute(_request(), timeout=10)
+            pb_grpc.SandboxServiceStub(channel).Execute(_request(), timeout=60)
         )
-        await asyncio.sleep(0.2)
+        await asyncio.wait_for(backend.in_flight.wait(), 30)
+        stop = running.server.stop
+
+        async def stop_then_release(grace: float | None) -> None:
+            stopping = asyncio.ensure_future(stop(grace))
+            # The loop runs callbacks in order: the stop's first step (refusing new calls,
+            # waiting up to `grace` for running ones) comes before the job is released.
+            asyncio.get_running_loop().call_soon(backend.release.set)
+            await stopping
+
+        monkeypatch.setattr(running.server, "stop", stop_then_release)
     response = await call
     await channel.close()
     assert len(response.solutions) == 1
     assert backend.closed
+
+
+def _scrape(port: int, accept: str | None) -> str:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics")
+    if accept is not None:
+        request.add_header("Accept", accept)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(response.read().decode())
+
+
+def _samples(text: str) -> dict[str, list[Sample]]:
+    """Samples by family, without the `_created` timestamps."""
+    return {
+        family.name: [s for s in family.samples if not s.name.endswith("_created")]
+        for family in text_string_to_metric_families(text)
+    }
+
+
+async def test_metrics_after_a_job_with_trace_exemplars_in_openmetrics(
+    stub, backend, registry, provider
+) -> None:
+    backend.reruns = frozenset({1})
+    request = _request(solutions=["def f(x): return x"] * 3, tests=["assert f(1) == 1"] * 2)
+    with provider.get_tracer("test").start_as_current_span("client") as parent:
+        await stub.Execute(request, timeout=10)
+    trace_id = format(parent.get_span_context().trace_id, "032x")
+    endpoint = MetricsEndpoint(registry, "127.0.0.1", 0)
+    try:
+        openmetrics = await asyncio.to_thread(
+            _scrape, endpoint.port, "application/openmetrics-text; version=1.0.0"
+        )
+        classic = await asyncio.to_thread(_scrape, endpoint.port, None)
+    finally:
+        endpoint.close()
+
+    samples = _samples(openmetrics)
+    outcomes = {s.labels["outcome"]: s.value for s in samples["codecascade_sandbox_test_outcomes"]}
+    assert outcomes == {
+        "passed": 6,
+        "failed": 0,
+        "error": 0,
+        "timeout": 0,
+        "memory_exceeded": 0,
+        "crashed": 0,
+    }
+    (reruns,) = samples["codecascade_sandbox_reruns"]
+    assert reruns.value == 1
+    assert reruns.exemplar is not None and reruns.exemplar.labels == {"trace_id": trace_id}
+    job = samples["codecascade_sandbox_job_duration_seconds"]
+    assert [s.value for s in job if s.name.endswith("_count")] == [1]
+    assert [s.exemplar.labels for s in job if s.exemplar] == [{"trace_id": trace_id}]
+    # The fake has no pool, so nothing moved the gauges; they exist, at zero.
+    assert [s.value for s in samples["codecascade_sandbox_pool_ready"]] == [0]
+    assert [s.value for s in samples["codecascade_sandbox_pool_in_use"]] == [0]
+    assert "# UNIT codecascade_sandbox_job_duration_seconds seconds" in openmetrics
+    # The classic text format, for scrapers that do not ask, has no exemplars.
+    assert "codecascade_sandbox_reruns_total 1.0" in classic
+    assert "trace_id" not in classic and "# EOF" not in classic

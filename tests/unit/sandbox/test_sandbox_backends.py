@@ -1,4 +1,4 @@
-"""Backend selection and refusals, the warm pool, and the process backend end to end."""
+"""Backend selection and refusals, the warm pool and its counts, the process backend end to end."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import logging
 from pathlib import Path
 
 import pytest
+import yaml
+from prometheus_client import CollectorRegistry
 
 from codecascade.sandbox.backends import build_backend
 from codecascade.sandbox.config import SandboxSettings
 from codecascade.sandbox.errors import PoolExhausted, SandboxUnavailable
 from codecascade.sandbox.execution import ExecutionJob, Limits, Outcome
+from codecascade.sandbox.metrics import SandboxMetrics
 from codecascade.sandbox.pod import PodBackend, detect_gvisor
 from codecascade.sandbox.pool import WarmPool
 from codecascade.sandbox.process import ProcessBackend
@@ -109,7 +112,7 @@ async def test_pool_hands_out_once_and_times_out() -> None:
     assert sorted([*destroyed, first, second]) == sorted(made)
 
     async def never() -> int:
-        await asyncio.sleep(60)
+        await asyncio.Event().wait()  # a start that never finishes
         return 0
 
     slow: WarmPool[int] = WarmPool(create=never, destroy=destroy, size=1, wait_s=0.1)
@@ -119,8 +122,70 @@ async def test_pool_hands_out_once_and_times_out() -> None:
     await slow.close()
 
 
+class Counts:
+    """A `PoolObserver` that remembers what it was told and lets a test wait for a state."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, int]] = []
+        self._changed = asyncio.Event()
+
+    def pool_changed(self, *, ready: int, in_use: int) -> None:
+        self.seen.append((ready, in_use))
+        self._changed.set()
+
+    async def until(self, ready: int, in_use: int) -> None:
+        async def wait() -> None:
+            while self.seen[-1:] != [(ready, in_use)]:
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(wait(), 30)
+
+
+async def test_pool_tells_its_observer_what_is_ready_and_in_use() -> None:
+    async def create() -> object:
+        return object()
+
+    async def destroy(item: object) -> None:
+        return None
+
+    counts = Counts()
+    pool: WarmPool[object] = WarmPool(
+        create=create, destroy=destroy, size=2, wait_s=5, observer=counts
+    )
+    pool.start()
+    await counts.until(ready=2, in_use=0)
+    await pool.acquire()
+    assert counts.seen[-1] == (1, 1)  # nothing ran in between: the refill comes later
+    await pool.acquire()
+    assert pool.in_use_count == 2  # while the pool refills in the background
+    pool.retire()
+    pool.retire()
+    await counts.until(ready=2, in_use=0)
+    await pool.close()
+    assert counts.seen[-1] == (0, 0)
+
+
+async def test_cold_pool_counts_items_in_use() -> None:
+    async def create() -> int:
+        return 1
+
+    async def destroy(item: int) -> None:
+        return None
+
+    counts = Counts()
+    pool: WarmPool[int] = WarmPool(
+        create=create, destroy=destroy, size=0, wait_s=1, observer=counts
+    )
+    await pool.acquire()
+    pool.retire()
+    assert counts.seen == [(0, 1), (0, 0)]
+
+
 async def test_process_backend_end_to_end(caplog: pytest.LogCaptureFixture) -> None:
-    backend = ProcessBackend(allow_insecure=True, pool_size=1)
+    registry = CollectorRegistry()
+    metrics = SandboxMetrics.create(registry)
+    backend = ProcessBackend(allow_insecure=True, pool_size=1, observer=metrics)
     await backend.start()
     try:
         with caplog.at_level(logging.WARNING):
@@ -128,8 +193,31 @@ async def test_process_backend_end_to_end(caplog: pytest.LogCaptureFixture) -> N
         assert "INSECURE" in caplog.text
         assert report.passed_matrix() == [[True, True], [False, True]]
         assert report.solutions[1].tests[0].outcome is Outcome.FAILED
+        assert registry.get_sample_value("codecascade_sandbox_pool_in_use") == 0
     finally:
         await backend.close()
+    assert registry.get_sample_value("codecascade_sandbox_pool_ready") == 0
+    metrics.job_finished(report)
+    for outcome, cells in (("passed", 3), ("failed", 1), ("crashed", 0)):
+        value = registry.get_sample_value(
+            "codecascade_sandbox_test_outcomes_total", {"outcome": outcome}
+        )
+        assert value == cells
+    assert registry.get_sample_value("codecascade_sandbox_reruns_total") == 0
+    assert registry.get_sample_value("codecascade_sandbox_job_duration_seconds_count") == 1
+
+
+def test_sandbox_metrics_are_declared_in_docs() -> None:
+    root = Path(__file__).resolve().parents[3]
+    doc = yaml.safe_load((root / "docs" / "telemetry" / "metrics.yaml").read_text())
+    declared = {m["name"]: (m["type"], m["labels"]) for m in doc["metrics"]}
+    registry = CollectorRegistry()
+    SandboxMetrics.create(registry)
+    for family in registry.collect():
+        name = family.name + ("_total" if family.type == "counter" else "")
+        labels = sorted({k for s in family.samples for k in s.labels} - {"le"})
+        assert declared.get(name) == (family.type, labels), name
+        assert family.documentation
 
 
 def test_cpu_weight_is_written_to_the_sandbox_cgroup(
