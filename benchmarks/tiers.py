@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codecascade.core.sampling import SamplingParams
-from codecascade.tierclient.client import TierEndpoint
+from codecascade.core.tiers import TierSpec
 from codecascade.tierclient.oip_client import OipTierClient
 from codecascade.tierserver.assemble import fetch_models
 from codecascade.tierserver.engine import EngineConfig, LlamaEngine
@@ -77,7 +77,13 @@ async def bench_model(name: str, path: Path, args: argparse.Namespace) -> dict[s
     engine.load()
     process = await _start_server(name, args.port, args.threads)
     client = OipTierClient(
-        TierEndpoint(name, "oip-grpc", f"127.0.0.1:{args.port}", name, 0.0, timeout_s=600)
+        TierSpec(
+            name=name,
+            address=f"127.0.0.1:{args.port}",
+            model=name,
+            price_per_1k_tokens=0.0,
+            timeout_s=600,
+        )
     )
     try:
         for _ in range(300):

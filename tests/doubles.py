@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from codecascade.core.sampling import SamplingParams
-from codecascade.tierclient.client import TierEndpoint, TierResult
-from codecascade.tierclient.registry import TierConfig, TierRegistry
+from codecascade.core.tiers import TierSpec
+from codecascade.tierclient.client import TierResult
+from codecascade.tierclient.registry import TierRegistry
 
 HUMANEVAL_INC = 'def inc(x: int) -> int:\n    """Return x + 1.\n    >>> inc(1)\n    2\n    """\n'
 
@@ -17,8 +18,8 @@ class ScriptedTier:
         self.calls: list[tuple[str, SamplingParams, str | None]] = []
 
     @property
-    def endpoint(self) -> TierEndpoint:
-        return TierEndpoint("S", "oip-grpc", "x:1", "m", 1.0)
+    def spec(self) -> TierSpec:
+        return TierSpec(name="S", address="x:1", model="m", price_per_1k_tokens=1.0)
 
     async def generate(self, prompt, params, *, timeout_s=None, prompt_format=None) -> TierResult:
         self.calls.append((prompt, params, prompt_format))
@@ -32,7 +33,7 @@ class ScriptedTier:
 
 
 def scripted_registry(tier: ScriptedTier, prompt_format: str = "chat") -> TierRegistry:
-    config = TierConfig(
+    config = TierSpec(
         name="S", address="x:1", model="m", price_per_1k_tokens=1.0, prompt_format=prompt_format
     )
     return TierRegistry([config], {"S": tier})

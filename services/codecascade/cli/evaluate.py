@@ -25,7 +25,8 @@ from pydantic import ValidationError
 
 from codecascade.cli.supervisor import ChildFailed, supervised
 from codecascade.cli.up import MeshFile, local_tier
-from codecascade.evaluation.cache import EvalCache, EvalSettings, TierPrice
+from codecascade.core.tiers import TierSpec
+from codecascade.evaluation.cache import EvalCache, EvalSettings
 from codecascade.evaluation.datasets import EvalProblem, load_dataset
 from codecascade.evaluation.errors import EvaluationError
 from codecascade.evaluation.execute import execute_all
@@ -40,7 +41,7 @@ from codecascade.router.policy import CascadePolicy
 from codecascade.sandbox.config import SandboxSettings
 from codecascade.sandbox.errors import SandboxUnavailable
 from codecascade.sandbox.runsc import RunscBackend
-from codecascade.tierclient.registry import TierConfig, TierRegistry
+from codecascade.tierclient.registry import TierRegistry
 
 __all__ = ["add_calibrate_parser", "add_eval_parser"]
 
@@ -49,7 +50,7 @@ _TIMEOUT_S = 900.0
 
 async def _harvest_tier(
     name: str,
-    config: TierConfig,
+    config: TierSpec,
     clock: CpuClock,
     cache: EvalCache,
     problems: list[EvalProblem],
@@ -107,20 +108,19 @@ class TierSources:
     """Where each tier comes from: a deployed endpoint, else a server started here."""
 
     mesh: MeshFile
-    endpoints: dict[str, TierConfig]
+    endpoints: dict[str, TierSpec]
 
-    def price(self, name: str) -> float | None:
+    def spec(self, name: str) -> TierSpec | None:
         if name in self.endpoints:
-            return self.endpoints[name].price_per_1k_tokens
-        local = next((t for t in self.mesh.tiers if t.name == name), None)
-        return local.price_per_1k_tokens if local else None
+            return self.endpoints[name]
+        return next((t for t in self.mesh.tiers if t.name == name), None)
 
     @property
     def names(self) -> list[str]:
         return list(dict.fromkeys([*self.endpoints, *(t.name for t in self.mesh.tiers)]))
 
 
-def _load_endpoints(path: str | None) -> dict[str, TierConfig]:
+def _load_endpoints(path: str | None) -> dict[str, TierSpec]:
     """The `tiers:` list of a YAML file (the router's own config file has one)."""
     if path is None:
         return {}
@@ -134,13 +134,16 @@ def _load_endpoints(path: str | None) -> dict[str, TierConfig]:
     configs = []
     for index, entry in enumerate(entries):
         try:
-            configs.append(TierConfig.model_validate(entry))
+            spec = TierSpec.model_validate(entry)
         except ValidationError as exc:
             problems = "; ".join(
                 f"tiers[{index}].{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
                 for err in exc.errors()
             )
             raise EvaluationError(f"--endpoints {path}: {problems}") from exc
+        if not spec.address:
+            raise EvaluationError(f"--endpoints {path}: tiers[{index}].address: Field required")
+        configs.append(spec)
     return {c.name: c for c in configs}
 
 
@@ -150,13 +153,13 @@ def _prepare(args: argparse.Namespace) -> tuple[list[EvalProblem], TierSources, 
     sources = TierSources(
         MeshFile.load(Path(args.mesh) if args.mesh else None), _load_endpoints(args.endpoints)
     )
-    prices = {name: sources.price(name) for name in args.tiers}
-    unknown = [name for name, price in prices.items() if price is None]
+    specs = {name: sources.spec(name) for name in args.tiers}
+    unknown = [name for name, spec in specs.items() if spec is None]
     if unknown:
         raise EvaluationError(f"unknown tiers {unknown} (known: {sources.names})")
     settings = EvalSettings(
         dataset=args.dataset,
-        tiers=tuple(TierPrice(name, price or 0.0) for name, price in prices.items()),
+        tiers=tuple(spec for spec in specs.values() if spec is not None),
         k_max=args.k_max,
         l_max=args.l_max,
         seed=args.seed,

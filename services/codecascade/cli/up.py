@@ -20,38 +20,40 @@ from pathlib import Path
 from typing import TextIO
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from codecascade.cli.examples import TASK_EXAMPLES
 from codecascade.cli.generate import DEFAULT_ROUTER, build_request, generate, render_answer
 from codecascade.cli.supervisor import Child, ChildFailed, first_exit, free_port, supervised
-from codecascade.core.sampling import PromptFormat
+from codecascade.core.tiers import TierSpec
 from codecascade.router.policy import CascadePolicy
-from codecascade.tierclient.client import TierEndpoint
 from codecascade.tierclient.connect import connect
-from codecascade.tierclient.registry import TierConfig
 
-__all__ = ["LocalTier", "MeshFile", "add_parser", "local_tier", "mesh_running"]
-
-
-class LocalTier(BaseModel):
-    """A tier `cascade up` serves itself (model S, M, L or a GGUF path)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str = Field(min_length=1)
-    model: str = Field(min_length=1, description="S, M, L or a GGUF path.")
-    price_per_1k_tokens: float = Field(ge=0)
-    prompt_format: PromptFormat = "chat"
+__all__ = ["MeshFile", "add_parser", "local_tier", "mesh_running"]
 
 
 class MeshFile(BaseModel):
-    """What `cascade up` runs: local tiers and the cascade policy over them."""
+    """What `cascade up` runs: local tiers and the cascade policy over them.
+
+    Each tier is a `TierSpec` without an address: its `model` is what the tier server loads (S,
+    M, L or a GGUF path), and `local_tier` fills in where the started server listens.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    tiers: list[LocalTier] = Field(min_length=1)
+    tiers: list[TierSpec] = Field(min_length=1)
     policy: CascadePolicy
+
+    @field_validator("tiers")
+    @classmethod
+    def _served_here(cls, tiers: list[TierSpec]) -> list[TierSpec]:
+        remote = [t.name for t in tiers if t.address]
+        if remote:
+            raise ValueError(
+                f"tiers {remote} have an address; `cascade up` serves every tier itself "
+                "(a deployed tier belongs in the router's config, or `cascade eval --endpoints`)"
+            )
+        return tiers
 
     @classmethod
     def load(cls, path: Path | None) -> MeshFile:
@@ -83,8 +85,8 @@ class MeshFile(BaseModel):
         return self.only([t.tier for t in self.policy.tiers if t.active])
 
 
-def _tier_probe(endpoint: TierEndpoint) -> Callable[[], Awaitable[bool]]:
-    client = connect(endpoint)
+def _tier_probe(spec: TierSpec) -> Callable[[], Awaitable[bool]]:
+    client = connect(spec)
 
     async def ready() -> bool:
         return await client.ready(timeout_s=2.0)
@@ -92,13 +94,14 @@ def _tier_probe(endpoint: TierEndpoint) -> Callable[[], Awaitable[bool]]:
     return ready
 
 
-def local_tier(tier: LocalTier, *, timeout_s: float = 120.0) -> tuple[Child, TierConfig]:
-    """A tier server to supervise on free loopback ports, and the endpoint config to reach it.
+def local_tier(tier: TierSpec, *, timeout_s: float = 120.0) -> tuple[Child, TierSpec]:
+    """A tier server to supervise on free loopback ports, and the spec to reach it.
 
-    KServe's gRPC server has no grpc.health.v1, so readiness is OIP ServerReady + ModelReady.
+    The server loads `tier.model` and serves it under the tier's name. KServe's gRPC server has
+    no grpc.health.v1, so readiness is OIP ServerReady + ModelReady.
     """
     grpc_port, http_port = free_port(), free_port()
-    config = TierConfig(
+    config = TierSpec(
         name=tier.name,
         address=f"127.0.0.1:{grpc_port}",
         model=tier.name,
@@ -113,7 +116,7 @@ def local_tier(tier: LocalTier, *, timeout_s: float = 120.0) -> tuple[Child, Tie
             "--grpc_port", str(grpc_port), "--http_port", str(http_port),
         ],
         grpc_port,
-        probe=_tier_probe(config.endpoint()),
+        probe=_tier_probe(config),
     )  # fmt: skip
     return child, config
 

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from codecascade.core.tiers import TierSpec
 from codecascade.evaluation.errors import CacheMismatch
 
 __all__ = [
@@ -29,14 +30,7 @@ __all__ = [
     "ExecutionRecord",
     "GenerationRecord",
     "TestGeneration",
-    "TierPrice",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class TierPrice:
-    name: str
-    price_per_1k_tokens: float
 
 
 # How generations are requested. 1: one request per sample (each sample's seconds measured on
@@ -50,7 +44,7 @@ class EvalSettings:
     """What one cache directory was generated with."""
 
     dataset: str
-    tiers: tuple[TierPrice, ...]
+    tiers: tuple[TierSpec, ...]  # the cache pins each tier's name and price, not where it ran
     k_max: int
     l_max: int
     seed: int
@@ -59,13 +53,14 @@ class EvalSettings:
     harvest_version: int = HARVEST_VERSION
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        tiers = [t.model_dump(include={"name", "price_per_1k_tokens"}) for t in self.tiers]
+        return {**asdict(self), "tiers": tiers}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EvalSettings:
         return cls(
             dataset=data["dataset"],
-            tiers=tuple(TierPrice(**t) for t in data["tiers"]),
+            tiers=tuple(TierSpec.model_validate({"model": t["name"], **t}) for t in data["tiers"]),
             k_max=int(data["k_max"]),
             l_max=int(data["l_max"]),
             seed=int(data["seed"]),

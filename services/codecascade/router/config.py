@@ -7,8 +7,8 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from codecascade.core.tiers import TierSpec
 from codecascade.mesh.settings import ServiceSettings
-from codecascade.tierclient.registry import TierConfig
 
 __all__ = ["RouterSettings"]
 
@@ -22,7 +22,7 @@ class RouterSettings(ServiceSettings):
     testsynth_addr: str = Field(min_length=1, description="TestSynthService host:port.")
     sandbox_addr: str = Field(min_length=1, description="SandboxService host:port.")
     policy_file: Path = Field(description="The cascade policy YAML (see docs/policy.md).")
-    tiers: list[TierConfig] = Field(
+    tiers: list[TierSpec] = Field(
         default_factory=list, description="Tier endpoints (shared `tiers:` list in the file)."
     )
     sandbox_test_timeout_s: float = Field(

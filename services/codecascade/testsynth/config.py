@@ -6,9 +6,9 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from codecascade.core.tiers import TierSpec
 from codecascade.mesh.settings import ServiceSettings
 from codecascade.testsynth.agreement import DEFAULT_RULE, AgreementRule
-from codecascade.tierclient.registry import TierConfig
 
 __all__ = ["TestSynthSettings"]
 
@@ -20,7 +20,7 @@ class TestSynthSettings(ServiceSettings):
     config_section: ClassVar[str] = "testsynth"
 
     grpc_port: int = Field(default=50062, ge=0, le=65535, description="gRPC listen port.")
-    tiers: list[TierConfig] = Field(
+    tiers: list[TierSpec] = Field(
         default_factory=list, description="Tier endpoints (shared `tiers:` list in the file)."
     )
     max_generations: int = Field(default=16, ge=1, description="Most test generations t.")

@@ -2,7 +2,7 @@
 
 The same tensors reach Triton's vLLM backend, a KServe InferenceService or our llama.cpp tier.
 Each attempt carries the time left as its gRPC deadline (so the server can give up too) and is
-also bounded locally with `asyncio.timeout`, so a server that stops answering can never hold the
+also bounded locally (`RetryingTierClient`), so a server that stops answering can never hold the
 caller past its deadline. A server killed mid-request resets the connection: gRPC reports
 UNAVAILABLE at once, which is retried and then surfaced as `TierUnavailable` with the detail.
 """
@@ -23,9 +23,16 @@ from tritonclient.utils import InferenceServerException
 
 from codecascade.core.errors import CascadeError
 from codecascade.core.sampling import PromptFormat, SamplingParams
-from codecascade.tierclient.client import TierEndpoint, TierResult, completion_cost
-from codecascade.tierclient.errors import TierDeadlineExceeded, TierFailed, TierNotFound, TierOverloaded, TierRejected, TierUnavailable
-from codecascade.tierclient.retry import RetryPolicy, call_with_retry
+from codecascade.core.tiers import TierSpec
+from codecascade.tierclient.base import Parsed, RetryingTierClient
+from codecascade.tierclient.errors import (
+    TierDeadlineExceeded,
+    TierFailed,
+    TierNotFound,
+    TierOverloaded,
+    TierRejected,
+    TierUnavailable,
+)
 
 __all__ = ["OipTierClient", "sampling_parameters_json"]
 
@@ -83,40 +90,22 @@ def _ints(array: npt.NDArray[Any] | None) -> tuple[int, ...]:
     return () if array is None else tuple(int(v) for v in array.reshape(-1))
 
 
-class OipTierClient:
+class OipTierClient(RetryingTierClient[InferResult]):
     """A `TierClient` for any OIP v2 gRPC server with Triton's LLM tensor names."""
 
-    def __init__(
-        self, endpoint: TierEndpoint, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._endpoint = endpoint
-        self._clock = clock
+    def __init__(self, spec: TierSpec, *, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(spec, clock=clock)
         self._grpc: InferenceServerClient | None = None
-        self._policy = RetryPolicy(
-            endpoint.max_attempts, endpoint.backoff_initial_s, endpoint.backoff_max_s
-        )
-        self._what = f"tier {endpoint.tier} ({endpoint.model} at {endpoint.address})"
-
-    @property
-    def endpoint(self) -> TierEndpoint:
-        return self._endpoint
 
     def _client(self) -> InferenceServerClient:
         # Created on first use, inside the running event loop that grpc.aio binds it to.
         if self._grpc is None:
-            self._grpc = InferenceServerClient(url=self._endpoint.address)
+            self._grpc = InferenceServerClient(url=self._spec.address)
         return self._grpc
 
-    async def generate(
-        self,
-        prompt: str,
-        params: SamplingParams,
-        *,
-        timeout_s: float | None = None,
-        prompt_format: PromptFormat | None = None,
-    ) -> TierResult:
-        start = self._clock()
-        deadline = start + (timeout_s if timeout_s is not None else self._endpoint.timeout_s)
+    async def _send(
+        self, prompt: str, params: SamplingParams, prompt_format: PromptFormat | None, left: float
+    ) -> InferResult:
         inputs = [
             _bytes_input("text_input", prompt),
             _bytes_input("sampling_parameters", sampling_parameters_json(params)),
@@ -126,46 +115,27 @@ class OipTierClient:
             _bool_input("return_num_input_tokens", True),
             _bool_input("return_num_output_tokens", True),
         ]
-        request_parameters = {"prompt_format": prompt_format} if prompt_format else None
+        try:
+            return await self._client().infer(
+                self._spec.model,
+                inputs,
+                client_timeout=left,
+                parameters={"prompt_format": prompt_format} if prompt_format else None,
+            )
+        except InferenceServerException as exc:
+            raise _error(exc, self._what) from exc
 
-        async def attempt(left: float) -> InferResult:
-            try:
-                async with asyncio.timeout(left):
-                    return await self._client().infer(
-                        self._endpoint.model,
-                        inputs,
-                        client_timeout=left,
-                        parameters=request_parameters,
-                    )
-            except TimeoutError as exc:
-                raise TierDeadlineExceeded(f"{self._what}: no answer within {left:.3f} s") from exc
-            except InferenceServerException as exc:
-                raise _error(exc, self._what) from exc
-
-        result, attempts = await call_with_retry(
-            attempt, deadline=deadline, policy=self._policy, what=self._what, clock=self._clock
-        )
-        return self._result(result, attempts, self._clock() - start)
-
-    def _result(self, result: InferResult, attempts: int, latency_s: float) -> TierResult:
-        texts = _strings(result.as_numpy("text_output"))
+    def _parse(self, reply: InferResult, prompt_format: PromptFormat | None) -> Parsed:
+        texts = _strings(reply.as_numpy("text_output"))
         if not texts:
             raise TierFailed(f"{self._what}: response has no text_output")
-        reasons = _strings(result.as_numpy("finish_reason")) or ("stop",) * len(texts)
-        prompt_tokens = sum(_ints(result.as_numpy("num_input_tokens")))
-        sample_tokens = _ints(result.as_numpy("num_output_tokens"))
-        completion_tokens = sum(sample_tokens)
-        return TierResult(
-            tier=self._endpoint.tier,
-            model=self._endpoint.model,
+        sample_tokens = _ints(reply.as_numpy("num_output_tokens"))
+        return Parsed(
             texts=texts,
-            finish_reasons=reasons,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            cost_usd=completion_cost(completion_tokens, self._endpoint.price_per_1k_tokens),
-            latency_s=latency_s,
-            attempts=attempts,
-            sample_tokens=tuple(sample_tokens),
+            finish_reasons=_strings(reply.as_numpy("finish_reason")) or ("stop",) * len(texts),
+            prompt_tokens=sum(_ints(reply.as_numpy("num_input_tokens"))),
+            completion_tokens=sum(sample_tokens),
+            sample_tokens=sample_tokens,
         )
 
     async def ready(self, *, timeout_s: float = 5.0) -> bool:
@@ -175,7 +145,7 @@ class OipTierClient:
                 client = self._client()
                 return bool(
                     await client.is_server_ready(client_timeout=timeout_s)
-                    and await client.is_model_ready(self._endpoint.model, client_timeout=timeout_s)
+                    and await client.is_model_ready(self._spec.model, client_timeout=timeout_s)
                 )
         except (TimeoutError, InferenceServerException):
             return False

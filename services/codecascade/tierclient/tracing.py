@@ -11,7 +11,8 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
 from codecascade.core.sampling import PromptFormat, SamplingParams
-from codecascade.tierclient.client import TierClient, TierEndpoint, TierResult
+from codecascade.core.tiers import TierSpec
+from codecascade.tierclient.client import TierClient, TierResult
 
 __all__ = ["TracedTierClient"]
 
@@ -26,8 +27,8 @@ class TracedTierClient:
         self._tracer = trace.get_tracer("codecascade.tiers", tracer_provider=tracer_provider)
 
     @property
-    def endpoint(self) -> TierEndpoint:
-        return self._inner.endpoint
+    def spec(self) -> TierSpec:
+        return self._inner.spec
 
     async def generate(
         self,
@@ -37,22 +38,22 @@ class TracedTierClient:
         timeout_s: float | None = None,
         prompt_format: PromptFormat | None = None,
     ) -> TierResult:
-        endpoint = self._inner.endpoint
+        spec = self._inner.spec
         operation = _OPERATION[prompt_format or "chat"]
         attributes: dict[str, str | int | float] = {
             "gen_ai.operation.name": operation,
-            "gen_ai.provider.name": endpoint.protocol,
-            "gen_ai.request.model": endpoint.model,
+            "gen_ai.provider.name": spec.protocol,
+            "gen_ai.request.model": spec.model,
             "gen_ai.request.temperature": params.temperature,
             "gen_ai.request.top_p": params.top_p,
             "gen_ai.request.max_tokens": params.max_tokens,
             "gen_ai.request.choice.count": params.n,
-            "codecascade.tier": endpoint.tier,
+            "codecascade.tier": spec.name,
         }
         if params.seed is not None:
             attributes["gen_ai.request.seed"] = params.seed
         with self._tracer.start_as_current_span(
-            f"{operation} {endpoint.model}",
+            f"{operation} {spec.model}",
             kind=SpanKind.CLIENT,
             attributes=attributes,
             record_exception=True,

@@ -18,7 +18,14 @@ from kserve import InferRequest, InferResponse
 from kserve.errors import InvalidInput as KServeInvalidInput
 from kserve.errors import ModelNotReady
 
-from codecascade.core.errors import CascadeError, DeadlineExceeded, InvalidInput, NotFound, ResourceExhausted, Unavailable
+from codecascade.core.errors import (
+    CascadeError,
+    DeadlineExceeded,
+    InvalidInput,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
 from codecascade.tierserver.engine import LlamaEngine
 from codecascade.tierserver.errors import InvalidRequest
 from codecascade.tierserver.v2_codec import (

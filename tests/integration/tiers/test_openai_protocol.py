@@ -15,7 +15,7 @@ import pytest
 
 from codecascade.cli.supervisor import free_port
 from codecascade.core.sampling import SamplingParams
-from codecascade.tierclient.client import TierEndpoint
+from codecascade.core.tiers import TierSpec
 from codecascade.tierclient.errors import TierUnavailable
 from codecascade.tierclient.openai_client import OpenAITierClient
 from codecascade.tierserver.locate import default_cache_dir, resolve_model
@@ -34,10 +34,16 @@ async def server() -> AsyncIterator[tuple[asyncio.subprocess.Process, OpenAITier
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
-    endpoint = TierEndpoint(
-        "S", "openai", f"http://127.0.0.1:{port}/v1", "S", 0.5, timeout_s=60, max_attempts=2
+    spec = TierSpec(
+        name="S",
+        protocol="openai",
+        address=f"http://127.0.0.1:{port}/v1",
+        model="S",
+        price_per_1k_tokens=0.5,
+        timeout_s=60,
+        max_attempts=2,
     )
-    client = OpenAITierClient(endpoint)
+    client = OpenAITierClient(spec)
     try:
         for _ in range(150):
             if await client.ready(timeout_s=1.0):

@@ -14,13 +14,18 @@ import httpx
 import pytest
 
 from codecascade.core.sampling import SamplingParams
-from codecascade.tierclient.errors import TierNotFound, TierOverloaded, TierRejected, TierUnavailable
+from codecascade.tierclient.errors import (
+    TierNotFound,
+    TierOverloaded,
+    TierRejected,
+    TierUnavailable,
+)
 from codecascade.tierclient.oip_client import OipTierClient
 from tests.integration.tiers.tier_helpers import LONG_RAW_PROMPT
 
 
 async def test_n_samples_with_usage_and_cost(tier_s: Any) -> None:
-    client = OipTierClient(tier_s.endpoint())
+    client = OipTierClient(tier_s.spec())
     try:
         result = await client.generate(
             "Write a Python function that returns the square of x.",
@@ -37,7 +42,7 @@ async def test_n_samples_with_usage_and_cost(tier_s: Any) -> None:
 
 
 async def test_seeded_sampling_repeats_and_greedy_replicates(tier_s: Any) -> None:
-    client = OipTierClient(tier_s.endpoint())
+    client = OipTierClient(tier_s.spec())
     params = SamplingParams(n=2, temperature=0.9, max_tokens=12, seed=5)
     try:
         first = await client.generate("Name a fruit.", params)
@@ -52,7 +57,7 @@ async def test_seeded_sampling_repeats_and_greedy_replicates(tier_s: Any) -> Non
 
 
 async def test_unknown_model_is_not_found(tier_s: Any) -> None:
-    client = OipTierClient(tier_s.endpoint(model="XL"))
+    client = OipTierClient(tier_s.spec(model="XL"))
     try:
         with pytest.raises(TierNotFound, match="NOT_FOUND"):
             await client.generate("hi", SamplingParams(max_tokens=2))
@@ -67,7 +72,7 @@ async def test_unknown_model_is_not_found(tier_s: Any) -> None:
 async def test_bad_sampling_parameters_are_invalid_argument(
     tier_s: Any, params: SamplingParams
 ) -> None:
-    client = OipTierClient(tier_s.endpoint())
+    client = OipTierClient(tier_s.spec())
     try:
         with pytest.raises(TierRejected, match="INVALID_ARGUMENT: sampling_parameters"):
             await client.generate("hi", params)
@@ -76,7 +81,7 @@ async def test_bad_sampling_parameters_are_invalid_argument(
 
 
 async def test_too_long_prompt_reports_token_counts(tier_s: Any) -> None:
-    client = OipTierClient(tier_s.endpoint())
+    client = OipTierClient(tier_s.spec())
     try:
         with pytest.raises(TierRejected, match=r"prompt is \d{4} tokens; the context holds 2048"):
             await client.generate("word " * 3000, SamplingParams(max_tokens=4))
@@ -85,7 +90,7 @@ async def test_too_long_prompt_reports_token_counts(tier_s: Any) -> None:
 
 
 async def test_full_queue_is_resource_exhausted_and_cancel_frees_it(tier_s: Any) -> None:
-    client = OipTierClient(tier_s.endpoint(max_attempts=1))
+    client = OipTierClient(tier_s.spec(max_attempts=1))
     try:
         long = asyncio.create_task(
             client.generate(LONG_RAW_PROMPT, SamplingParams(max_tokens=1500), prompt_format="raw")
@@ -141,7 +146,7 @@ async def test_server_killed_mid_request_is_unavailable_fast(
     start_tier: Callable[..., Any],
 ) -> None:
     server = start_tier("S")
-    client = OipTierClient(server.endpoint(max_attempts=3, backoff_initial_s=0.05))
+    client = OipTierClient(server.spec(max_attempts=3, backoff_initial_s=0.05))
     try:
         request = asyncio.create_task(
             client.generate(LONG_RAW_PROMPT, SamplingParams(max_tokens=1500), prompt_format="raw")

@@ -19,7 +19,7 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from codecascade.core.sampling import SamplingParams
-from codecascade.tierclient.client import TierEndpoint
+from codecascade.core.tiers import TierSpec
 from codecascade.tierclient.errors import TierRejected
 from codecascade.tierclient.oip_client import OipTierClient
 from tests.integration.tiers.tier_helpers import free_port, model_path
@@ -104,7 +104,7 @@ def triton_port(tmp_path: Path) -> Iterator[int]:
 
 async def test_same_client_gets_completions_from_triton(triton_port: int) -> None:
     client = OipTierClient(
-        TierEndpoint("S", "oip-grpc", f"127.0.0.1:{triton_port}", "S", price_per_1k_tokens=0.135)
+        TierSpec(name="S", address=f"127.0.0.1:{triton_port}", model="S", price_per_1k_tokens=0.135)
     )
     try:
         assert await client.ready()

@@ -15,7 +15,7 @@ from typing import IO
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from codecascade.tierclient.client import TierEndpoint
+from codecascade.core.tiers import TierSpec
 from codecascade.tierserver.assemble import fetch_models
 from codecascade.tierserver.locate import default_cache_dir
 
@@ -36,9 +36,9 @@ class TierServer:
         self.log.seek(0)
         return self.log.read().decode("utf-8", "replace")
 
-    def endpoint(self, **overrides: object) -> TierEndpoint:
+    def spec(self, **overrides: object) -> TierSpec:
         values: dict[str, object] = {
-            "tier": "S",
+            "name": "S",
             "protocol": "oip-grpc",
             "address": f"127.0.0.1:{self.grpc_port}",
             "model": self.model,
@@ -47,7 +47,7 @@ class TierServer:
             "backoff_initial_s": 0.05,
         }
         values.update(overrides)
-        return TierEndpoint(**values)  # type: ignore[arg-type]
+        return TierSpec.model_validate(values)
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from codecascade.core.tiers import TierSpec
 from codecascade.evaluation.cache import (
     Call,
     EvalCache,
     EvalSettings,
     GenerationRecord,
     TestGeneration,
-    TierPrice,
 )
 from codecascade.evaluation.calibrate import calibrate, split, to_policy
 from codecascade.evaluation.errors import CacheMismatch, NothingFits
@@ -21,6 +21,10 @@ from codecascade.evaluation.grid import Config, OutcomeTable, Point, TierOutcome
 from codecascade.evaluation.pareto import choose, pareto_front
 from codecascade.evaluation.report import BEGIN, END, render, write_block
 from codecascade.router.policy import CascadePolicy
+
+
+def _tier(name: str, price: float) -> TierSpec:
+    return TierSpec(name=name, model=name, price_per_1k_tokens=price)
 
 
 def _point(cost: float, accuracy: float, k: int = 3) -> Point:
@@ -91,7 +95,7 @@ def test_policy_round_trips_through_the_router_schema() -> None:
 
 def test_report_block_is_replaced_in_place(tmp_path: Path) -> None:
     table = _table()
-    settings = EvalSettings("humaneval", (TierPrice("S", 0.1), TierPrice("M", 1.0)), 3, 2, 7, 384)
+    settings = EvalSettings("humaneval", (_tier("S", 0.1), _tier("M", 1.0)), 3, 2, 7, 384)
     block = render(settings, calibrate(table, 150.0), 20, plots=["results/pareto.png"])
     assert "Smaller grid than the paper's" in block and "![pareto](results/pareto.png)" in block
     page = tmp_path / "results.md"
@@ -104,7 +108,7 @@ def test_report_block_is_replaced_in_place(tmp_path: Path) -> None:
 
 def test_report_names_only_the_tiers_calibrated() -> None:
     # `cascade calibrate --tiers S M` on a cache that also holds L (still generating).
-    prices = (TierPrice("S", 0.1), TierPrice("M", 1.0), TierPrice("L", 3.0))
+    prices = (_tier("S", 0.1), _tier("M", 1.0), _tier("L", 3.0))
     settings = EvalSettings("humaneval", prices, 3, 2, 7, 384)
     block = render(settings, calibrate(_table(), 150.0), 20)
     assert "tiers S ($0.1/1k tokens), M ($1/1k tokens);" in block and "L (" not in block
@@ -116,23 +120,23 @@ def _generation(task: str) -> GenerationRecord:
 
 
 def test_cache_refuses_other_settings_and_survives_a_torn_line(tmp_path: Path) -> None:
-    settings = EvalSettings("humaneval", (TierPrice("S", 0.1),), 3, 2, 7, 384, ("a", "b"))
+    settings = EvalSettings("humaneval", (_tier("S", 0.1),), 3, 2, 7, 384, ("a", "b"))
     cache = EvalCache.open(tmp_path, settings)
     cache.add_generation(_generation("a"))
     with (tmp_path / "generations-S.jsonl").open("a") as handle:
         handle.write('{"task_id": "b", "tier"')  # killed mid-write
     cache.add_generation(_generation("b"))
     assert sorted(EvalCache.load(tmp_path).generations("S")) == ["a", "b"]
-    more = EvalSettings("humaneval", (TierPrice("S", 0.1),), 3, 2, 7, 384, ("b", "c"))
+    more = EvalSettings("humaneval", (_tier("S", 0.1),), 3, 2, 7, 384, ("b", "c"))
     assert EvalCache.open(tmp_path, more).settings.task_ids == ("a", "b", "c")  # --limit grew
-    other = EvalSettings("humaneval", (TierPrice("S", 0.1),), 5, 2, 7, 384)
+    other = EvalSettings("humaneval", (_tier("S", 0.1),), 5, 2, 7, 384)
     with pytest.raises(CacheMismatch, match="k_max"):
         EvalCache.open(tmp_path, other)
     assert json.loads((tmp_path / "settings.json").read_text())["k_max"] == 3
 
 
 def test_a_cache_from_one_request_per_sample_is_not_extended(tmp_path: Path) -> None:
-    settings = EvalSettings("humaneval", (TierPrice("S", 0.1),), 3, 2, 7, 384, ("a",))
+    settings = EvalSettings("humaneval", (_tier("S", 0.1),), 3, 2, 7, 384, ("a",))
     old = settings.to_json()
     del old["harvest_version"]  # written before samples shared a request
     (tmp_path / "settings.json").write_text(json.dumps(old))

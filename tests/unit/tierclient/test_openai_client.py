@@ -9,12 +9,20 @@ import httpx
 import pytest
 
 from codecascade.core.sampling import SamplingParams
-from codecascade.tierclient.client import TierEndpoint, split_by_weight
-from codecascade.tierclient.errors import TierDeadlineExceeded, TierFailed, TierNotFound, TierOverloaded, TierRejected, TierUnavailable
+from codecascade.core.tiers import TierSpec
+from codecascade.core.usage import split_by_weight
+from codecascade.tierclient.errors import (
+    TierDeadlineExceeded,
+    TierFailed,
+    TierNotFound,
+    TierOverloaded,
+    TierRejected,
+    TierUnavailable,
+)
 from codecascade.tierclient.openai_client import OpenAITierClient
 
-ENDPOINT = TierEndpoint(
-    tier="M",
+ENDPOINT = TierSpec(
+    name="M",
     protocol="openai",
     address="http://tier.test/v1",
     model="qwen",
