@@ -1,6 +1,6 @@
 """Test synthesis on all of HumanEval, per tier: validity and discrimination.
 
-For each problem the tier writes tests the product's way (TestSynthesizer against a real tier
+For each problem the tier writes tests the product's way (AssertSynthesizer against a real tier
 server: one request for t = 5 sampled generations of l = 4 asserts, the embedded policy's l),
 and answers the problem itself (by default once, greedily: what a k = 1 tier answers; more
 samples are drawn at temperature 0.8). Everything runs in the real gVisor sandbox:
@@ -38,14 +38,14 @@ from codecascade.cli.supervisor import supervised
 from codecascade.cli.up import MeshFile, local_tier
 from codecascade.core.task import Problem, make_problem
 from codecascade.router.policy import TierPolicy
-from codecascade.router.solutions import TierSolutionSource
+from codecascade.router.solutions import TierSolutionWriter
 from codecascade.sandbox.config import SandboxSettings
 from codecascade.sandbox.execution import ExecutionJob, Limits, Outcome
 from codecascade.sandbox.runsc import RunscBackend
 from codecascade.testsynth.agreement import DEFAULT_RULE, AgreementRule
 from codecascade.testsynth.examples import prompt_examples
 from codecascade.testsynth.parsing import ParsedGeneration
-from codecascade.testsynth.synthesis import Draft, SynthesisRequest, TestSynthesizer, finalize
+from codecascade.testsynth.synthesis import AssertSynthesizer, Draft, SynthesisRequest, finalize
 from codecascade.tierclient.registry import TierRegistry
 
 LIMITS = Limits(test_timeout_s=3.0, memory_bytes=256 * 1024 * 1024, output_bytes=1024)
@@ -94,15 +94,15 @@ async def _problem_record(
     problem: dict[str, str],
     tier: str,
     setting: Setting,
-    synthesizer: TestSynthesizer,
-    solutions: TierSolutionSource,
+    synthesizer: AssertSynthesizer,
+    solutions: TierSolutionWriter,
     backend: RunscBackend,
 ) -> dict[str, object]:
     spec = make_problem(problem["prompt"], entry_point=problem["entry_point"])
     started = time.monotonic()
     draft = await synthesizer.draft(_request(spec, tier, setting), timeout_s=900)
     policy = TierPolicy(tier=tier, k=setting.samples, test_lines=setting.lines, max_tokens=384)
-    candidates = await solutions.generate(policy, spec, seed=99, timeout_s=900)
+    candidates = await solutions.write_solutions(policy, spec, seed=99, timeout_s=900)
     examples = list(draft.examples.asserts) if draft.examples else []
     generations = [list(g.asserts) for g in draft.generations]
     distinct = list(dict.fromkeys([*examples, *(a for g in generations for a in g)]))
@@ -258,7 +258,7 @@ async def run_tier(name: str, args: argparse.Namespace, backend: RunscBackend) -
         child, config = local_tier(tier, timeout_s=900)
         async with supervised([child], start_timeout_s=300):
             registry = TierRegistry.connect_all([config])
-            synthesizer, solutions = TestSynthesizer(registry), TierSolutionSource(registry)
+            synthesizer, solutions = AssertSynthesizer(registry), TierSolutionWriter(registry)
             started = time.monotonic()
             for index, task_id in enumerate(todo, 1):
                 records[task_id] = await _problem_record(

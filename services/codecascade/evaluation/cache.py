@@ -24,12 +24,12 @@ from codecascade.evaluation.errors import CacheMismatch
 
 __all__ = [
     "HARVEST_VERSION",
+    "AssertGeneration",
     "Call",
     "EvalCache",
     "EvalSettings",
     "ExecutionRecord",
     "GenerationRecord",
-    "TestGeneration",
 ]
 
 
@@ -89,10 +89,8 @@ class Call:
 
 
 @dataclass(frozen=True, slots=True)
-class TestGeneration:
+class AssertGeneration:
     """One test generation: its kept asserts in order (position = line index l), and its cost."""
-
-    __test__ = False
 
     asserts: tuple[str, ...]
     tokens: int
@@ -108,8 +106,8 @@ class GenerationRecord:
     tier: str
     samples: tuple[Call, ...]  # k_max solutions at T = 0.8, seeds seed .. seed + k_max - 1
     greedy: Call  # the one greedy answer used for k = 0 and k = 1
-    test_generations: tuple[TestGeneration, ...]  # k_max sampled generations of l_max lines
-    greedy_tests: TestGeneration  # the greedy generation a k = 1 tier writes
+    test_generations: tuple[AssertGeneration, ...]  # k_max sampled generations of l_max lines
+    greedy_tests: AssertGeneration  # the greedy generation a k = 1 tier writes
     examples: tuple[str, ...]  # the task's own examples, asserts (the product adds them)
     entry_point: str = ""  # the function the asserts call (reads their claims for agreement)
 
@@ -118,8 +116,8 @@ class GenerationRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GenerationRecord:
-        def tests(d: dict[str, Any]) -> TestGeneration:
-            return TestGeneration(tuple(d["asserts"]), d["tokens"], d["cpu_s"], d["wall_s"])
+        def tests(d: dict[str, Any]) -> AssertGeneration:
+            return AssertGeneration(tuple(d["asserts"]), d["tokens"], d["cpu_s"], d["wall_s"])
 
         return cls(
             task_id=data["task_id"],

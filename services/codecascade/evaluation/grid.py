@@ -30,10 +30,10 @@ import numpy.typing as npt
 from codecascade.core.decision import accepts, agreement, stops
 from codecascade.core.usage import token_cost
 from codecascade.evaluation.cache import (
+    AssertGeneration,
     EvalCache,
     ExecutionRecord,
     GenerationRecord,
-    TestGeneration,
 )
 from codecascade.testsynth.agreement import DEFAULT_RULE, select_by_agreement
 
@@ -163,7 +163,7 @@ class TierOutcome:
         return accepts(self.score, self.passed_any, theta)
 
 
-def generation_cost(generation: TestGeneration, lines: int) -> tuple[float, float]:
+def generation_cost(generation: AssertGeneration, lines: int) -> tuple[float, float]:
     """Tokens and CPU-seconds of one test generation asked for `lines` assert lines.
 
     The cache generated l_max lines once; a request for fewer would have stopped after the first

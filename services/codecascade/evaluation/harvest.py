@@ -5,7 +5,7 @@ CPU time are known exactly: the tier engine seeds sample i of an n-sample call w
 sample i here is the sample i the router would get, and the first k samples are what a k-sample
 request returns. A tier at k = 0 or 1 answers greedily, and a k = 1 tier writes one greedy test
 generation: both are generated once more, greedily. Prompts, stops and sampling come from the
-product's own classes (`solution_prompt`, `sampling_for`, `TestSynthesizer`).
+product's own classes (`solution_prompt`, `sampling_for`, `AssertSynthesizer`).
 
 CPU-seconds come from a `CpuClock`: the tier server process's own CPU time (user + system, all
 threads, from /proc) when it runs on this machine, else wall time x threads. Calls run one at a
@@ -20,13 +20,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from codecascade.evaluation.cache import Call, EvalCache, GenerationRecord, TestGeneration
+from codecascade.evaluation.cache import AssertGeneration, Call, EvalCache, GenerationRecord
 from codecascade.evaluation.datasets import EvalProblem
 from codecascade.evaluation.progress import Progress
 from codecascade.router.policy import TierPolicy
 from codecascade.router.solutions import assemble_solution, sampling_for, solution_prompt
 from codecascade.testsynth.examples import prompt_examples
-from codecascade.testsynth.synthesis import SynthesisRequest, TestSynthesizer
+from codecascade.testsynth.synthesis import AssertSynthesizer, SynthesisRequest
 from codecascade.tierclient.errors import TierUnavailable
 from codecascade.tierclient.registry import TierRegistry
 
@@ -68,7 +68,7 @@ class _Tier:
         if config is None or client is None:
             raise TierUnavailable(f"no endpoint configured for tier {name}")
         self.name, self.config, self.client, self.clock = name, config, client, clock
-        self.synthesizer = TestSynthesizer(registry)
+        self.synthesizer = AssertSynthesizer(registry)
 
     async def solutions(
         self,
@@ -112,7 +112,7 @@ class _Tier:
         seed: int,
         lines: int,
         timeout_s: float,
-    ) -> tuple[TestGeneration, ...]:
+    ) -> tuple[AssertGeneration, ...]:
         """n test generations in one request, as test synthesis asks."""
         request = SynthesisRequest(
             problem.problem,
@@ -131,7 +131,7 @@ class _Tier:
         cpu, wall = self.clock.seconds() - cpu, time.monotonic() - wall
         tokens = draft.generation_tokens
         return tuple(
-            TestGeneration(
+            AssertGeneration(
                 asserts=generation.asserts, tokens=count, cpu_s=cpu * share, wall_s=wall * share
             )
             for generation, count, share in zip(
@@ -171,7 +171,7 @@ async def generate_record(
         if samples
         else ()
     )
-    empty = TestGeneration((), 0, 0.0, 0.0)
+    empty = AssertGeneration((), 0, 0.0, 0.0)
     generations = (
         await tier.tests(
             problem, n=samples, sampled=True, seed=seed, lines=lines, timeout_s=timeout_s

@@ -13,19 +13,17 @@ from codecascade.core.usage import Usage
 from codecascade.mesh.errors import from_rpc_error
 from codecascade.mesh.wire import seconds, style_to_wire
 from codecascade.router.policy import TierPolicy
-from codecascade.router.ports import Execution, TestSet
+from codecascade.router.ports import AssertSet, Execution
 from codecascade.v1 import sandbox_service_pb2 as sandbox_pb
 from codecascade.v1 import sandbox_service_pb2_grpc as sandbox_grpc
 from codecascade.v1 import testsynth_service_pb2 as testsynth_pb
 from codecascade.v1 import testsynth_service_pb2_grpc as testsynth_grpc
 
-__all__ = ["SandboxMatrixRunner", "TestSynthSource"]
+__all__ = ["SandboxMatrixRunner", "SynthesisAssertWriter"]
 
 
-class TestSynthSource:
+class SynthesisAssertWriter:
     """A tier's own tests from the TestSynthService: t (default k) generations of l lines."""
-
-    __test__ = False
 
     def __init__(
         self,
@@ -38,9 +36,9 @@ class TestSynthSource:
         self._max_tests = max_tests
         self._tracer = trace.get_tracer("codecascade.router", tracer_provider=tracer_provider)
 
-    async def generate(
+    async def write_tests(
         self, tier: TierPolicy, problem: Problem, *, seed: int | None, timeout_s: float
-    ) -> TestSet:
+    ) -> AssertSet:
         request = testsynth_pb.SynthesizeTestsRequest(
             prompt=problem.prompt,
             entry_point=problem.entry_point,
@@ -66,7 +64,7 @@ class TestSynthSource:
             reply.usage.prompt_tokens, reply.usage.completion_tokens, reply.usage.cost_usd
         )
         latency = seconds(reply.model_latency)
-        return TestSet(tuple(t.code for t in reply.tests), usage, latency)
+        return AssertSet(tuple(t.code for t in reply.tests), usage, latency)
 
 
 class SandboxMatrixRunner:
@@ -76,7 +74,7 @@ class SandboxMatrixRunner:
         self._stub = sandbox_grpc.SandboxServiceStub(channel)
         self._test_timeout_s = test_timeout_s
 
-    async def run(
+    async def run_matrix(
         self,
         problem: Problem,
         solutions: tuple[str, ...],

@@ -29,19 +29,19 @@ from codecascade.router.events import (
     CascadeResult,
     Decision,
     EscalatedEvent,
+    MatrixScored,
     Observer,
-    TestsRan,
     TierAttempt,
     TierStartedEvent,
 )
 from codecascade.router.metrics import RouterMetrics
 from codecascade.router.policy import CascadePolicy, RequestOverrides, TierPolicy, plan
 from codecascade.router.ports import (
+    AssertSet,
+    AssertWriter,
     Candidates,
     MatrixRunner,
-    SolutionSource,
-    TestSet,
-    TestSource,
+    SolutionWriter,
 )
 
 __all__ = ["Cascade"]
@@ -83,8 +83,8 @@ class Cascade:
     def __init__(
         self,
         policy: CascadePolicy,
-        solutions: SolutionSource,
-        tests: TestSource,
+        solutions: SolutionWriter,
+        tests: AssertWriter,
         runner: MatrixRunner,
         *,
         metrics: RouterMetrics | None = None,
@@ -217,7 +217,9 @@ class Cascade:
         def remaining() -> float:
             return max(deadline - self._clock(), 0.001)
 
-        solutions_call = self._solutions.generate(tier, problem, seed=seed, timeout_s=remaining())
+        solutions_call = self._solutions.write_solutions(
+            tier, problem, seed=seed, timeout_s=remaining()
+        )
         if tier.k == 0:
             try:
                 greedy = await asyncio.wait_for(solutions_call, remaining())
@@ -242,7 +244,7 @@ class Cascade:
                 solutions=greedy.codes,
                 elapsed_s=self._clock() - started,
             )
-        tests_call = self._tests.generate(tier, problem, seed=seed, timeout_s=remaining())
+        tests_call = self._tests.write_tests(tier, problem, seed=seed, timeout_s=remaining())
         outcomes = await asyncio.gather(
             asyncio.wait_for(solutions_call, remaining()),
             asyncio.wait_for(tests_call, remaining()),
@@ -253,7 +255,7 @@ class Cascade:
             if not isinstance(candidates_or_error, CascadeError | TimeoutError):
                 raise candidates_or_error
             failure = _failure("tier", candidates_or_error)
-            test_usage = tests_or_error.usage if isinstance(tests_or_error, TestSet) else Usage()
+            test_usage = tests_or_error.usage if isinstance(tests_or_error, AssertSet) else Usage()
             return replace(
                 base,
                 reason=failure.reason,
@@ -262,13 +264,13 @@ class Cascade:
                 elapsed_s=self._clock() - started,
             )
         candidates: Candidates = candidates_or_error
-        tests: TestSet
+        tests: AssertSet
         test_note = ""
         if isinstance(tests_or_error, BaseException):
             if not isinstance(tests_or_error, CascadeError | TimeoutError):
                 raise tests_or_error
             test_note = _failure("test synthesis", tests_or_error).reason
-            tests = TestSet((), Usage(), 0.0)
+            tests = AssertSet((), Usage(), 0.0)
         else:
             tests = tests_or_error
         await emit(
@@ -299,7 +301,7 @@ class Cascade:
                     },
                 ) as tool_span:
                     execution = await asyncio.wait_for(
-                        self._runner.run(
+                        self._runner.run_matrix(
                             problem, candidates.codes, tests.tests, timeout_s=remaining()
                         ),
                         remaining(),
@@ -316,7 +318,7 @@ class Cascade:
             matrix = [[] for _ in candidates.codes]
             test_note = test_note or "the tier wrote no usable tests"
         scored = agreement(matrix)
-        await emit(TestsRan(tier.tier, scored, tier.threshold))
+        await emit(MatrixScored(tier.tier, scored, tier.threshold))
         attempt = replace(
             attempt,
             agreement=scored,

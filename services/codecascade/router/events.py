@@ -15,8 +15,8 @@ __all__ = [
     "CascadeResult",
     "Decision",
     "EscalatedEvent",
+    "MatrixScored",
     "Observer",
-    "TestsRan",
     "TierAttempt",
     "TierStartedEvent",
 ]
@@ -49,9 +49,7 @@ class CandidatesReady:
 
 
 @dataclass(frozen=True, slots=True)
-class TestsRan:
-    __test__ = False
-
+class MatrixScored:
     tier: str
     agreement: Agreement
     threshold: float
@@ -66,7 +64,7 @@ class EscalatedEvent:
     threshold: float
 
 
-CascadeEvent = TierStartedEvent | CandidatesReady | TestsRan | EscalatedEvent
+CascadeEvent = TierStartedEvent | CandidatesReady | MatrixScored | EscalatedEvent
 
 
 # Receives each event as it happens; GenerateStream turns them into messages.

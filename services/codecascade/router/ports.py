@@ -14,12 +14,12 @@ from codecascade.core.usage import Usage
 from codecascade.router.policy import TierPolicy
 
 __all__ = [
+    "AssertSet",
+    "AssertWriter",
     "Candidates",
     "Execution",
     "MatrixRunner",
-    "SolutionSource",
-    "TestSet",
-    "TestSource",
+    "SolutionWriter",
 ]
 
 
@@ -33,10 +33,8 @@ class Candidates:
 
 
 @dataclass(frozen=True, slots=True)
-class TestSet:
+class AssertSet:
     """A tier's own kept assert tests."""
-
-    __test__ = False
 
     tests: tuple[str, ...]
     usage: Usage
@@ -51,20 +49,26 @@ class Execution:
     sandbox_s: float
 
 
-class SolutionSource(Protocol):
-    async def generate(
+class SolutionWriter(Protocol):
+    """Writes a tier's k candidate programs for a task (one greedy answer when k <= 1)."""
+
+    async def write_solutions(
         self, tier: TierPolicy, problem: Problem, *, seed: int | None, timeout_s: float
     ) -> Candidates: ...
 
 
-class TestSource(Protocol):
-    async def generate(
+class AssertWriter(Protocol):
+    """Has a tier write its own assert tests for a task, and keeps those worth running."""
+
+    async def write_tests(
         self, tier: TierPolicy, problem: Problem, *, seed: int | None, timeout_s: float
-    ) -> TestSet: ...
+    ) -> AssertSet: ...
 
 
 class MatrixRunner(Protocol):
-    async def run(
+    """Runs every solution against every test once: the k x T pass matrix."""
+
+    async def run_matrix(
         self,
         problem: Problem,
         solutions: tuple[str, ...],

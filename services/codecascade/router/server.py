@@ -13,13 +13,13 @@ from prometheus_client import CollectorRegistry
 from codecascade.core.errors import Unavailable
 from codecascade.mesh.channels import open_channel
 from codecascade.mesh.health import is_serving
-from codecascade.router.adapters import SandboxMatrixRunner, TestSynthSource
+from codecascade.router.adapters import SandboxMatrixRunner, SynthesisAssertWriter
 from codecascade.router.cascade import Cascade
 from codecascade.router.config import RouterSettings
 from codecascade.router.metrics import RouterMetrics
 from codecascade.router.policy import CascadePolicy
 from codecascade.router.servicer import CascadeServicer
-from codecascade.router.solutions import TierSolutionSource
+from codecascade.router.solutions import TierSolutionWriter
 from codecascade.tierclient.registry import TierRegistry
 from codecascade.v1 import cascade_service_pb2, cascade_service_pb2_grpc
 
@@ -47,8 +47,8 @@ class RouterService:
         self._sandbox = open_channel(settings.sandbox_addr)
         self.cascade = Cascade(
             policy,
-            TierSolutionSource(tiers),
-            TestSynthSource(
+            TierSolutionWriter(tiers),
+            SynthesisAssertWriter(
                 self._testsynth, max_tests=settings.max_tests, tracer_provider=tracer_provider
             ),
             SandboxMatrixRunner(self._sandbox, test_timeout_s=settings.sandbox_test_timeout_s),

@@ -21,7 +21,7 @@ from codecascade.router.events import (
     CascadeEvent,
     CascadeResult,
     EscalatedEvent,
-    TestsRan,
+    MatrixScored,
     TierAttempt,
     TierStartedEvent,
 )
@@ -112,7 +112,7 @@ def event_to_proto(event: CascadeEvent) -> pb.GenerateStreamResponse:
                 usage=_usage(event.usage),
             )
         )
-    if isinstance(event, TestsRan):
+    if isinstance(event, MatrixScored):
         return pb.GenerateStreamResponse(
             tests_executed=pb.TestsExecuted(
                 tier=event.tier,

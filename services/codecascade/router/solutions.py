@@ -22,7 +22,7 @@ from codecascade.tierclient.registry import TierRegistry
 __all__ = [
     "CHAT_STOPS",
     "SolutionPrompt",
-    "TierSolutionSource",
+    "TierSolutionWriter",
     "assemble_solution",
     "sampling_for",
     "solution_prompt",
@@ -116,13 +116,13 @@ def assemble_solution(problem: Problem, answer: str, *, prompt: SolutionPrompt) 
     return "\n".join([*missing, body]) if missing else body
 
 
-class TierSolutionSource:
+class TierSolutionWriter:
     """Solutions straight from the configured tier clients (one n-sample call per tier)."""
 
     def __init__(self, tiers: TierRegistry) -> None:
         self._tiers = tiers
 
-    async def generate(
+    async def write_solutions(
         self, tier: TierPolicy, problem: Problem, *, seed: int | None, timeout_s: float
     ) -> Candidates:
         config = self._tiers.config(tier.tier)

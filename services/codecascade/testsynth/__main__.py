@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from codecascade.mesh.entrypoint import run_service
-from codecascade.testsynth.config import TestSynthSettings
-from codecascade.testsynth.server import TestSynthService
+from codecascade.testsynth.config import SynthesisSettings
+from codecascade.testsynth.server import SynthesisService
 from codecascade.tierclient.registry import TierRegistry
 
 
@@ -12,8 +12,8 @@ def main() -> int:
     """Reads settings from file and environment, then serves until SIGTERM."""
     return run_service(
         "codecascade-testsynth",
-        TestSynthSettings,
-        lambda settings, _registry: TestSynthService(
+        SynthesisSettings,
+        lambda settings, _registry: SynthesisService(
             settings, TierRegistry.connect_all(settings.tiers)
         ),
     )

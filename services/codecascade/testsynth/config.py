@@ -10,13 +10,12 @@ from codecascade.core.tiers import TierSpec
 from codecascade.mesh.settings import ServiceSettings
 from codecascade.testsynth.agreement import DEFAULT_RULE, AgreementRule
 
-__all__ = ["TestSynthSettings"]
+__all__ = ["SynthesisSettings"]
 
 
-class TestSynthSettings(ServiceSettings):
+class SynthesisSettings(ServiceSettings):
     """The tiers to ask for tests, and the bounds on what a request may ask for."""
 
-    __test__ = False
     config_section: ClassVar[str] = "testsynth"
 
     grpc_port: int = Field(default=50062, ge=0, le=65535, description="gRPC listen port.")

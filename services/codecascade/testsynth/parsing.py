@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from codecascade.core.code import extract_code
 
 __all__ = [
+    "AssertBounds",
     "DroppedLine",
     "ParsedGeneration",
-    "TestBounds",
     "defined_names",
     "parse_asserts",
 ]
@@ -46,10 +46,8 @@ BANNED_NAMES = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
-class TestBounds:
+class AssertBounds:
     """Size limits for one kept assert; generous for real tests, fatal to runaway generations."""
-
-    __test__ = False
 
     max_chars: int = 400
     max_nodes: int = 200
@@ -152,7 +150,7 @@ def _may_continue(chunk: str) -> bool:
 
 
 def _reason_to_drop(
-    node: ast.stmt, entry_point: str, allowed: frozenset[str], bounds: TestBounds
+    node: ast.stmt, entry_point: str, allowed: frozenset[str], bounds: AssertBounds
 ) -> str | None:
     if not isinstance(node, ast.Assert):
         return "not an assert statement"
@@ -228,10 +226,10 @@ def parse_asserts(
     entry_point: str,
     prompt_names: Iterable[str] = (),
     limit: int | None = None,
-    bounds: TestBounds | None = None,
+    bounds: AssertBounds | None = None,
 ) -> ParsedGeneration:
     """The first `limit` valid, distinct asserts in a model's text; never raises on junk."""
-    bounds = bounds or TestBounds()
+    bounds = bounds or AssertBounds()
     allowed = frozenset(prompt_names) | SAFE_BUILTINS | {entry_point}
     kept: list[str] = []
     seen: set[str] = set()

@@ -2,7 +2,7 @@
 
 Instruction models get one chat message. Base models get the stub, the paper's "Assume the above
 function is completed" comment and a trailing `assert`, so the completion starts inside the first
-test; the caller prepends that `assert` back (`TestPrompt.completion_prefix`).
+test; the caller prepends that `assert` back (`AssertPrompt.completion_prefix`).
 
 Beyond the paper's wording, the instruction prompt asks for simple inputs and expected values
 worked out from the specification: small models copy complex cases badly, and a wrong expected
@@ -16,14 +16,12 @@ from typing import Literal
 
 from codecascade.core.task import Problem
 
-__all__ = ["TestPrompt", "build_test_prompt"]
+__all__ = ["AssertPrompt", "build_test_prompt"]
 
 
 @dataclass(frozen=True, slots=True)
-class TestPrompt:
+class AssertPrompt:
     """The text to send, how to send it, and what to glue in front of each completion."""
-
-    __test__ = False
 
     text: str
     format: Literal["chat", "raw"]
@@ -31,7 +29,7 @@ class TestPrompt:
     stop: tuple[str, ...] = ()
 
 
-def _instruct(problem: Problem, lines: int) -> TestPrompt:
+def _instruct(problem: Problem, lines: int) -> AssertPrompt:
     entry = problem.entry_point
     if problem.style == "humaneval":
         task = f"```python\n{problem.prompt.rstrip()}\n```"
@@ -47,10 +45,10 @@ def _instruct(problem: Problem, lines: int) -> TestPrompt:
         "result with the exact expected value, worked out carefully from the specification. "
         "Do not import anything, define functions or print. Answer with a single ```python block."
     )
-    return TestPrompt(text, "chat", stop=("\n```\n",))  # prose after the block is not paid for
+    return AssertPrompt(text, "chat", stop=("\n```\n",))  # prose after the block is not paid for
 
 
-def _base(problem: Problem, lines: int) -> TestPrompt:
+def _base(problem: Problem, lines: int) -> AssertPrompt:
     if problem.style == "humaneval":
         stub = problem.prompt.rstrip() + "\n    pass\n"
     else:
@@ -60,7 +58,7 @@ def _base(problem: Problem, lines: int) -> TestPrompt:
         f"{stub}\n\n# Assume the above function is completed. Write {lines} lines of testing code "
         f"for the function `{problem.entry_point}`.\n\nassert"
     )
-    return TestPrompt(
+    return AssertPrompt(
         text,
         "raw",
         completion_prefix="assert",
@@ -68,6 +66,6 @@ def _base(problem: Problem, lines: int) -> TestPrompt:
     )
 
 
-def build_test_prompt(problem: Problem, *, lines: int, instruct: bool) -> TestPrompt:
+def build_test_prompt(problem: Problem, *, lines: int, instruct: bool) -> AssertPrompt:
     """The prompt asking for `lines` assert lines about `problem.entry_point`."""
     return _instruct(problem, lines) if instruct else _base(problem, lines)

@@ -6,21 +6,19 @@ from collections.abc import Sequence
 
 import grpc
 
-from codecascade.testsynth.config import TestSynthSettings
-from codecascade.testsynth.servicer import TestSynthServicer
-from codecascade.testsynth.synthesis import TestSynthesizer
+from codecascade.testsynth.config import SynthesisSettings
+from codecascade.testsynth.servicer import SynthesisServicer
+from codecascade.testsynth.synthesis import AssertSynthesizer
 from codecascade.tierclient.registry import TierRegistry
 from codecascade.v1 import testsynth_service_pb2, testsynth_service_pb2_grpc
 
-__all__ = ["TestSynthService"]
+__all__ = ["SynthesisService"]
 
 
-class TestSynthService:
+class SynthesisService:
     """Test synthesis as a `codecascade.mesh.server.Service`."""
 
-    __test__ = False
-
-    def __init__(self, settings: TestSynthSettings, tiers: TierRegistry) -> None:
+    def __init__(self, settings: SynthesisSettings, tiers: TierRegistry) -> None:
         self._settings = settings
         self._tiers = tiers
 
@@ -30,7 +28,7 @@ class TestSynthService:
 
     def register(self, server: grpc.aio.Server) -> None:
         testsynth_service_pb2_grpc.add_TestSynthServiceServicer_to_server(
-            TestSynthServicer(self._settings, TestSynthesizer(self._tiers)), server
+            SynthesisServicer(self._settings, AssertSynthesizer(self._tiers)), server
         )
 
     async def start(self) -> None:

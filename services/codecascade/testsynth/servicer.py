@@ -9,13 +9,13 @@ import grpc
 from codecascade.core.errors import InvalidInput
 from codecascade.mesh.deadlines import remaining_s
 from codecascade.mesh.wire import duration, problem_from_wire
-from codecascade.testsynth.config import TestSynthSettings
-from codecascade.testsynth.synthesis import SynthesisRequest, SynthesisResult, TestSynthesizer
+from codecascade.testsynth.config import SynthesisSettings
+from codecascade.testsynth.synthesis import AssertSynthesizer, SynthesisRequest, SynthesisResult
 from codecascade.v1 import testsynth_service_pb2 as pb
 from codecascade.v1 import testsynth_service_pb2_grpc as pb_grpc
 from codecascade.v1 import usage_pb2
 
-__all__ = ["TestSynthServicer", "result_to_proto"]
+__all__ = ["SynthesisServicer", "result_to_proto"]
 
 
 def result_to_proto(result: SynthesisResult) -> pb.SynthesizeTestsResponse:
@@ -44,12 +44,10 @@ def result_to_proto(result: SynthesisResult) -> pb.SynthesizeTestsResponse:
     )
 
 
-class TestSynthServicer(pb_grpc.TestSynthServiceServicer):
+class SynthesisServicer(pb_grpc.TestSynthServiceServicer):
     """Validates each request's bounds and hands it to the synthesizer."""
 
-    __test__ = False
-
-    def __init__(self, settings: TestSynthSettings, synthesizer: TestSynthesizer) -> None:
+    def __init__(self, settings: SynthesisSettings, synthesizer: AssertSynthesizer) -> None:
         self._settings = settings
         self._synthesizer = synthesizer
 

@@ -29,11 +29,11 @@ from codecascade.testsynth.prompts import build_test_prompt
 from codecascade.tierclient.registry import TierRegistry
 
 __all__ = [
+    "AssertSynthesizer",
     "Draft",
     "SynthesisRequest",
     "SynthesisResult",
     "SynthesizedTest",
-    "TestSynthesizer",
     "finalize",
 ]
 
@@ -59,8 +59,6 @@ class SynthesisRequest:
 @dataclass(frozen=True, slots=True)
 class SynthesizedTest:
     """A kept assert and where it came from."""
-
-    __test__ = False
 
     code: str
     tier: str
@@ -100,10 +98,8 @@ class SynthesisResult:
     latency_s: float
 
 
-class TestSynthesizer:
+class AssertSynthesizer:
     """Prompts a tier for tests and filters what comes back."""
-
-    __test__ = False
 
     def __init__(self, tiers: TierRegistry) -> None:
         self._tiers = tiers

@@ -17,7 +17,7 @@ from codecascade.router.servicer import CascadeServicer
 from codecascade.tierclient.errors import TierUnavailable
 from codecascade.v1 import cascade_service_pb2 as pb
 from codecascade.v1 import cascade_service_pb2_grpc as pb_grpc
-from tests.unit.router.test_cascade import Scripted, _Solutions, _Tests
+from tests.unit.router.test_cascade import Scripted
 
 T, F = True, False
 
@@ -45,7 +45,7 @@ def _cascade(scripted: Scripted) -> Cascade:
             TierPolicy(tier="M", k=2, test_lines=2, test_generations=3, threshold=0.9),
         )
     )
-    return Cascade(policy, _Solutions(scripted), _Tests(scripted), scripted)
+    return Cascade(policy, scripted, scripted, scripted)
 
 
 async def _stub_for(scripted: Scripted) -> AsyncIterator[pb_grpc.CascadeServiceStub]:
@@ -157,8 +157,8 @@ async def test_metrics_endpoint_serves_rpc_and_cascade_metrics() -> None:
     cascade = _cascade(scripted)
     cascade = Cascade(
         cascade.policy,
-        _Solutions(scripted),
-        _Tests(scripted),
+        scripted,
+        scripted,
         scripted,
         metrics=RouterMetrics.create(registry),
     )

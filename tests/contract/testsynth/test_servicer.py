@@ -9,8 +9,8 @@ import pytest
 
 from codecascade.mesh.channels import open_channel
 from codecascade.mesh.server import running_server
-from codecascade.testsynth.config import TestSynthSettings
-from codecascade.testsynth.server import TestSynthService
+from codecascade.testsynth.config import SynthesisSettings
+from codecascade.testsynth.server import SynthesisService
 from codecascade.v1 import testsynth_service_pb2 as pb
 from codecascade.v1 import testsynth_service_pb2_grpc as pb_grpc
 from tests.doubles import HUMANEVAL_INC as HUMANEVAL
@@ -19,10 +19,10 @@ from tests.doubles import ScriptedTier, scripted_registry
 
 @pytest.fixture
 async def stub() -> AsyncIterator[pb_grpc.TestSynthServiceStub]:
-    settings = TestSynthSettings(grpc_port=0)
+    settings = SynthesisSettings(grpc_port=0)
     tier = ScriptedTier(("assert inc(1) == 2\nassert random.random() < 1",))
     async with running_server(
-        settings, TestSynthService(settings, scripted_registry(tier))
+        settings, SynthesisService(settings, scripted_registry(tier))
     ) as server:
         async with open_channel(server.address) as channel:
             yield pb_grpc.TestSynthServiceStub(channel)

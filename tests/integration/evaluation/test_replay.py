@@ -31,7 +31,7 @@ from codecascade.evaluation.grid import (
 from codecascade.router.cascade import Cascade
 from codecascade.router.events import CascadeResult
 from codecascade.router.policy import CascadePolicy, RequestOverrides, TierPolicy
-from codecascade.router.ports import Candidates, Execution, TestSet
+from codecascade.router.ports import AssertSet, Candidates, Execution
 from codecascade.testsynth.agreement import DEFAULT_RULE
 from codecascade.testsynth.parsing import ParsedGeneration
 from codecascade.testsynth.synthesis import Draft, SynthesisRequest, finalize
@@ -64,7 +64,7 @@ class _CachedTiers:
         self.rows: dict[str, tuple[int, ...]] = {}
         self._tier_of: dict[tuple[str, ...], str] = {}
 
-    async def generate_solutions(
+    async def write_solutions(
         self, tier: TierPolicy, problem: Problem, *, seed: int | None, timeout_s: float
     ) -> Candidates:
         r = self._records[tier.tier]
@@ -81,9 +81,9 @@ class _CachedTiers:
         tokens = sum(c.tokens for c in calls)
         return Candidates(codes, Usage(0, tokens, token_cost(tokens, r.price)), 0.0)
 
-    async def generate_tests(
+    async def write_tests(
         self, tier: TierPolicy, problem: Problem, *, seed: int | None, timeout_s: float
-    ) -> TestSet:
+    ) -> AssertSet:
         r = self._records[tier.tier]
         generations = (
             (r.gen.greedy_tests,) if tier.k == 1 else r.gen.test_generations[: tier.generations]
@@ -103,7 +103,7 @@ class _CachedTiers:
         kept = finalize(request, draft).tests
         tokens = sum(generation_cost(g, lines)[0] for g in generations)
         usage = Usage(0, round(tokens), token_cost(tokens, r.price))
-        return TestSet(tuple(t.code for t in kept), usage, 0.0)
+        return AssertSet(tuple(t.code for t in kept), usage, 0.0)
 
     async def run_matrix(
         self,
@@ -120,41 +120,6 @@ class _CachedTiers:
             tuple(exe.passes(row, column[test]) for test in tests) for row in self.rows[tier]
         )
         return Execution(passed, 0.0)
-
-
-class _Solutions:
-    def __init__(self, tiers: _CachedTiers) -> None:
-        self._tiers = tiers
-
-    async def generate(
-        self, tier: TierPolicy, problem: Problem, *, seed: int | None, timeout_s: float
-    ) -> Candidates:
-        return await self._tiers.generate_solutions(tier, problem, seed=seed, timeout_s=timeout_s)
-
-
-class _Asserts:
-    def __init__(self, tiers: _CachedTiers) -> None:
-        self._tiers = tiers
-
-    async def generate(
-        self, tier: TierPolicy, problem: Problem, *, seed: int | None, timeout_s: float
-    ) -> TestSet:
-        return await self._tiers.generate_tests(tier, problem, seed=seed, timeout_s=timeout_s)
-
-
-class _Runner:
-    def __init__(self, tiers: _CachedTiers) -> None:
-        self._tiers = tiers
-
-    async def run(
-        self,
-        problem: Problem,
-        solutions: tuple[str, ...],
-        tests: tuple[str, ...],
-        *,
-        timeout_s: float,
-    ) -> Execution:
-        return await self._tiers.run_matrix(problem, solutions, tests, timeout_s=timeout_s)
 
 
 def _config(policy: CascadePolicy) -> Config:
@@ -193,7 +158,7 @@ class _Replayed:
 
 async def _replay(policy: CascadePolicy, task_id: str, records: dict[str, _Records]) -> _Replayed:
     tiers = _CachedTiers(records)
-    cascade = Cascade(policy, _Solutions(tiers), _Asserts(tiers), _Runner(tiers), clock=lambda: 0.0)
+    cascade = Cascade(policy, tiers, tiers, tiers, clock=lambda: 0.0)
     entry_point = next(iter(records.values())).gen.entry_point
     problem = Problem(f"# {task_id}", entry_point, "humaneval")
     result: CascadeResult = await cascade.run(

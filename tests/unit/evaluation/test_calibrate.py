@@ -9,11 +9,11 @@ import pytest
 
 from codecascade.core.tiers import TierSpec
 from codecascade.evaluation.cache import (
+    AssertGeneration,
     Call,
     EvalCache,
     EvalSettings,
     GenerationRecord,
-    TestGeneration,
 )
 from codecascade.evaluation.calibrate import calibrate, split, to_policy
 from codecascade.evaluation.errors import CacheMismatch, NothingFits
@@ -116,7 +116,7 @@ def test_report_names_only_the_tiers_calibrated() -> None:
 
 def _generation(task: str) -> GenerationRecord:
     call = Call("text", 1, 0.1, 0.1, "code")
-    return GenerationRecord(task, "S", (), call, (), TestGeneration((), 0, 0.0, 0.0), ())
+    return GenerationRecord(task, "S", (), call, (), AssertGeneration((), 0, 0.0, 0.0), ())
 
 
 def test_cache_refuses_other_settings_and_survives_a_torn_line(tmp_path: Path) -> None:

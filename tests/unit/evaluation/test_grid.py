@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from codecascade.evaluation.cache import (
+    AssertGeneration,
     Call,
     ExecutionRecord,
     GenerationRecord,
-    TestGeneration,
 )
 from codecascade.evaluation.execute import layout
 from codecascade.evaluation.grid import (
@@ -36,11 +36,11 @@ def _record() -> tuple[GenerationRecord, ExecutionRecord]:
         samples=(_call(10), _call(20), _call(30)),
         greedy=_call(5),
         test_generations=(
-            TestGeneration((A, B), 8, 0.8, 0.0),
-            TestGeneration((B, C), 8, 0.8, 0.0),
-            TestGeneration((D,), 4, 0.4, 0.0),
+            AssertGeneration((A, B), 8, 0.8, 0.0),
+            AssertGeneration((B, C), 8, 0.8, 0.0),
+            AssertGeneration((D,), 4, 0.4, 0.0),
         ),
-        greedy_tests=TestGeneration((A, E), 6, 0.6, 0.0),
+        greedy_tests=AssertGeneration((A, E), 6, 0.6, 0.0),
         examples=(EX,),
         entry_point="f",  # every assert a lone claim about a short input: all kept
     )
@@ -176,8 +176,8 @@ def test_columns_follow_the_products_agreement_selection() -> None:
             **gen.to_json(),
             "samples": gen.samples,
             "greedy": gen.greedy,
-            "test_generations": (TestGeneration((wrong, A), 8, 0.8, 0.0),),
-            "greedy_tests": TestGeneration((wrong,), 4, 0.4, 0.0),
+            "test_generations": (AssertGeneration((wrong, A), 8, 0.8, 0.0),),
+            "greedy_tests": AssertGeneration((wrong,), 4, 0.4, 0.0),
             "examples": (EX,),
             "entry_point": "f",
         }

@@ -10,10 +10,10 @@ from codecascade.core.errors import Unavailable
 from codecascade.core.task import make_problem
 from codecascade.core.usage import Usage
 from codecascade.router.cascade import Cascade
-from codecascade.router.events import Decision, EscalatedEvent, TestsRan
+from codecascade.router.events import Decision, EscalatedEvent, MatrixScored
 from codecascade.router.metrics import RouterMetrics
 from codecascade.router.policy import CascadePolicy, PolicyError, RequestOverrides, TierPolicy
-from codecascade.router.ports import Candidates, Execution, TestSet
+from codecascade.router.ports import AssertSet, Candidates, Execution
 from codecascade.tierclient.errors import TierUnavailable
 
 PROBLEM = make_problem("def f(x):\n    '''Identity.'''\n")
@@ -21,13 +21,13 @@ T, F = True, False
 
 
 class Scripted:
-    """Solutions, tests and matrices per tier; an Exception value is raised instead."""
+    """All three ports: solutions, tests and matrices per tier; an Exception is raised instead."""
 
     def __init__(self, solutions, tests, matrices) -> None:
         self.solutions, self.tests, self.matrices = solutions, tests, matrices
         self.timeouts: list[float] = []
 
-    async def generate_solutions(self, tier, problem, *, seed, timeout_s):
+    async def write_solutions(self, tier, problem, *, seed, timeout_s):
         self.timeouts.append(timeout_s)
         value = self.solutions[tier.tier]
         if isinstance(value, Exception):
@@ -35,25 +35,15 @@ class Scripted:
         codes = tuple(f"# {tier.tier} {i}\n{value}" for i in range(max(tier.k, 1)))
         return Candidates(codes, Usage(10, 100, 0.001 * (1 + len(tier.tier))), 0.5)
 
-    async def generate_tests(self, tier, problem, *, seed, timeout_s):
+    async def write_tests(self, tier, problem, *, seed, timeout_s):
         value = self.tests.get(tier.tier, ("assert f(1) == 1", "assert f(2) == 2"))
         if isinstance(value, Exception):
             raise value
-        return TestSet(value, Usage(5, 20, 0.0001), 0.4)
+        return AssertSet(value, Usage(5, 20, 0.0001), 0.4)
 
-    async def run(self, problem, solutions, tests, *, timeout_s):
+    async def run_matrix(self, problem, solutions, tests, *, timeout_s):
         tier = solutions[0].split()[1]
         return Execution(tuple(tuple(row) for row in self.matrices[tier]), 0.2)
-
-
-class _Solutions:
-    def __init__(self, s: Scripted) -> None:
-        self.generate = s.generate_solutions
-
-
-class _Tests:
-    def __init__(self, s: Scripted) -> None:
-        self.generate = s.generate_tests
 
 
 def _policy(*tiers: TierPolicy, **limits) -> CascadePolicy:
@@ -61,7 +51,7 @@ def _policy(*tiers: TierPolicy, **limits) -> CascadePolicy:
 
 
 def _cascade(policy, scripted, **kwargs) -> Cascade:
-    return Cascade(policy, _Solutions(scripted), _Tests(scripted), scripted, **kwargs)
+    return Cascade(policy, scripted, scripted, scripted, **kwargs)
 
 
 S = TierPolicy(tier="S", k=2, test_lines=2, threshold=0.9)
@@ -99,7 +89,7 @@ async def test_escalates_below_threshold_and_records_everything() -> None:
     assert result.usage.cost_usd == pytest.approx(0.002 + 0.002 + 0.0002)
     escalation = next(e for e in events if isinstance(e, EscalatedEvent))
     assert (escalation.from_tier, escalation.to_tier) == ("S", "M")
-    assert sum(isinstance(e, TestsRan) for e in events) == 2
+    assert sum(isinstance(e, MatrixScored) for e in events) == 2
     labels = {"from_tier": "S", "to_tier": "M", "reason": "below_threshold"}
     assert registry.get_sample_value("codecascade_escalations_total", labels) == 1
     assert (

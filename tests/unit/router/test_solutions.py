@@ -1,8 +1,8 @@
 from __future__ import annotations
 
+from codecascade.core.task import make_problem
 from codecascade.router.policy import TierPolicy
 from codecascade.router.solutions import assemble_solution, sampling_for, solution_prompt
-from codecascade.core.task import make_problem
 
 PROMPT = 'from typing import List\n\n\ndef first(xs: List[int]) -> int:\n    """First."""\n'
 PROBLEM = make_problem(PROMPT)

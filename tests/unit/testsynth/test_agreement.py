@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from codecascade.testsynth.agreement import AgreementRule, Claim, claim_of, select_by_agreement
 from codecascade.core.task import make_problem
-from codecascade.testsynth.synthesis import SynthesisRequest, TestSynthesizer
+from codecascade.testsynth.agreement import AgreementRule, Claim, claim_of, select_by_agreement
+from codecascade.testsynth.synthesis import AssertSynthesizer, SynthesisRequest
 from tests.doubles import HUMANEVAL_INC, ScriptedTier, scripted_registry
 
 ANY = AgreementRule(min_support=1)  # every uncontradicted claim
@@ -104,7 +104,7 @@ async def test_synthesizer_applies_agreement_after_the_task_examples() -> None:
         max_tests=10,
         agreement=AgreementRule(2),
     )
-    result = await TestSynthesizer(scripted_registry(tier)).synthesize(request, timeout_s=5)
+    result = await AssertSynthesizer(scripted_registry(tier)).synthesize(request, timeout_s=5)
     origins = [(t.code, t.generation_index) for t in result.tests]
     assert origins[-1] == ("assert inc(4) == 5", 0)
     assert all(index == -1 for _, index in origins[:-1])  # the task's own examples lead

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from codecascade.testsynth.examples import prompt_examples
 from codecascade.core.task import make_problem
+from codecascade.testsynth.examples import prompt_examples
 
 
 def _examples(signature: str, doc: str) -> tuple[str, ...]:

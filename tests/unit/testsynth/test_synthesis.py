@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 
 from codecascade.core.errors import NoFunctionToTest
-from codecascade.testsynth.errors import UnknownTier
 from codecascade.core.task import make_problem
+from codecascade.testsynth.errors import UnknownTier
 from codecascade.testsynth.prompts import build_test_prompt
-from codecascade.testsynth.synthesis import SynthesisRequest, TestSynthesizer
+from codecascade.testsynth.synthesis import AssertSynthesizer, SynthesisRequest
 from tests.doubles import HUMANEVAL_INC as HUMANEVAL
 from tests.doubles import ScriptedTier, scripted_registry
 
@@ -42,7 +42,7 @@ async def test_generations_are_parsed_capped_deduplicated_with_provenance() -> N
     request = SynthesisRequest(
         make_problem(HUMANEVAL), "S", 3, 2, 10, seed=7, include_prompt_examples=False
     )
-    result = await TestSynthesizer(scripted_registry(tier)).synthesize(request, timeout_s=5)
+    result = await AssertSynthesizer(scripted_registry(tier)).synthesize(request, timeout_s=5)
     assert [(t.code, t.generation_index) for t in result.tests] == [
         ("assert inc(1) == 2", 0),
         ("assert inc(2) == 3", 0),
@@ -61,7 +61,9 @@ async def test_greedy_for_one_generation_and_raw_for_base_models() -> None:
     request = SynthesisRequest(
         make_problem(HUMANEVAL), "S", 1, 4, 10, include_prompt_examples=False
     )
-    result = await TestSynthesizer(scripted_registry(tier, "raw")).synthesize(request, timeout_s=5)
+    result = await AssertSynthesizer(scripted_registry(tier, "raw")).synthesize(
+        request, timeout_s=5
+    )
     assert [t.code for t in result.tests] == ["assert inc(5) == 6"]
     assert tier.calls[0][1].temperature == 0.0 and tier.calls[0][2] == "raw"
 
@@ -69,7 +71,9 @@ async def test_greedy_for_one_generation_and_raw_for_base_models() -> None:
 async def test_unknown_tier_is_not_found() -> None:
     request = SynthesisRequest(make_problem(HUMANEVAL), "XL", generations=1, lines=1, max_tests=1)
     with pytest.raises(UnknownTier, match="known: S"):
-        await TestSynthesizer(scripted_registry(ScriptedTier(()))).synthesize(request, timeout_s=5)
+        await AssertSynthesizer(scripted_registry(ScriptedTier(()))).synthesize(
+            request, timeout_s=5
+        )
 
 
 def test_prompt_examples_come_first_unless_excluded() -> None:
@@ -91,7 +95,7 @@ def test_prompt_examples_come_first_unless_excluded() -> None:
 async def test_synthesis_marks_prompt_examples_with_generation_minus_one() -> None:
     tier = ScriptedTier(("assert inc(1) == 2\nassert inc(5) == 6",))
     request = SynthesisRequest(make_problem(HUMANEVAL), "S", generations=1, lines=4, max_tests=10)
-    result = await TestSynthesizer(scripted_registry(tier)).synthesize(request, timeout_s=5)
+    result = await AssertSynthesizer(scripted_registry(tier)).synthesize(request, timeout_s=5)
     assert [(t.code, t.generation_index) for t in result.tests] == [
         ("assert inc(1) == 2", -1),
         ("assert inc(5) == 6", 0),
@@ -104,5 +108,5 @@ async def test_synthesis_marks_prompt_examples_with_generation_minus_one() -> No
         max_tests=10,
         include_prompt_examples=False,
     )
-    result = await TestSynthesizer(scripted_registry(tier)).synthesize(alone, timeout_s=5)
+    result = await AssertSynthesizer(scripted_registry(tier)).synthesize(alone, timeout_s=5)
     assert [t.generation_index for t in result.tests] == [0, 0]
