@@ -53,7 +53,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -U pip
   # A portable llama.cpp build: the same wheel runs on any x86-64 machine this cache moves to.
   CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" \
-    .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,tiers,eval]'
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,tierclient,tierserver,eval]'
   touch "$stamp"
 fi
 

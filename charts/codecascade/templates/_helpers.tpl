@@ -98,7 +98,7 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end -}}
 
 {{/*
-The shared `tiers:` list (codecascade.tiers.registry.TierConfig), without API keys. Args: root
+The shared `tiers:` list (codecascade.core.tiers.TierSpec), without API keys. Args: root
 */}}
 {{- define "codecascade.tierConfigs" -}}
 {{- $root := . -}}
@@ -107,7 +107,7 @@ The shared `tiers:` list (codecascade.tiers.registry.TierConfig), without API ke
 {{- $protocol := "oip-grpc" -}}
 {{- if eq .backend "external" }}{{ $protocol = .external.protocol }}{{ end -}}
 {{- $entry := dict "name" .name "protocol" $protocol "address" (include "codecascade.tierAddress" (dict "root" $root "tier" .)) "model" .model "price_per_1k_tokens" .price_per_1k_tokens -}}
-{{- range $key := list "prompt_format" "timeout_s" "max_attempts" -}}
+{{- range $key := list "prompt_format" "timeout_s" "max_attempts" "backoff_initial_s" "backoff_max_s" -}}
 {{- if hasKey $tier $key }}{{ $_ := set $entry $key (index $tier $key) }}{{ end -}}
 {{- end -}}
 {{- $list = append $list $entry -}}

@@ -21,7 +21,7 @@ codecascade/tier: {{ lower .tier.name | quote }}
 codecascade/tier: {{ lower .tier.name | quote }}
 {{- end -}}
 
-{{/* The llama.cpp predictor's settings for one tier (services/codecascade/tiers/config.py). */}}
+{{/* The llama.cpp predictor's settings for one tier (services/codecascade/tierserver/config.py). */}}
 {{- define "codecascade.predictorEnv" -}}
 - name: MODEL
   value: {{ .tier.kserve.modelFile | quote }}
