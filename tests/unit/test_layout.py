@@ -17,7 +17,8 @@ WIRING = {"servicer.py", "server.py", "__main__.py"}
 WIRING_PACKAGES = {"mesh", "cli", "v1"}
 WIRING_EXTRA: dict[str, set[str]] = {
     # The KServe predictor and the protocol clients are adapters by definition.
-    "tiers": {"model.py", "oip_client.py", "openai_client.py", "v2_codec.py"},
+    "tierclient": {"oip_client.py", "openai_client.py"},
+    "tierserver": {"model.py", "v2_codec.py"},
     "router": {"adapters.py"},
 }
 FORBIDDEN = ("grpc", "google.protobuf", "kserve", "tritonclient", "codecascade.v1")
