@@ -16,9 +16,11 @@ from pathlib import Path
 import psutil
 import pytest
 import pytest_asyncio
+from prometheus_client import CollectorRegistry
 
 from codecascade.sandbox.config import SandboxSettings
 from codecascade.sandbox.execution import ExecutionJob, ExecutionReport, Limits, Outcome
+from codecascade.sandbox.metrics import SandboxMetrics
 from codecascade.sandbox.runsc import RunscBackend
 from codecascade.sandbox.runsc_cli import RunscCli
 
@@ -37,15 +39,33 @@ TESTS = ("assert add(1, 2) == 3", "assert add(2, 2) == 4", "assert add(5, 0) == 
 LIMITS = Limits(test_timeout_s=1.0, memory_bytes=256 * 1024 * 1024, output_bytes=256)
 
 
+@pytest.fixture(scope="module")
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture(scope="module")
+def metrics(registry: CollectorRegistry) -> SandboxMetrics:
+    return SandboxMetrics.create(registry)
+
+
+def sample(registry: CollectorRegistry, name: str) -> float:
+    value = registry.get_sample_value(name)
+    assert value is not None, name
+    return value
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def backend(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunscBackend]:
+async def backend(
+    tmp_path_factory: pytest.TempPathFactory, metrics: SandboxMetrics, registry: CollectorRegistry
+) -> AsyncIterator[RunscBackend]:
     os.environ["CODECASCADE_HOSTILE_SECRET"] = SECRET  # the server's env must stay invisible
     state = tmp_path_factory.mktemp("sandbox-state")
     settings = SandboxSettings(
         sandbox_state_dir=state, runsc_path="runsc", pool_size=2, pool_wait_s=20.0
     )
     available_before = psutil.virtual_memory().available
-    backend = RunscBackend(settings)
+    backend = RunscBackend(settings, observer=metrics)
     await backend.start()
     try:
         yield backend
@@ -60,6 +80,7 @@ async def backend(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
         # programs tried to take (10 GB, a /tmp flood, 20k threads).
         assert _leftover_cgroups(state) == []
         assert psutil.virtual_memory().available > available_before - 1024 * 1024 * 1024
+        assert sample(registry, "codecascade_sandbox_pool_ready") == 0  # closed: none idle
 
 
 def _leftover_cgroups(state: Path) -> list[str]:
@@ -412,7 +433,9 @@ async def test_no_state_between_requests(backend: RunscBackend) -> None:
     assert outcomes(await run(backend, reader)) == [Outcome.PASSED] * 3
 
 
-async def test_pids_crash_reruns_the_others_in_isolation(backend: RunscBackend) -> None:
+async def test_pids_crash_reruns_the_others_in_isolation(
+    backend: RunscBackend, metrics: SandboxMetrics, registry: CollectorRegistry
+) -> None:
     # Tiny stacks get past RLIMIT_AS: the pids cgroup takes the whole sandbox down.
     hostile = (
         "import threading, time\n"
@@ -422,11 +445,19 @@ async def test_pids_crash_reruns_the_others_in_isolation(backend: RunscBackend) 
         "def add(a, b):\n"
         "    return a + b\n"
     )
+    reruns_before = sample(registry, "codecascade_sandbox_reruns_total")
     report = await run(backend, hostile)
     assert Outcome.PASSED not in outcomes(report)
+    # Every sandbox taken for the request and its reruns was handed back as retired.
+    assert sample(registry, "codecascade_sandbox_pool_in_use") == 0
+    metrics.job_finished(report)
+    rerun_rows = sum(row.isolated_rerun for row in report.solutions)
+    assert sample(registry, "codecascade_sandbox_reruns_total") - reruns_before == rerun_rows
 
 
-async def test_deadline_kills_the_sandbox(backend: RunscBackend) -> None:
+async def test_deadline_kills_the_sandbox(
+    backend: RunscBackend, registry: CollectorRegistry
+) -> None:
     job = ExecutionJob(
         ("def add(a, b):\n    while True:\n        pass\n",) * 2,
         TESTS,
@@ -434,9 +465,13 @@ async def test_deadline_kills_the_sandbox(backend: RunscBackend) -> None:
         "",
         Limits(test_timeout_s=10.0, memory_bytes=256 << 20, output_bytes=0),
     )
-    began = asyncio.get_running_loop().time()
-    report = await backend.execute(job, deadline_s=1.5)
-    assert asyncio.get_running_loop().time() - began < 4.0
-    assert {t.outcome for row in report.solutions for t in row.tests} == {Outcome.TIMEOUT}
+    # The request deadline (1.5 s), not the 10 s test timeout, ends the job: its rows are
+    # filled as deadline timeouts. wait_for only bounds a hang.
+    report = await asyncio.wait_for(backend.execute(job, deadline_s=1.5), 60)
+    cells = [t for row in report.solutions for t in row.tests]
+    assert {t.outcome for t in cells} == {Outcome.TIMEOUT}
+    assert {t.exception_type for t in cells} == {"DeadlineExceeded"}
+    assert "request deadline of 1.5s exceeded" in report.notes
+    assert sample(registry, "codecascade_sandbox_pool_in_use") == 0
     await backend.settle()
     assert set(await backend._cli.list_ids()) <= backend.owned_ids()
