@@ -7,13 +7,17 @@ untested. A tier that is down, overloaded or too slow is skipped with its reason
 tier answers; when the last tier cannot answer, the best earlier answer is returned. Only when no
 tier produced anything is the request UNAVAILABLE. Every downstream call gets what is left of
 the request's deadline.
+
+The decision is `core.decision.decide`, the rule the offline grid applies too (a replay test
+holds the two equal on the headline cache). The cascade counts nothing itself: it reports each
+step to its observers (`router.events`), and `router.metrics` records them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from opentelemetry import trace
@@ -24,6 +28,7 @@ from codecascade.core.errors import CascadeError, DeadlineExceeded, Unavailable
 from codecascade.core.task import Problem
 from codecascade.core.usage import Usage
 from codecascade.router.events import (
+    Answered,
     CandidatesReady,
     CascadeEvent,
     CascadeResult,
@@ -32,9 +37,9 @@ from codecascade.router.events import (
     MatrixScored,
     Observer,
     TierAttempt,
+    TierFinished,
     TierStartedEvent,
 )
-from codecascade.router.metrics import RouterMetrics
 from codecascade.router.policy import CascadePolicy, RequestOverrides, TierPolicy, plan
 from codecascade.router.ports import (
     AssertSet,
@@ -56,10 +61,6 @@ _DECISIONS = {
     Verdict.ANSWER: Decision.FINAL,
     Verdict.UNTESTED: Decision.UNTESTED,
 }
-
-
-async def _nothing(_event: CascadeEvent) -> None:
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,7 @@ class Cascade:
         tests: AssertWriter,
         runner: MatrixRunner,
         *,
-        metrics: RouterMetrics | None = None,
+        observers: Sequence[Observer] = (),
         tracer_provider: TracerProvider | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -95,7 +96,8 @@ class Cascade:
         self._solutions = solutions
         self._tests = tests
         self._runner = runner
-        self._metrics = metrics
+        # Told of every request's events (metrics); a request may add its own (the stream).
+        self._observers = tuple(observers)
         self._tracer = trace.get_tracer("codecascade.router", tracer_provider=tracer_provider)
         self._clock = clock
 
@@ -115,7 +117,12 @@ class Cascade:
             deadline_s if effective.deadline_s is None else min(deadline_s, effective.deadline_s)
         )
         deadline = self._clock() + budget
-        emit: Observer = observer or _nothing
+        listeners = (*self._observers, *((observer,) if observer is not None else ()))
+
+        async def emit(event: CascadeEvent) -> None:
+            for listen in listeners:
+                await listen(event)
+
         started = self._clock()
         with self._tracer.start_as_current_span(
             "invoke_workflow codecascade",
@@ -172,7 +179,7 @@ class Cascade:
                     tier_span.set_attribute("codecascade.score", attempt.score)
                 attempts.append(attempt)
                 spent = spent + attempt.usage
-                self._record_tier(attempt)
+                await emit(TierFinished(attempt))
                 previous_span = tier_span
                 if attempt.decision in (Decision.ACCEPTED, Decision.UNTESTED, Decision.FINAL):
                     break
@@ -181,15 +188,19 @@ class Cascade:
                     self._escalate(workflow, attempt, target)
                     await emit(
                         EscalatedEvent(
-                            attempt.tier, target, attempt.reason, attempt.score, attempt.threshold
+                            attempt.tier,
+                            target,
+                            attempt.reason,
+                            attempt.score,
+                            attempt.threshold,
+                            attempt.reason_code,
                         )
                     )
             result = self._answer(attempts, stop_reason, started, trace_id)
             workflow.set_attribute("codecascade.final_tier", result.tier)
             workflow.set_attribute("codecascade.decision", result.decision.name)
             workflow.set_attribute("codecascade.cost_usd", result.usage.cost_usd)
-            if self._metrics is not None:
-                self._metrics.requests.labels(result.tier, result.decision.name.lower()).inc()
+            await emit(Answered(result))
             return result
 
     async def _attempt(
@@ -361,19 +372,6 @@ class Cascade:
                 "codecascade.escalation.score": attempt.score,
                 "codecascade.escalation.threshold": attempt.threshold,
             },
-        )
-        if self._metrics is not None:
-            self._metrics.escalations.labels(attempt.tier, target, attempt.reason_code).inc()
-
-    def _record_tier(self, attempt: TierAttempt) -> None:
-        if self._metrics is None:
-            return
-        usage = attempt.usage
-        self._metrics.cost.labels(attempt.tier).inc(usage.cost_usd)
-        self._metrics.tokens.labels(attempt.tier, "input").inc(usage.prompt_tokens)
-        self._metrics.tokens.labels(attempt.tier, "output").inc(usage.completion_tokens)
-        self._metrics.tier_seconds.labels(attempt.tier, attempt.decision.name.lower()).observe(
-            attempt.elapsed_s
         )
 
     def _answer(

@@ -1,4 +1,10 @@
-"""What the cascade reports while it runs (for GenerateStream) and what it returns."""
+"""What the cascade reports while it runs, and what it returns.
+
+The cascade decides; it does not count. Each step is an event handed to observers: the
+GenerateStream servicer turns some into messages, and `router.metrics.RouterMetrics` records them
+all as Prometheus series. Decision code therefore holds no metric calls, and whatever a dashboard
+shows is what the events said.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from codecascade.core.decision import Agreement
 from codecascade.core.usage import Usage
 
 __all__ = [
+    "Answered",
     "CandidatesReady",
     "CascadeEvent",
     "CascadeResult",
@@ -18,6 +25,7 @@ __all__ = [
     "MatrixScored",
     "Observer",
     "TierAttempt",
+    "TierFinished",
     "TierStartedEvent",
 ]
 
@@ -62,9 +70,26 @@ class EscalatedEvent:
     reason: str
     score: float
     threshold: float
+    reason_code: str = ""  # low-cardinality label for metrics
 
 
-CascadeEvent = TierStartedEvent | CandidatesReady | MatrixScored | EscalatedEvent
+@dataclass(frozen=True, slots=True)
+class TierFinished:
+    """A tier's attempt is over (whatever its decision): its usage and time are final."""
+
+    attempt: TierAttempt
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """The request has its answer (a request no tier could answer raises instead)."""
+
+    result: CascadeResult
+
+
+CascadeEvent = (
+    TierStartedEvent | CandidatesReady | MatrixScored | EscalatedEvent | TierFinished | Answered
+)
 
 
 # Receives each event as it happens; GenerateStream turns them into messages.

@@ -1,10 +1,19 @@
-"""The router's instruments: escalations, answers by tier, tokens and cost (DESIGN §5)."""
+"""The router's instruments (DESIGN §5), recorded from the cascade's events.
+
+`RouterMetrics.observe` is an observer the cascade is built with: escalations, answers by tier,
+tokens, cost and time per tier are counted from the events the cascade emits, never from inside
+its decision code. Escalations and tier latency carry the request's trace id as an OpenMetrics
+exemplar, so a spike on a dashboard leads to a trace that shows why.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from codecascade.mesh.metrics import trace_exemplar
+from codecascade.router.events import Answered, CascadeEvent, EscalatedEvent, TierFinished
 
 __all__ = ["RouterMetrics"]
 
@@ -52,3 +61,26 @@ class RouterMetrics:
                 buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320),
             ),
         )
+
+    async def observe(self, event: CascadeEvent) -> None:
+        """Records one cascade event (an `Observer`); the request's span is the current one."""
+        self.record(event)
+
+    def record(self, event: CascadeEvent) -> None:
+        """Counts what `event` says; events that change no series are ignored."""
+        if isinstance(event, EscalatedEvent):
+            self.escalations.labels(event.from_tier, event.to_tier, event.reason_code).inc(
+                exemplar=trace_exemplar()
+            )
+        elif isinstance(event, TierFinished):
+            attempt = event.attempt
+            usage = attempt.usage
+            self.cost.labels(attempt.tier).inc(usage.cost_usd)
+            self.tokens.labels(attempt.tier, "input").inc(usage.prompt_tokens)
+            self.tokens.labels(attempt.tier, "output").inc(usage.completion_tokens)
+            self.tier_seconds.labels(attempt.tier, attempt.decision.name.lower()).observe(
+                attempt.elapsed_s, exemplar=trace_exemplar()
+            )
+        elif isinstance(event, Answered):
+            result = event.result
+            self.requests.labels(result.tier, result.decision.name.lower()).inc()

@@ -52,7 +52,7 @@ class RouterService:
                 self._testsynth, max_tests=settings.max_tests, tracer_provider=tracer_provider
             ),
             SandboxMatrixRunner(self._sandbox, test_timeout_s=settings.sandbox_test_timeout_s),
-            metrics=RouterMetrics.create(registry) if registry is not None else None,
+            observers=(RouterMetrics.create(registry).observe,) if registry is not None else (),
             tracer_provider=tracer_provider,
         )
 

@@ -17,12 +17,14 @@ from codecascade.mesh.deadlines import remaining_s
 from codecascade.mesh.wire import duration, problem_from_wire, seconds
 from codecascade.router.cascade import Cascade
 from codecascade.router.events import (
+    Answered,
     CandidatesReady,
     CascadeEvent,
     CascadeResult,
     EscalatedEvent,
     MatrixScored,
     TierAttempt,
+    TierFinished,
     TierStartedEvent,
 )
 from codecascade.router.policy import RequestOverrides
@@ -93,7 +95,11 @@ def result_to_proto(result: CascadeResult) -> pb.GenerateResponse:
     )
 
 
-def event_to_proto(event: CascadeEvent) -> pb.GenerateStreamResponse:
+def event_to_proto(event: CascadeEvent) -> pb.GenerateStreamResponse | None:
+    """The stream message for an event; None for events the stream does not carry (a tier's
+    bookkeeping, and the answer, which the stream sends once as `completed`)."""
+    if isinstance(event, TierFinished | Answered):
+        return None
     if isinstance(event, TierStartedEvent):
         return pb.GenerateStreamResponse(
             tier_started=pb.TierStarted(
@@ -198,11 +204,15 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
                 getter = asyncio.ensure_future(queue.get())
                 done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
                 if getter in done:
-                    yield event_to_proto(getter.result())
+                    message = event_to_proto(getter.result())
+                    if message is not None:
+                        yield message
                     continue
                 getter.cancel()
                 while not queue.empty():
-                    yield event_to_proto(queue.get_nowait())
+                    message = event_to_proto(queue.get_nowait())
+                    if message is not None:
+                        yield message
                 result = task.result()  # raises the cascade's error, mapped by the interceptor
                 yield pb.GenerateStreamResponse(completed=result_to_proto(result))
                 return

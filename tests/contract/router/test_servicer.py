@@ -144,9 +144,10 @@ async def test_all_tiers_down_is_unavailable(down_stub) -> None:
     assert events[0] == "tier_started"
 
 
-async def test_metrics_endpoint_serves_rpc_and_cascade_metrics() -> None:
+async def test_metrics_endpoint_serves_rpc_and_cascade_metrics_with_trace_exemplars() -> None:
     import urllib.request
 
+    from opentelemetry.sdk.trace import TracerProvider
     from prometheus_client import CollectorRegistry
 
     from codecascade.cli.supervisor import free_port
@@ -154,21 +155,29 @@ async def test_metrics_endpoint_serves_rpc_and_cascade_metrics() -> None:
 
     scripted = Scripted({"S": "meh", "M": "ok"}, {}, {"S": [[T, F], [F, F]], "M": [[T, T], [T, T]]})
     registry = CollectorRegistry()
-    cascade = _cascade(scripted)
     cascade = Cascade(
-        cascade.policy,
+        _cascade(scripted).policy,
         scripted,
         scripted,
         scripted,
-        metrics=RouterMetrics.create(registry),
+        observers=(RouterMetrics.create(registry).observe,),
+        tracer_provider=TracerProvider(),  # sampled spans: exemplars point at exported traces
     )
     settings = ServiceSettings(grpc_port=0, metrics_port=free_port())
+
+    def scrape(url: str, accept: str) -> str:
+        request = urllib.request.Request(url, headers={"Accept": accept})
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return str(reply.read().decode())
+
     async with running_server(settings, _Service(cascade), registry=registry) as server:
         async with open_channel(server.address) as channel:
-            await pb_grpc.CascadeServiceStub(channel).Generate(_request(), timeout=30)
+            response = await pb_grpc.CascadeServiceStub(channel).Generate(_request(), timeout=30)
         url = f"http://127.0.0.1:{server.metrics_port}/metrics"
-        body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read())
-    text = body.decode()
+        text = await asyncio.to_thread(scrape, url, "text/plain")
+        openmetrics = await asyncio.to_thread(
+            scrape, url, "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        )
     assert (
         'codecascade_escalations_total{from_tier="S",reason="below_threshold",to_tier="M"} 1.0'
         in text
@@ -177,3 +186,17 @@ async def test_metrics_endpoint_serves_rpc_and_cascade_metrics() -> None:
         "codecascade_rpc_server_handled_total"
         '{code="OK",method="/codecascade.v1.CascadeService/Generate"} 1.0' in text
     )
+    # OpenMetrics, as Prometheus asks with exemplar storage on: the escalation and the tier
+    # latency carry the trace id the response reported.
+    assert response.trace_id and response.trace_id.strip("0")
+    exemplar = f'# {{trace_id="{response.trace_id}"}}'
+    assert (
+        'codecascade_escalations_total{from_tier="S",reason="below_threshold",to_tier="M"} 1.0 '
+        + exemplar
+        in openmetrics
+    )
+    assert any(
+        line.startswith("codecascade_tier_duration_seconds_bucket{") and exemplar in line
+        for line in openmetrics.splitlines()
+    )
+    assert exemplar not in text  # the classic text format has no exemplars

@@ -5,6 +5,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
+from prometheus_client.openmetrics.exposition import generate_latest
 
 from codecascade.core.errors import Unavailable
 from codecascade.core.task import make_problem
@@ -79,7 +80,10 @@ async def test_escalates_below_threshold_and_records_everything() -> None:
 
     scripted = Scripted({"S": "meh", "M": "ok"}, {}, {"S": [[T, F], [F, F]], "M": [[T, T], [T, T]]})
     cascade = _cascade(
-        _policy(S, M), scripted, metrics=RouterMetrics.create(registry), tracer_provider=provider
+        _policy(S, M),
+        scripted,
+        observers=(RouterMetrics.create(registry).observe,),
+        tracer_provider=provider,
     )
     result = await cascade.run(PROBLEM, RequestOverrides(), seed=1, deadline_s=30, observer=observe)
     assert (result.tier, result.decision) == ("M", Decision.ACCEPTED)
@@ -107,6 +111,21 @@ async def test_escalates_below_threshold_and_records_everything() -> None:
     assert tier_m.links[0].context.span_id == spans["codecascade.tier S"].context.span_id
     assert "execute_tool run_tests" in spans
     assert result.trace_id == format(workflow.context.trace_id, "032x")
+    # The escalation and each tier's latency point at this request's trace (OpenMetrics exemplar).
+    exposition = generate_latest(registry).decode()
+    exemplar = f'# {{trace_id="{result.trace_id}"}}'
+    escalation_line = next(
+        line
+        for line in exposition.splitlines()
+        if line.startswith("codecascade_escalations_total{")
+    )
+    assert exemplar in escalation_line
+    latency_lines = [
+        line
+        for line in exposition.splitlines()
+        if line.startswith("codecascade_tier_duration_seconds_bucket{") and exemplar in line
+    ]
+    assert {'tier="S"' in line for line in latency_lines} == {True, False}  # S and M
 
 
 async def test_nothing_passing_escalates_and_the_last_tier_answers_anyway() -> None:
