@@ -21,6 +21,7 @@ import pytest
 from codecascade.core.task import Problem
 from codecascade.core.usage import Usage, token_cost
 from codecascade.evaluation.cache import Call, EvalCache, ExecutionRecord, GenerationRecord
+from codecascade.evaluation.calibrate import to_policy
 from codecascade.evaluation.grid import (
     Config,
     OutcomeTable,
@@ -29,6 +30,7 @@ from codecascade.evaluation.grid import (
     tier_outcome,
 )
 from codecascade.router.cascade import Cascade
+from codecascade.router.config import RouterSettings
 from codecascade.router.events import CascadeResult
 from codecascade.router.policy import CascadePolicy, RequestOverrides, TierPolicy
 from codecascade.router.ports import AssertSet, Candidates, Execution
@@ -39,7 +41,8 @@ from codecascade.testsynth.synthesis import Draft, SynthesisRequest, finalize
 ROOT = Path(__file__).resolve().parents[3]
 CACHE = ROOT / "benchmarks" / "results" / "eval-humaneval"
 POLICY = ROOT / "benchmarks" / "results" / "policy-humaneval.yaml"
-MAX_TESTS = 64  # the router's default cap on tests per tier (RouterSettings.max_tests)
+# The router's cap on tests per tier, which it sends to test synthesis.
+MAX_TESTS: int = RouterSettings.model_fields["max_tests"].default
 
 pytestmark = pytest.mark.skipif(not CACHE.exists(), reason="the headline cache is not checked out")
 
@@ -131,22 +134,6 @@ def _config(policy: CascadePolicy) -> Config:
     return Config(tuple(steps))
 
 
-def _policy(config: Config) -> CascadePolicy:
-    return CascadePolicy(
-        tiers=tuple(
-            TierPolicy(
-                tier=tier,
-                k=s.k,
-                test_lines=s.l,
-                test_generations=s.t,
-                threshold=s.theta,
-                max_tokens=384,
-            )
-            for tier, s in config.steps
-        )
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class _Replayed:
     tiers: tuple[str, ...]
@@ -208,12 +195,18 @@ GRID_POINTS = {
 def test_the_cascade_answers_every_cached_problem_as_the_grid_says(
     cache: EvalCache, name: str
 ) -> None:
+    tier_names = cache.settings.tier_names
     if name == CALIBRATED:
         policy = CascadePolicy.load(POLICY)
         config = _config(policy)
+        # The file is what the calibrator writes for that grid point.
+        written = to_policy(config, tier_names, max_tokens=384, description=policy.description)
+        assert written.tiers == policy.tiers
     else:
         config = GRID_POINTS[name]
-        policy = _policy(config)
+        # The policy the calibrator would write for this grid point, as the router loads it.
+        policy = to_policy(config, tier_names, max_tokens=384, description=name)
+        policy = CascadePolicy.from_yaml(policy.to_yaml())
     assert _config(policy) == config
     tiers = config.tiers
     gens = {t: cache.generations(t) for t in tiers}
