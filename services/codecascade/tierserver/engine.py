@@ -77,6 +77,7 @@ class LlamaEngine:
         self._chat: Jinja2ChatFormatter | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._admitted = 0
+        self._decoding = threading.Event()
 
     @property
     def config(self) -> EngineConfig:
@@ -90,6 +91,23 @@ class LlamaEngine:
     def in_flight(self) -> int:
         """Requests running or waiting for the worker."""
         return self._admitted
+
+    @property
+    def decoding(self) -> threading.Event:
+        """Set while the worker generates for a request, clear otherwise; only wait on it.
+
+        A caller that must act while a generation certainly runs (refusing the next request,
+        cancelling it) waits for this instead of guessing how long a request takes to start.
+        """
+        return self._decoding
+
+    async def settle(self) -> None:
+        """Returns once the worker has finished everything submitted before this call.
+
+        A cancelled caller returns at once, while its generation stops at its next token on the
+        worker and only then frees its place in the queue; this waits for that.
+        """
+        await asyncio.wrap_future(self._executor.submit(_nothing))
 
     def load(self) -> None:
         """Loads the model (blocking; call before serving). Idempotent."""
@@ -169,6 +187,19 @@ class LlamaEngine:
         cancel: threading.Event | None = None,
     ) -> Completion:
         """The worker-thread body; also what a benchmark calls to measure llama.cpp directly."""
+        self._decoding.set()
+        try:
+            return self._generate(prompt, params, prompt_format, cancel)
+        finally:
+            self._decoding.clear()
+
+    def _generate(
+        self,
+        prompt: str,
+        params: SamplingParams,
+        prompt_format: PromptFormat,
+        cancel: threading.Event | None,
+    ) -> Completion:
         llama = self._require_llama()
         rendered = self._render(prompt, prompt_format)
         n_prompt = len(rendered.tokens)
@@ -272,6 +303,10 @@ def _in_batches(
         prompt_tokens=len(rendered.tokens),
         completion_tokens=tuple(s.tokens for s in samples),
     )
+
+
+def _nothing() -> None:
+    """A no-op job: the single worker runs it only after every job submitted before it."""
 
 
 def _as_tuple(stop: str | Sequence[str] | None) -> tuple[str, ...]:
