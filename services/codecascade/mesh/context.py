@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Iterable
 
-from codecascade.mesh.errors import InvalidInput
+from codecascade.core.errors import InvalidInput
 
 __all__ = [
     "DEFAULT_TENANT",

@@ -6,7 +6,7 @@ from typing import Any, cast
 
 import grpc
 
-from codecascade.mesh.errors import DeadlineExceeded
+from codecascade.core.errors import DeadlineExceeded
 
 __all__ = ["MARGIN_S", "remaining_s"]
 

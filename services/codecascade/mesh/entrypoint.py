@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from prometheus_client import CollectorRegistry
 
-from codecascade.mesh.errors import CascadeError
+from codecascade.core.errors import CascadeError
 from codecascade.mesh.logs import configure_logging
 from codecascade.mesh.server import Service, serve_forever
 from codecascade.mesh.settings import ServiceSettings

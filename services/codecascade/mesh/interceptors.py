@@ -19,13 +19,14 @@ from grpc.aio import ClientCallDetails, ServicerContext
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
+from codecascade.core.errors import InvalidInput
 from codecascade.mesh.context import (
     REQUEST_ID_KEY,
     current_identity,
     identity_from_metadata,
     set_identity,
 )
-from codecascade.mesh.errors import InvalidInput, status_for
+from codecascade.mesh.errors import status_for
 from codecascade.mesh.metrics import RpcMetrics
 from codecascade.mesh.telemetry import context_from_metadata, inject_metadata
 

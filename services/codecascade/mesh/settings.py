@@ -21,7 +21,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from codecascade.mesh.errors import InvalidInput
+from codecascade.core.errors import InvalidInput
 
 __all__ = ["CONFIG_FILE_ENV", "ConfigError", "ServiceSettings", "read_yaml_mapping"]
 
