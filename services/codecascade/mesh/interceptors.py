@@ -27,7 +27,7 @@ from codecascade.mesh.context import (
     set_identity,
 )
 from codecascade.mesh.errors import status_for
-from codecascade.mesh.metrics import RpcMetrics
+from codecascade.mesh.metrics import RpcMetrics, trace_exemplar
 from codecascade.mesh.telemetry import context_from_metadata, inject_metadata
 
 __all__ = ["ClientInterceptor", "ServerInterceptor"]
@@ -108,7 +108,9 @@ class _CallScope:
         metrics = self._interceptor.metrics
         if metrics is not None:
             metrics.handled.labels(self._method, code.name).inc()
-            metrics.duration.labels(self._method).observe(time.perf_counter() - self._started)
+            metrics.duration.labels(self._method).observe(
+                time.perf_counter() - self._started, exemplar=trace_exemplar()
+            )
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):

@@ -338,6 +338,9 @@ async def test_metrics_after_a_job_with_trace_exemplars_in_openmetrics(
     assert [s.value for s in samples["codecascade_sandbox_pool_ready"]] == [0]
     assert [s.value for s in samples["codecascade_sandbox_pool_in_use"]] == [0]
     assert "# UNIT codecascade_sandbox_job_duration_seconds seconds" in openmetrics
+    # The shared interceptor's call latency carries the same trace.
+    rpc = samples["codecascade_rpc_server_duration_seconds"]
+    assert {"trace_id": trace_id} in [s.exemplar.labels for s in rpc if s.exemplar]
     # The classic text format, for scrapers that do not ask, has no exemplars.
     assert "codecascade_sandbox_reruns_total 1.0" in classic
     assert "trace_id" not in classic and "# EOF" not in classic
