@@ -374,7 +374,7 @@ cmd_up() {
     --service-cluster-ip-range=10.96.0.0/16 \
     --authorization-mode=Node,RBAC \
     --enable-admission-plugins=NodeRestriction,PodSecurity,RuntimeClass,ServiceAccount,LimitRanger,ResourceQuota,DefaultTolerationSeconds,Priority \
-    --allow-privileged=false --profiling=false --endpoint-reconciler-type=none \
+    --allow-privileged=true --profiling=false --endpoint-reconciler-type=none \
     --cert-dir="$RUN/apiserver"
   wait_for "kube-apiserver /readyz" 180 kube-apiserver is_ok curl_admin /readyz
 

@@ -1,0 +1,145 @@
+"""A live control plane for tests/cluster/: `scripts/cluster.sh up` once per session, `down` after.
+
+The cluster is real (etcd, kube-apiserver, kube-controller-manager, kube-scheduler built from the
+Go modules pinned in tests/cluster/go.mod, kwok's fake nodes, KEDA's operator); only kubelets and
+containers are simulated, by kwok. The first test pays for `up` (and for the build when
+build/cluster/bin is missing or stale: see tests/cluster/README.md for the figures), so these
+tests carry a long pytest-timeout.
+
+Environment:
+  CODECASCADE_CLUSTER_REUSE=1  use a cluster that is already up (`scripts/cluster.sh up` by hand)
+                               and leave it running afterwards.
+  CODECASCADE_CLUSTER_TIMEOUT  per-test timeout in seconds (default 7200: covers a fresh build).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "cluster.sh"
+RUN = Path(os.environ.get("CLUSTER_RUN", ROOT / "build" / "cluster" / "run"))
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Also to be listed in pyproject.toml's markers (the coordinator owns that file).
+    config.addinivalue_line(
+        "markers", "cluster: needs the local control plane of scripts/cluster.sh (tests/cluster/)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    timeout = int(os.environ.get("CODECASCADE_CLUSTER_TIMEOUT", "7200"))
+    for item in items:
+        if HERE in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.cluster)
+            # The session fixture's setup (cluster up, maybe the build) counts against the first
+            # test's timeout.
+            item.add_marker(pytest.mark.timeout(timeout))
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Handles on the running cluster: kubeconfig, PKI, ports, kubectl."""
+
+    kubeconfig: Path
+    run_dir: Path
+    kubectl_path: Path
+    api_url: str
+
+    def kubectl(
+        self, *args: str, check: bool = True, timeout: float = 120, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(self.kubectl_path), "--kubeconfig", str(self.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=stdin,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+    def get_json(self, *args: str) -> Any:
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+    def apply(self, manifest: str) -> None:
+        self.kubectl("apply", "-f", "-", stdin=manifest)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        pki = self.run_dir / "pki"
+        ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+        return ctx
+
+    def api_get(self, path: str) -> str:
+        url = self.api_url + path
+        with urllib.request.urlopen(url, context=self.ssl_context(), timeout=10) as r:
+            body: bytes = r.read()
+        return body.decode()
+
+    def pids(self) -> dict[str, int]:
+        return {p.stem: int(p.read_text()) for p in sorted((self.run_dir / "pids").glob("*.pid"))}
+
+
+def _script(*args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(SCRIPT), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _log_tails() -> str:
+    out = []
+    for log in sorted((RUN / "logs").glob("*.log")):
+        lines = log.read_text(errors="replace").splitlines()[-15:]
+        out.append(f"--- {log.name} (last {len(lines)} lines)\n" + "\n".join(lines))
+    return "\n".join(out)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    if shutil.which("go") is None:
+        pytest.skip(
+            "the Go toolchain is not on PATH: tests/cluster builds its control plane "
+            "from the Go modules pinned in tests/cluster/go.mod"
+        )
+    reuse = os.environ.get("CODECASCADE_CLUSTER_REUSE") == "1"
+    started = False
+    if not (reuse and _script("status").returncode == 0):
+        up = _script("up")
+        started = True
+        if up.returncode != 0:
+            _script("down")
+            pytest.fail(
+                f"scripts/cluster.sh up exited {up.returncode}:\n{up.stderr[-6000:]}\n"
+                f"{_log_tails()}",
+                pytrace=False,
+            )
+    port_base = int(os.environ.get("CLUSTER_PORT_BASE", "16440"))
+    handle = Cluster(
+        kubeconfig=RUN / "admin.kubeconfig",
+        run_dir=RUN,
+        kubectl_path=ROOT / "build" / "tools" / "bin" / "kubectl",
+        api_url=f"https://127.0.0.1:{port_base}",
+    )
+    try:
+        yield handle
+    finally:
+        if started and not reuse:
+            down = _script("down", timeout=120)
+            assert down.returncode == 0, down.stderr
