@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerates the Python gRPC stubs in services/codecascade/v1/ from protos/ (or checks they are current).
+"""Regenerates the gRPC stubs in services/codecascade/v1/ from protos/ (or checks they are current).
 
     python scripts/gen_protos.py           # rewrite services/codecascade/v1/*_pb2*.py{,i}
     python scripts/gen_protos.py --check   # exit 1 if the committed stubs are stale
@@ -65,7 +65,7 @@ def generate(out_dir: Path) -> list[Path]:
 
 
 def stale_files() -> list[str]:
-    """Names of files in services/codecascade/v1 that differ from a fresh generation (or are missing/extra)."""
+    """Stub files that differ from a fresh generation (or are missing or extra)."""
     with tempfile.TemporaryDirectory() as tmp:
         fresh = {p.name: p for p in generate(Path(tmp))}
         current = {p.name: p for p in TARGET.glob("*") if p.is_file()} if TARGET.exists() else {}

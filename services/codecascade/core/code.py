@@ -13,6 +13,7 @@ __all__ = ["extract_code"]
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
+
 def extract_code(text: str) -> str:
     """The code in a model's answer: its fenced Python blocks if any, else the raw text."""
     blocks = [
