@@ -34,7 +34,7 @@ from codecascade.mesh.server import running_server
 from codecascade.router.config import RouterSettings
 from codecascade.router.policy import CascadePolicy
 from codecascade.router.server import RouterService
-from codecascade.tierclient.registry import TierRegistry
+from codecascade.tierclient.connect import connect_registry
 from codecascade.v1 import cascade_service_pb2_grpc as pb_grpc
 
 
@@ -82,7 +82,7 @@ async def main(args: argparse.Namespace) -> None:
         service = RouterService(
             settings,
             CascadePolicy.load(settings.policy_file),
-            TierRegistry.connect_all(settings.tiers),
+            connect_registry(settings.tiers),
             tracer_provider=provider,
         )
         async with running_server(settings, service, tracer_provider=provider) as server:

@@ -46,7 +46,7 @@ from codecascade.testsynth.agreement import DEFAULT_RULE, AgreementRule
 from codecascade.testsynth.examples import prompt_examples
 from codecascade.testsynth.parsing import ParsedGeneration
 from codecascade.testsynth.synthesis import AssertSynthesizer, Draft, SynthesisRequest, finalize
-from codecascade.tierclient.registry import TierRegistry
+from codecascade.tierclient.connect import connect_registry
 
 LIMITS = Limits(test_timeout_s=3.0, memory_bytes=256 * 1024 * 1024, output_bytes=1024)
 SEED = 1234
@@ -257,7 +257,7 @@ async def run_tier(name: str, args: argparse.Namespace, backend: RunscBackend) -
     if todo:
         child, config = local_tier(tier, timeout_s=900)
         async with supervised([child], start_timeout_s=300):
-            registry = TierRegistry.connect_all([config])
+            registry = connect_registry([config])
             synthesizer, solutions = AssertSynthesizer(registry), TierSolutionWriter(registry)
             started = time.monotonic()
             for index, task_id in enumerate(todo, 1):

@@ -41,7 +41,7 @@ from codecascade.router.policy import CascadePolicy
 from codecascade.sandbox.config import SandboxSettings
 from codecascade.sandbox.errors import SandboxUnavailable
 from codecascade.sandbox.runsc import RunscBackend
-from codecascade.tierclient.registry import TierRegistry
+from codecascade.tierclient.connect import connect_registry
 
 __all__ = ["add_calibrate_parser", "add_eval_parser"]
 
@@ -59,7 +59,7 @@ async def _harvest_tier(
     from codecascade.evaluation.grid import grid_ks, grid_ls
 
     ks, ls = grid_ks(args.k_max), grid_ls(args.l_max)
-    registry = TierRegistry.connect_all([config])
+    registry = connect_registry([config])
     try:
         await harvest_tier(
             cache,

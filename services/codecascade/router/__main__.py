@@ -8,14 +8,12 @@ from codecascade.mesh.entrypoint import run_service
 from codecascade.router.config import RouterSettings
 from codecascade.router.policy import CascadePolicy
 from codecascade.router.server import RouterService
-from codecascade.tierclient.registry import TierRegistry
+from codecascade.tierclient.connect import connect_registry
 
 
 def _build(settings: RouterSettings, registry: CollectorRegistry) -> RouterService:
     policy = CascadePolicy.load(settings.policy_file)
-    return RouterService(
-        settings, policy, TierRegistry.connect_all(settings.tiers), registry=registry
-    )
+    return RouterService(settings, policy, connect_registry(settings.tiers), registry=registry)
 
 
 def main() -> int:

@@ -54,10 +54,8 @@ class LoadError:
 
 
 @dataclass(frozen=True, slots=True)
-class TestResult:
-    """One cell of the matrix."""
-
-    __test__ = False  # not a pytest class
+class CellResult:
+    """One cell of the matrix: one test run against one solution."""
 
     test_index: int
     outcome: Outcome
@@ -73,7 +71,7 @@ class SolutionResult:
     """One row of the matrix."""
 
     solution_index: int
-    tests: tuple[TestResult, ...]
+    tests: tuple[CellResult, ...]
     load_error: LoadError | None = None
     peak_memory_bytes: int = 0
     cpu_time_s: float = 0.0

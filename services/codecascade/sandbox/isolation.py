@@ -15,11 +15,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from codecascade.sandbox.execution import (
+    CellResult,
     ExecutionJob,
     ExecutionReport,
     Outcome,
     SolutionResult,
-    TestResult,
 )
 from codecascade.sandbox.protocol import StreamResult
 
@@ -38,7 +38,7 @@ def sub_job(job: ExecutionJob, indices: Sequence[int]) -> ExecutionJob:
 
 def _filled(job: ExecutionJob, index: int, outcome: Outcome, kind: str, why: str) -> SolutionResult:
     cells = tuple(
-        TestResult(test_index=t, outcome=outcome, exception_type=kind, message=why)
+        CellResult(test_index=t, outcome=outcome, exception_type=kind, message=why)
         for t in range(len(job.tests))
     )
     return SolutionResult(solution_index=index, tests=cells, isolated_rerun=False)

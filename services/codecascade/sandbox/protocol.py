@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from codecascade.sandbox.execution import (
+    CellResult,
     ExecutionJob,
     LoadError,
     Outcome,
     SolutionResult,
-    TestResult,
 )
 
 __all__ = [
@@ -133,7 +133,7 @@ def parse_row(doc: Any, job: ExecutionJob, *, index_map: list[int]) -> SolutionR
     cells = doc.get("tests")
     if not isinstance(cells, list) or len(cells) != len(job.tests):
         raise ProtocolError("row has the wrong number of tests")
-    tests: list[TestResult] = []
+    tests: list[CellResult] = []
     for position, cell in enumerate(cells):
         if not isinstance(cell, dict) or cell.get("index") != position:
             raise ProtocolError("test cell out of order")
@@ -143,7 +143,7 @@ def parse_row(doc: Any, job: ExecutionJob, *, index_map: list[int]) -> SolutionR
             raise ProtocolError("unknown outcome") from exc
         stdout = _text(cell.get("stdout", ""), job.limits.output_bytes)
         tests.append(
-            TestResult(
+            CellResult(
                 test_index=position,
                 outcome=outcome,
                 exception_type=_text(cell.get("type", ""), _TYPE_CHARS),

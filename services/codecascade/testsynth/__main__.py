@@ -5,7 +5,7 @@ from __future__ import annotations
 from codecascade.mesh.entrypoint import run_service
 from codecascade.testsynth.config import SynthesisSettings
 from codecascade.testsynth.server import SynthesisService
-from codecascade.tierclient.registry import TierRegistry
+from codecascade.tierclient.connect import connect_registry
 
 
 def main() -> int:
@@ -13,9 +13,7 @@ def main() -> int:
     return run_service(
         "codecascade-testsynth",
         SynthesisSettings,
-        lambda settings, _registry: SynthesisService(
-            settings, TierRegistry.connect_all(settings.tiers)
-        ),
+        lambda settings, _registry: SynthesisService(settings, connect_registry(settings.tiers)),
     )
 
 

@@ -9,33 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from codecascade.core.errors import InvalidInput
 from codecascade.core.tiers import TierSpec
 from codecascade.tierclient.client import TierClient
-from codecascade.tierclient.connect import connect
-from codecascade.tierclient.tracing import TracedTierClient
 
 __all__ = ["TierRegistry"]
 
 
 class TierRegistry:
-    """Clients for the configured tiers, opened once and shared by every request."""
+    """Clients for the configured tiers, opened once and shared by every request.
+
+    A plain container: domain code (the cascade, test synthesis) holds one without importing
+    any protocol library; `connect.connect_registry` opens the real clients in the wiring.
+    """
 
     def __init__(self, specs: Sequence[TierSpec], clients: Mapping[str, TierClient]) -> None:
         self._specs = {s.name: s for s in specs}
         self._clients = dict(clients)
-
-    @classmethod
-    def connect_all(cls, specs: Sequence[TierSpec]) -> TierRegistry:
-        """Clients for every configured tier, each traced with GenAI inference spans.
-
-        Raises InvalidInput for a tier without an address: only `cascade up` serves such a tier
-        itself, and it fills the address in before anything connects.
-        """
-        missing = [s.name for s in specs if not s.address]
-        if missing:
-            raise InvalidInput(f"tiers {', '.join(missing)} have no address to connect to")
-        return cls(specs, {s.name: TracedTierClient(connect(s)) for s in specs})
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -28,11 +28,11 @@ from codecascade.mesh.server import RunningServer, running_server
 from codecascade.sandbox.config import SandboxSettings
 from codecascade.sandbox.errors import PoolExhausted
 from codecascade.sandbox.execution import (
+    CellResult,
     ExecutionJob,
     ExecutionReport,
     Outcome,
     SolutionResult,
-    TestResult,
 )
 from codecascade.sandbox.metrics import SandboxMetrics
 from codecascade.sandbox.server import SandboxService
@@ -71,7 +71,7 @@ class RecordingBackend:
         rows = tuple(
             SolutionResult(
                 i,
-                tuple(TestResult(j, Outcome.PASSED) for j in range(len(job.tests))),
+                tuple(CellResult(j, Outcome.PASSED) for j in range(len(job.tests))),
                 isolated_rerun=i in self.reruns,
             )
             for i in range(len(job.solutions))

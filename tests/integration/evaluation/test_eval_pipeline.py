@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -49,9 +48,7 @@ def test_eval_then_calibrate_on_three_problems(
         "settings.json",
     ]
 
-    started = time.monotonic()
     assert main(args) == 0  # everything cached: no model call, no sandbox run
-    assert time.monotonic() - started < 60
     assert (cache / "generations-S.jsonl").read_text().splitlines() == generations
 
     policy_path = tmp_path / "policy.yaml"

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from codecascade.sandbox.execution import ExecutionJob, Limits, Outcome, SolutionResult, TestResult
+from codecascade.sandbox.execution import CellResult, ExecutionJob, Limits, Outcome, SolutionResult
 from codecascade.sandbox.isolation import execute_isolating
 from codecascade.sandbox.protocol import (
     ProtocolError,
@@ -100,7 +100,7 @@ async def test_stream_cut_short_keeps_complete_rows() -> None:
 
 
 def _row(index: int, outcome: Outcome = Outcome.PASSED) -> SolutionResult:
-    return SolutionResult(index, tuple(TestResult(t, outcome) for t in range(2)))
+    return SolutionResult(index, tuple(CellResult(t, outcome) for t in range(2)))
 
 
 async def test_isolated_rerun_after_a_crash() -> None:

@@ -11,8 +11,8 @@ from codecascade.core.sampling import PromptFormat, SamplingParams
 from codecascade.core.tiers import TierSpec
 from codecascade.core.usage import token_cost
 from codecascade.tierclient.base import Parsed, RetryingTierClient
+from codecascade.tierclient.connect import connect_registry
 from codecascade.tierclient.errors import TierDeadlineExceeded, TierUnavailable
-from codecascade.tierclient.registry import TierRegistry
 
 SPEC = TierSpec(
     name="M",
@@ -72,4 +72,4 @@ async def test_the_spec_timeout_is_the_default_deadline() -> None:
 
 def test_a_tier_without_an_address_is_not_connected() -> None:
     with pytest.raises(InvalidInput, match="no address"):
-        TierRegistry.connect_all([SPEC.model_copy(update={"address": ""})])
+        connect_registry([SPEC.model_copy(update={"address": ""})])

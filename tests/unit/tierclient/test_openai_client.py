@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 
@@ -142,9 +143,7 @@ async def test_status_mapping(status: int, error: type[Exception]) -> None:
 
 async def test_deadline_bounds_a_hanging_server() -> None:
     async def handler(request: httpx.Request) -> httpx.Response:
-        import asyncio
-
-        await asyncio.sleep(10)
+        await asyncio.Event().wait()  # never answers
         raise AssertionError("unreachable")
 
     client = OpenAITierClient(ENDPOINT, transport=httpx.MockTransport(handler))
