@@ -44,8 +44,6 @@ POLICY = ROOT / "benchmarks" / "results" / "policy-humaneval.yaml"
 # The router's cap on tests per tier, which it sends to test synthesis.
 MAX_TESTS: int = RouterSettings.model_fields["max_tests"].default
 
-pytestmark = pytest.mark.skipif(not CACHE.exists(), reason="the headline cache is not checked out")
-
 
 @dataclass(frozen=True, slots=True)
 class _Records:
