@@ -120,6 +120,7 @@ extendedKeyUsage=serverAuth"
     "kube-scheduler|/CN=system:kube-scheduler|extendedKeyUsage=clientAuth"
     "kwok|/O=system:masters/CN=kwok-controller|extendedKeyUsage=clientAuth"
     "keda-operator|/O=system:masters/CN=keda-operator|extendedKeyUsage=clientAuth"
+    "front-proxy-client|/CN=front-proxy-client|extendedKeyUsage=clientAuth"
     "keda-grpc|/CN=keda-operator|subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:keda-operator,DNS:keda-operator.keda.svc
 extendedKeyUsage=serverAuth,clientAuth"
   )
@@ -201,7 +202,7 @@ start() { # start <component> [env VAR=... --] args...
   # setsid: its own session, so a terminal's Ctrl-C does not race `down`; stopped only by PID.
   env "${envs[@]}" setsid "$BIN/$name" "$@" >"$RUN/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$(pidfile "$name")"
-  log "started $name (pid $!, log build/cluster/run/logs/$name.log)"
+  log "started $name (pid $!, log ${RUN#"$ROOT"/}/logs/$name.log)"
 }
 
 stop() { # stop <component>: TERM, up to 15 s, then KILL
@@ -375,6 +376,11 @@ cmd_up() {
     --authorization-mode=Node,RBAC \
     --enable-admission-plugins=NodeRestriction,PodSecurity,RuntimeClass,ServiceAccount,LimitRanger,ResourceQuota,DefaultTolerationSeconds,Priority \
     --allow-privileged=true --profiling=false --endpoint-reconciler-type=none \
+    --requestheader-client-ca-file="$pki/ca.crt" --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --proxy-client-cert-file="$pki/front-proxy-client.crt" \
+    --proxy-client-key-file="$pki/front-proxy-client.key" \
     --cert-dir="$RUN/apiserver"
   wait_for "kube-apiserver /readyz" 180 kube-apiserver is_ok curl_admin /readyz
 
@@ -416,8 +422,7 @@ cmd_up() {
   local files=() f
   while read -r f; do files+=(-f "$f"); done < <(keda_crd_files)
   k apply --server-side "${files[@]}" >&2
-  k wait --for=condition=Established --timeout=60s crd -l app.kubernetes.io/part-of=keda-operator >&2 \
-    || k wait --for=condition=Established --timeout=60s "${files[@]}" >&2
+  k wait --for=condition=Established --timeout=60s "${files[@]}" >&2
   k create namespace keda --dry-run=client -o yaml | k apply -f - >&2
   start keda-operator env WATCH_NAMESPACE= KEDA_CLUSTER_OBJECT_NAMESPACE=keda POD_NAMESPACE=keda \
     OPERATOR_NAME=keda-operator KUBECONFIG="$RUN/keda-operator.kubeconfig" -- \
