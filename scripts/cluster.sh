@@ -3,8 +3,9 @@
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler (k8s.io/kubernetes at the release
 # pinned in tests/cluster/go.mod), kwok's controller with fake nodes (no container runtime runs
 # here: kwok simulates kubelets and pods), and KEDA's operator. Everything is built from the Go
-# modules pinned in tests/cluster/go.mod + go.sum (KEDA: tests/cluster/tools/keda/go.mod) into build/cluster/bin (gitignored) and reused
-# while the stamp (go.sum hash + go version + this script's build recipe) matches.
+# modules pinned in tests/cluster/go.mod + go.sum (KEDA: tests/cluster/tools/keda/go.mod) into
+# build/cluster/bin (gitignored); each binary is reused while its stamp (its module's go.mod and
+# go.sum hash + go version + build recipe) matches.
 #
 #   scripts/cluster.sh build    build the binaries if missing or stale
 #   scripts/cluster.sh up       build if needed, generate certs + kubeconfig, start, wait ready
@@ -69,37 +70,40 @@ targets() {
   echo "keda-operator|$MOD/tools/keda|github.com/kedacore/keda/v2/cmd/operator|-s -w -X github.com/kedacore/keda/v2/version.Version=$KEDA_VERSION"
 }
 
-stamp_value() {
-  { sha256sum "$MOD/go.mod" "$MOD/go.sum" "$MOD/cmd/etcd/main.go" "$MOD/tools/keda/go.mod" \
-      "$MOD/tools/keda/go.sum" | cut -d' ' -f1
+# A binary is reused while its stamp matches: the hash of its module's go.mod + go.sum (and of
+# cmd/etcd for etcd), `go version` and its line in targets (package, ldflags).
+stamp_value() { # stamp_value <target line>
+  local name dir
+  IFS='|' read -r name dir _ <<<"$1"
+  { sha256sum "$dir/go.mod" "$dir/go.sum" | cut -d' ' -f1
+    [ "$name" = etcd ] && sha256sum "$MOD/cmd/etcd/main.go" | cut -d' ' -f1
     go version
-    targets; } | sha256sum | cut -d' ' -f1
+    echo "$1"; } | sha256sum | cut -d' ' -f1
 }
 
 cmd_build() {
   command -v go >/dev/null || die "go is not on PATH (tests/cluster needs the Go toolchain)"
   mkdir -p "$BIN"
-  local stamp want name dir pkg flags t0 t1
-  want=$(stamp_value)
-  stamp=$(cat "$BIN/.stamp" 2>/dev/null || true)
-  if [ "$stamp" != "$want" ]; then
-    rm -f "$BIN"/* "$BIN/.stamp"
-  fi
-  while IFS='|' read -r name dir pkg flags; do
-    [ -x "$BIN/$name" ] && continue
+  local line want name dir pkg flags t0 t1
+  while read -r line; do
+    IFS='|' read -r name dir pkg flags <<<"$line"
+    want=$(stamp_value "$line")
+    if [ -x "$BIN/$name" ] && [ "$(cat "$BIN/.stamp-$name" 2>/dev/null)" = "$want" ]; then
+      continue
+    fi
+    rm -f "$BIN/$name" "$BIN/.stamp-$name"
     log "building $name ($pkg) ..."
     t0=$(date +%s)
     # Low priority, one package at a time: the machine is shared with other test runs.
     (cd "$dir" && CGO_ENABLED=0 nice -n 19 go build -p "${CLUSTER_BUILD_P:-1}" -trimpath \
       -ldflags "$flags" -o "$BIN/$name.tmp" "$pkg") || die "build of $name failed"
     mv "$BIN/$name.tmp" "$BIN/$name"
+    echo "$want" >"$BIN/.stamp-$name"
     t1=$(date +%s)
     log "built $name in $((t1 - t0)) s"
     echo "$name $((t1 - t0))" >>"$BIN/.build-times"
   done < <(targets)
-  echo "$want" >"$BIN/.stamp"
 }
-
 
 # ---------------------------------------------------------------------------------------------
 # certificates and kubeconfigs (openssl; EC P-256 keys, RSA for the service-account signer)
@@ -205,24 +209,32 @@ start() { # start <component> [env VAR=... --] args...
   log "started $name (pid $!, log ${RUN#"$ROOT"/}/logs/$name.log)"
 }
 
-stop() { # stop <component>: TERM, up to 15 s, then KILL
-  local f pid i
-  f=$(pidfile "$1")
-  [ -f "$f" ] || return 0
-  pid=$(cat "$f")
-  if alive "$1"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 150); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "$1 (pid $pid) ignored SIGTERM for 15 s: SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
+stop() { # stop <component>...: TERM to each, wait up to 15 s for all, then KILL what is left
+  local c pid t0=$SECONDS i
+  local -A pids=()
+  for c in "$@"; do
+    [ -f "$(pidfile "$c")" ] || continue
+    if alive "$c"; then
+      pid=$(cat "$(pidfile "$c")")
+      pids[$c]=$pid
+      kill -TERM "$pid" 2>/dev/null || true
     fi
-    log "stopped $1 (pid $pid)"
-  fi
-  rm -f "$f"
+  done
+  for i in $(seq 1 150); do
+    local left=0
+    for c in "${!pids[@]}"; do kill -0 "${pids[$c]}" 2>/dev/null && left=1; done
+    [ $left = 0 ] && break
+    sleep 0.1
+  done
+  for c in "${!pids[@]}"; do
+    if kill -0 "${pids[$c]}" 2>/dev/null; then
+      log "$c (pid ${pids[$c]}) ignored SIGTERM for 15 s: SIGKILL"
+      kill -KILL "${pids[$c]}" 2>/dev/null || true
+    fi
+    log "stopped $c (pid ${pids[$c]})"
+  done
+  [ ${#pids[@]} -gt 0 ] && log "stopped ${!pids[*]} in $((SECONDS - t0)) s"
+  for c in "$@"; do rm -f "$(pidfile "$c")"; done
 }
 
 # wait_for <what> <seconds> <component> <command...>: retry the command until it succeeds;
@@ -439,10 +451,10 @@ cmd_up() {
 }
 
 cmd_down() {
-  local i
-  for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
-    stop "${COMPONENTS[$i]}"
-  done
+  # The API server's clients first (together), then the API server, then etcd.
+  stop keda-operator kwok kube-scheduler kube-controller-manager
+  stop kube-apiserver
+  stop etcd
 }
 
 cmd_status() {
