@@ -14,18 +14,15 @@ Environment:
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import ssl
 import subprocess
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.cluster.kube import Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "cluster.sh"
@@ -48,53 +45,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             # The session fixture's setup (cluster up, maybe the build) counts against the first
             # test's timeout.
             item.add_marker(pytest.mark.timeout(timeout))
-
-
-@dataclass(frozen=True)
-class Cluster:
-    """Handles on the running cluster: kubeconfig, PKI, ports, kubectl."""
-
-    kubeconfig: Path
-    run_dir: Path
-    kubectl_path: Path
-    api_url: str
-
-    def kubectl(
-        self, *args: str, check: bool = True, timeout: float = 120, stdin: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [str(self.kubectl_path), "--kubeconfig", str(self.kubeconfig), *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            input=stdin,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(
-                f"kubectl {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
-            )
-        return proc
-
-    def get_json(self, *args: str) -> Any:
-        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
-
-    def apply(self, manifest: str) -> None:
-        self.kubectl("apply", "-f", "-", stdin=manifest)
-
-    def ssl_context(self) -> ssl.SSLContext:
-        pki = self.run_dir / "pki"
-        ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
-        ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
-        return ctx
-
-    def api_get(self, path: str) -> str:
-        url = self.api_url + path
-        with urllib.request.urlopen(url, context=self.ssl_context(), timeout=10) as r:
-            body: bytes = r.read()
-        return body.decode()
-
-    def pids(self) -> dict[str, int]:
-        return {p.stem: int(p.read_text()) for p in sorted((self.run_dir / "pids").glob("*.pid"))}
 
 
 def _script(*args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:

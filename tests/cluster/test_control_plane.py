@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.conftest import Cluster
+from tests.cluster.kube import Cluster
 
 pytestmark = pytest.mark.cluster
 
