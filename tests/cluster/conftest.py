@@ -87,9 +87,19 @@ def cluster() -> Iterator[Cluster]:
         kubectl_path=ROOT / "build" / "tools" / "bin" / "kubectl",
         api_url=f"https://127.0.0.1:{port_base}",
     )
+    pids = handle.pids()
     try:
         yield handle
     finally:
         if started and not reuse:
             down = _script("down", timeout=120)
             assert down.returncode == 0, down.stderr
+            # `down` stopped every process `up` started (by PID), and left no pid file behind.
+            left = {
+                n: p
+                for n, p in pids.items()
+                if Path(f"/proc/{p}").exists()
+                and os.path.realpath(f"/proc/{p}/exe").startswith(str(ROOT / "build"))
+            }
+            assert not left, f"still running after down: {left}"
+            assert not list((RUN / "pids").glob("*.pid"))
