@@ -6,7 +6,9 @@
     ├── NotFound            kind NOT_FOUND           unknown tier, model or resource
     ├── Unavailable         kind UNAVAILABLE         a dependency or pool is not ready; retryable
     ├── ResourceExhausted   kind RESOURCE_EXHAUSTED  a queue, pool or budget is full
-    └── DeadlineExceeded    kind DEADLINE_EXCEEDED   the caller's deadline ran out
+    ├── DeadlineExceeded    kind DEADLINE_EXCEEDED   the caller's deadline ran out
+    ├── Unauthenticated     kind UNAUTHENTICATED     no valid credentials came with the call
+    └── PermissionDenied    kind PERMISSION_DENIED   the caller is known but may not do this
 
 Domain code raises these and never learns about gRPC: `codecascade.mesh.errors` maps a kind to a
 status code next to the interceptor that aborts with it. Anything that is not a CascadeError is
@@ -25,7 +27,9 @@ __all__ = [
     "InvalidInput",
     "NoFunctionToTest",
     "NotFound",
+    "PermissionDenied",
     "ResourceExhausted",
+    "Unauthenticated",
     "Unavailable",
 ]
 
@@ -39,6 +43,8 @@ class ErrorKind(enum.Enum):
     UNAVAILABLE = "unavailable"
     RESOURCE_EXHAUSTED = "resource_exhausted"
     DEADLINE_EXCEEDED = "deadline_exceeded"
+    UNAUTHENTICATED = "unauthenticated"
+    PERMISSION_DENIED = "permission_denied"
 
 
 class CascadeError(Exception):
@@ -65,6 +71,14 @@ class ResourceExhausted(CascadeError):
 
 class DeadlineExceeded(CascadeError):
     kind = ErrorKind.DEADLINE_EXCEEDED
+
+
+class Unauthenticated(CascadeError):
+    kind = ErrorKind.UNAUTHENTICATED
+
+
+class PermissionDenied(CascadeError):
+    kind = ErrorKind.PERMISSION_DENIED
 
 
 class NoFunctionToTest(InvalidInput):

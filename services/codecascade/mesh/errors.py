@@ -9,6 +9,8 @@ into the same kind with `from_rpc_error`, so meaning survives a hop in both dire
     UNAVAILABLE        <-> UNAVAILABLE
     RESOURCE_EXHAUSTED <-> RESOURCE_EXHAUSTED
     DEADLINE_EXCEEDED  <-> DEADLINE_EXCEEDED
+    UNAUTHENTICATED    <-> UNAUTHENTICATED
+    PERMISSION_DENIED  <-> PERMISSION_DENIED
     INTERNAL            -> INTERNAL, with a generic message (details go to logs and spans)
 """
 
@@ -22,7 +24,9 @@ from codecascade.core.errors import (
     ErrorKind,
     InvalidInput,
     NotFound,
+    PermissionDenied,
     ResourceExhausted,
+    Unauthenticated,
     Unavailable,
 )
 
@@ -35,6 +39,8 @@ _STATUS: dict[ErrorKind, grpc.StatusCode] = {
     ErrorKind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorKind.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorKind.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
+    ErrorKind.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    ErrorKind.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 _FROM_STATUS: dict[grpc.StatusCode, type[CascadeError]] = {
@@ -43,6 +49,8 @@ _FROM_STATUS: dict[grpc.StatusCode, type[CascadeError]] = {
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
 }
 
 

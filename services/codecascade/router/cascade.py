@@ -3,7 +3,11 @@
 Per tier: k solutions and the tier's own tests are generated concurrently, the sandbox runs the
 k x T matrix once, and the agreement score decides: accept (score >= θ and something passed),
 escalate, or (last tier) answer with the best solution. k = 0 is one greedy answer, accepted
-untested. A tier that is down, overloaded or too slow is skipped with its reason and the next
+untested. Before each tier runs, its worst-case cost is held through the `SpendGate` port (the
+tenant's budget) and settled with the actual cost after; a tier the budget cannot hold ends the
+request RESOURCE_EXHAUSTED, or, for a tenant that asked to degrade, is replaced by the most
+capable tier it can still afford (full, else one greedy answer), and the answer is marked
+degraded. A tier that is down, overloaded or too slow is skipped with its reason and the next
 tier answers; when the last tier cannot answer, the best earlier answer is returned. Only when no
 tier produced anything is the request UNAVAILABLE. Every downstream call gets what is left of
 the request's deadline.
@@ -24,7 +28,13 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, TracerProvider
 
 from codecascade.core.decision import Verdict, agreement, decide
-from codecascade.core.errors import CascadeError, DeadlineExceeded, Unavailable
+from codecascade.core.errors import (
+    CascadeError,
+    DeadlineExceeded,
+    PermissionDenied,
+    ResourceExhausted,
+    Unavailable,
+)
 from codecascade.core.task import Problem
 from codecascade.core.usage import Usage
 from codecascade.router.events import (
@@ -46,7 +56,10 @@ from codecascade.router.ports import (
     AssertWriter,
     Candidates,
     MatrixRunner,
+    Reservation,
     SolutionWriter,
+    SpendGate,
+    Unmetered,
 )
 
 __all__ = ["Cascade"]
@@ -67,6 +80,23 @@ _DECISIONS = {
 class _Failure:
     code: str
     reason: str
+
+
+async def _affordable(
+    gate: SpendGate, remaining: Sequence[TierPolicy], *, hold_s: float
+) -> tuple[TierPolicy, Reservation] | None:
+    """The most capable remaining tier the budget can still hold: as configured, else as one
+    greedy untested answer (k = 0, the cheapest call a tier can make)."""
+    for tier in reversed(remaining):
+        options = [tier]
+        if tier.k != 0:
+            options.append(tier.model_copy(update={"k": 0, "test_lines": 0, "test_generations": 0}))
+        for option in options:
+            try:
+                return option, await gate.reserve(option, hold_s=hold_s)
+            except ResourceExhausted:
+                continue
+    return None
 
 
 def _failure(step: str, exc: BaseException) -> _Failure:
@@ -110,9 +140,21 @@ class Cascade:
         deadline_s: float,
         tenant: str = "",
         observer: Observer | None = None,
+        gate: SpendGate | None = None,
+        allowed_tiers: tuple[str, ...] = (),
     ) -> CascadeResult:
-        """The answer for `problem`; raises Unavailable when no tier could produce one."""
+        """The answer for `problem`; raises Unavailable when no tier could produce one, and
+        ResourceExhausted when the budget (`gate`) cannot hold a tier the answer needs."""
         effective = plan(self.policy, overrides)
+        tiers = effective.tiers
+        if allowed_tiers:
+            tiers = tuple(t for t in tiers if t.tier in allowed_tiers)
+            if not tiers:
+                raise PermissionDenied(
+                    f"tenant {tenant or '(none)'} may use tiers {list(allowed_tiers)}, none of "
+                    f"which this request's plan uses ({[t.tier for t in effective.tiers]})"
+                )
+        spend = gate if gate is not None else Unmetered()
         budget = (
             deadline_s if effective.deadline_s is None else min(deadline_s, effective.deadline_s)
         )
@@ -132,7 +174,7 @@ class Cascade:
                 "gen_ai.workflow.name": "codecascade",
                 "codecascade.tenant": tenant,
                 "codecascade.entry_point": problem.entry_point,
-                "codecascade.tiers": [t.tier for t in effective.tiers],
+                "codecascade.tiers": [t.tier for t in tiers],
             },
         ) as workflow:
             trace_id = format(workflow.get_span_context().trace_id, "032x")
@@ -140,8 +182,10 @@ class Cascade:
             previous_span: trace.Span | None = None
             spent = Usage()
             stop_reason = ""
-            for index, tier in enumerate(effective.tiers):
-                last = index == len(effective.tiers) - 1
+            degraded = ""
+            for index, planned in enumerate(tiers):
+                tier = planned
+                last = index == len(tiers) - 1
                 left = deadline - self._clock()
                 if left < MIN_TIER_BUDGET_S:
                     stop_reason = f"deadline: {max(left, 0):.1f} s left before tier {tier.tier}"
@@ -149,6 +193,20 @@ class Cascade:
                 if effective.cost_cap_usd is not None and spent.cost_usd >= effective.cost_cap_usd:
                     stop_reason = f"cost cap ${effective.cost_cap_usd:.6f} reached"
                     break
+                try:
+                    reservation = await spend.reserve(tier, hold_s=left)
+                except ResourceExhausted as refused:
+                    if not spend.degrade:
+                        raise
+                    substitute = await _affordable(spend, tiers[index:], hold_s=left)
+                    if substitute is None:
+                        if not any(a.best_code is not None for a in attempts):
+                            raise
+                        degraded = stop_reason = f"budget: {refused}"
+                        break
+                    tier, reservation = substitute
+                    last = True
+                    degraded = f"{refused}; answered by {tier.tier} with k = {tier.k} instead"
                 links = []
                 if previous_span is not None and attempts:
                     prior = attempts[-1]
@@ -172,19 +230,28 @@ class Cascade:
                     await emit(
                         TierStartedEvent(tier.tier, tier.k, tier.test_lines, tier.generations)
                     )
-                    attempt = await self._attempt(
-                        tier, problem, seed=seed, deadline=deadline, last=last, emit=emit
-                    )
+                    try:
+                        attempt = await self._attempt(
+                            tier, problem, seed=seed, deadline=deadline, last=last, emit=emit
+                        )
+                    except BaseException:
+                        await reservation.release()
+                        raise
+                    await reservation.settle(tier.tier, attempt.usage)
                     tier_span.set_attribute("codecascade.decision", attempt.decision.name)
                     tier_span.set_attribute("codecascade.score", attempt.score)
                 attempts.append(attempt)
                 spent = spent + attempt.usage
                 await emit(TierFinished(attempt))
                 previous_span = tier_span
-                if attempt.decision in (Decision.ACCEPTED, Decision.UNTESTED, Decision.FINAL):
+                if last or attempt.decision in (
+                    Decision.ACCEPTED,
+                    Decision.UNTESTED,
+                    Decision.FINAL,
+                ):
                     break
                 if not last:
-                    target = effective.tiers[index + 1].tier
+                    target = tiers[index + 1].tier
                     self._escalate(workflow, attempt, target)
                     await emit(
                         EscalatedEvent(
@@ -196,7 +263,10 @@ class Cascade:
                             attempt.reason_code,
                         )
                     )
-            result = self._answer(attempts, stop_reason, started, trace_id)
+            result = replace(
+                self._answer(attempts, stop_reason, started, trace_id), degraded_reason=degraded
+            )
+            workflow.set_attribute("codecascade.degraded", result.degraded)
             workflow.set_attribute("codecascade.final_tier", result.tier)
             workflow.set_attribute("codecascade.decision", result.decision.name)
             workflow.set_attribute("codecascade.cost_usd", result.usage.cost_usd)

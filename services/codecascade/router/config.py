@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -31,4 +31,24 @@ class RouterSettings(ServiceSettings):
     max_tests: int = Field(default=64, ge=1, description="Most tests per tier sent to the sandbox.")
     dependency_wait_s: float = Field(
         default=300.0, gt=0, description="How long start-up waits for test synthesis and sandbox."
+    )
+    tenants_file: Path | None = Field(
+        default=None,
+        description="The tenants file (docs/tenancy.md); unset: auth off, with a warning.",
+    )
+    ledger_store: Literal["memory", "redis"] = Field(
+        default="memory", description="Where spend is kept: memory (one replica) or redis."
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0", description="The ledger's Redis (ledger_store redis)."
+    )
+    redis_password: str = Field(default="", description="Redis password; empty: none.")
+    redis_timeout_s: float = Field(
+        default=2.0, gt=0, description="Per-command Redis timeout; past it the edge fails closed."
+    )
+    test_tokens_overhead: int = Field(
+        default=64, ge=0, description="Test synthesis's token cap per generation, fixed part."
+    )
+    test_tokens_per_line: int = Field(
+        default=48, ge=0, description="Test synthesis's token cap per generation, per line."
     )

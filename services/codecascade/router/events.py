@@ -143,6 +143,12 @@ class CascadeResult:
     attempts: tuple[TierAttempt, ...]
     elapsed_s: float
     trace_id: str
+    # Set when the budget could not pay for the policy and a cheaper tier answered instead.
+    degraded_reason: str = ""
+
+    @property
+    def degraded(self) -> bool:
+        return bool(self.degraded_reason)
 
     @property
     def usage(self) -> Usage:

@@ -19,7 +19,10 @@ __all__ = [
     "Candidates",
     "Execution",
     "MatrixRunner",
+    "Reservation",
     "SolutionWriter",
+    "SpendGate",
+    "Unmetered",
 ]
 
 
@@ -76,3 +79,47 @@ class MatrixRunner(Protocol):
         *,
         timeout_s: float,
     ) -> Execution: ...
+
+
+class Reservation(Protocol):
+    """A tier call's worst-case cost, held until the call ends: settle it, or release it."""
+
+    async def settle(self, tier: str, usage: Usage) -> None:
+        """Charges what the call actually cost (at most what was held); the rest is freed."""
+        ...
+
+    async def release(self) -> None:
+        """Frees all of it (the call failed, or never ran)."""
+        ...
+
+
+class SpendGate(Protocol):
+    """Holds a tier call's worst case before it runs, so concurrent calls cannot overspend.
+
+    `reserve` raises a `ResourceExhausted` when the budget cannot hold it; `degrade` says whether
+    the tenant then wants the most capable tier it can still afford instead of a refusal.
+    """
+
+    @property
+    def degrade(self) -> bool: ...
+
+    async def reserve(self, tier: TierPolicy, *, hold_s: float) -> Reservation: ...
+
+
+class _Nothing:
+    async def settle(self, tier: str, usage: Usage) -> None:
+        return None
+
+    async def release(self) -> None:
+        return None
+
+
+class Unmetered:
+    """The gate of a cascade with no budgets: every reservation fits."""
+
+    @property
+    def degrade(self) -> bool:
+        return False
+
+    async def reserve(self, tier: TierPolicy, *, hold_s: float) -> Reservation:
+        return _Nothing()

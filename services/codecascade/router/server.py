@@ -16,16 +16,38 @@ from codecascade.mesh.health import is_serving
 from codecascade.router.adapters import SandboxMatrixRunner, SynthesisAssertWriter
 from codecascade.router.cascade import Cascade
 from codecascade.router.config import RouterSettings
+from codecascade.router.metering import WorstCase
 from codecascade.router.metrics import RouterMetrics
 from codecascade.router.policy import CascadePolicy
 from codecascade.router.servicer import CascadeServicer
 from codecascade.router.solutions import TierSolutionWriter
+from codecascade.tenancy.edge import OPEN_WARNING, Edge
+from codecascade.tenancy.ledger import Ledger, LedgerStore
+from codecascade.tenancy.memory import MemoryStore
+from codecascade.tenancy.ratelimit import RateLimiter
+from codecascade.tenancy.redis_store import RedisStore
+from codecascade.tenancy.tenants import TenantDirectory
 from codecascade.tierclient.registry import TierRegistry
 from codecascade.v1 import cascade_service_pb2, cascade_service_pb2_grpc
 
-__all__ = ["RouterService"]
+__all__ = ["RouterService", "build_edge"]
 
 _log = logging.getLogger(__name__)
+
+
+def build_edge(settings: RouterSettings) -> Edge:
+    """The public edge the settings describe: the tenants file (or auth off) and the store."""
+    store: LedgerStore
+    if settings.ledger_store == "redis":
+        store = RedisStore(
+            settings.redis_url,
+            password=settings.redis_password or None,
+            timeout_s=settings.redis_timeout_s,
+        )
+    else:
+        store = MemoryStore()
+    directory = TenantDirectory(settings.tenants_file) if settings.tenants_file else None
+    return Edge(directory, Ledger(store), RateLimiter())
 
 
 class RouterService:
@@ -39,10 +61,22 @@ class RouterService:
         *,
         registry: CollectorRegistry | None = None,
         tracer_provider: TracerProvider | None = None,
+        edge: Edge | None = None,
     ) -> None:
         policy.check_tiers(tiers.names)
         self._settings = settings
         self._tiers = tiers
+        self.edge = edge if edge is not None else build_edge(settings)
+        prices = {}
+        for name in tiers.names:
+            spec = tiers.config(name)
+            if spec is not None:
+                prices[name] = spec.price_per_1k_tokens
+        self._worst = WorstCase(
+            prices,
+            test_tokens_overhead=settings.test_tokens_overhead,
+            test_tokens_per_line=settings.test_tokens_per_line,
+        )
         self._testsynth = open_channel(settings.testsynth_addr)
         self._sandbox = open_channel(settings.sandbox_addr)
         self.cascade = Cascade(
@@ -62,7 +96,7 @@ class RouterService:
 
     def register(self, server: grpc.aio.Server) -> None:
         cascade_service_pb2_grpc.add_CascadeServiceServicer_to_server(
-            CascadeServicer(self.cascade), server
+            CascadeServicer(self.cascade, self.edge, self._worst), server
         )
 
     async def start(self) -> None:
@@ -74,9 +108,15 @@ class RouterService:
                 if loop.time() > deadline:
                     raise Unavailable(f"{name} did not become SERVING; check its address and logs")
                 await asyncio.sleep(0.5)
+        store = self.edge.ledger.store
+        if isinstance(store, RedisStore):
+            await store.ping()  # fail at start, loudly, rather than on every request
+        if not self.edge.auth_enabled:
+            _log.warning(OPEN_WARNING)
         _log.info("dependencies ready", extra={"tiers": list(self._tiers.names)})
 
     async def stop(self) -> None:
         await self._testsynth.close()
         await self._sandbox.close()
         await self._tiers.close()
+        await self.edge.ledger.store.close()

@@ -1,18 +1,34 @@
-"""CascadeService over gRPC: proto in, the cascade, proto out (and events for the stream)."""
+"""CascadeService over gRPC: proto in, the cascade, proto out (and events for the stream).
+
+It is also the router's public edge: each call's `authorization: Bearer <key>` names the tenant
+(`tenancy.edge`), the tenant's rate limits admit it, and the cascade reserves each tier's worst
+case on the tenant's budgets before calling it (`router.metering`). Refusals carry what a client
+needs in trailing metadata: `retry-after` (seconds) for rate limits, `x-budget-remaining-usd` and
+`x-budget-scope` for budgets. With auth off every response carries `x-codecascade-warning`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
+from opentelemetry import trace
 
 from codecascade.core.decision import Agreement
 from codecascade.core.errors import InvalidInput
 from codecascade.core.task import Problem
 from codecascade.core.usage import Usage
-from codecascade.mesh.context import current_identity
+from codecascade.mesh.context import (
+    DEFAULT_TENANT,
+    REQUEST_ID_KEY,
+    CallIdentity,
+    current_identity,
+    set_identity,
+)
 from codecascade.mesh.deadlines import remaining_s
 from codecascade.mesh.wire import duration, problem_from_wire, seconds
 from codecascade.router.cascade import Cascade
@@ -27,12 +43,40 @@ from codecascade.router.events import (
     TierFinished,
     TierStartedEvent,
 )
+from codecascade.router.metering import TenantMeter, WorstCase
 from codecascade.router.policy import RequestOverrides
+from codecascade.tenancy.edge import OPEN_WARNING, Edge, UsageReport
+from codecascade.tenancy.errors import BudgetExhausted, RateLimited
+from codecascade.tenancy.ledger import UNLIMITED, Ledger, to_usd
+from codecascade.tenancy.memory import MemoryStore
+from codecascade.tenancy.ratelimit import RateLimiter
+from codecascade.tenancy.tenants import Caller
 from codecascade.v1 import cascade_service_pb2 as pb
 from codecascade.v1 import cascade_service_pb2_grpc as pb_grpc
 from codecascade.v1 import usage_pb2
 
-__all__ = ["CascadeServicer"]
+__all__ = ["AUTHORIZATION_KEY", "RETRY_AFTER_KEY", "WARNING_KEY", "CascadeServicer", "open_edge"]
+
+_log = logging.getLogger(__name__)
+
+AUTHORIZATION_KEY = "authorization"
+RETRY_AFTER_KEY = "retry-after"
+WARNING_KEY = "x-codecascade-warning"
+BUDGET_REMAINING_KEY = "x-budget-remaining-usd"
+BUDGET_SCOPE_KEY = "x-budget-scope"
+
+_SCOPES = {
+    "tenant_period": pb.BUDGET_SCOPE_TENANT_PERIOD,
+    "tenant_lifetime": pb.BUDGET_SCOPE_TENANT_LIFETIME,
+    "organisation_period": pb.BUDGET_SCOPE_ORGANISATION_PERIOD,
+    "organisation_lifetime": pb.BUDGET_SCOPE_ORGANISATION_LIFETIME,
+}
+
+
+def open_edge() -> Edge:
+    """The embedded default: no tenants file (auth off), spend recorded in process."""
+    return Edge(None, Ledger(MemoryStore()), RateLimiter())
+
 
 # Cap on the prompt a request may carry; the tiers' context windows are far smaller anyway.
 MAX_PROMPT_BYTES = 32 * 1024
@@ -92,6 +136,37 @@ def result_to_proto(result: CascadeResult) -> pb.GenerateResponse:
         usage=_usage(result.usage),
         elapsed=duration(result.elapsed_s),
         trace_id=result.trace_id,
+        degraded=result.degraded,
+        degraded_reason=result.degraded_reason,
+    )
+
+
+def usage_to_proto(report: UsageReport) -> pb.GetUsageResponse:
+    budgets = []
+    for balance in report.balances:
+        account = balance.account
+        limited = account.limit != UNLIMITED
+        budgets.append(
+            pb.BudgetUsage(
+                scope=_SCOPES.get(account.scope, pb.BUDGET_SCOPE_UNSPECIFIED),
+                period=account.period,
+                limited=limited,
+                limit_usd=to_usd(account.limit) if limited else 0.0,
+                spent_usd=to_usd(balance.spent),
+                reserved_usd=to_usd(balance.reserved),
+                remaining_usd=to_usd(balance.remaining or 0),
+                tiers=[
+                    pb.TierSpend(
+                        tier=tier,
+                        completion_tokens=tokens,
+                        cost_usd=to_usd(balance.cost.get(tier, 0)),
+                    )
+                    for tier, tokens in sorted(balance.tokens.items())
+                ],
+            )
+        )
+    return pb.GetUsageResponse(
+        tenant_id=report.tenant, organisation_id=report.organisation, budgets=budgets
     )
 
 
@@ -155,11 +230,73 @@ def _problem(request: pb.GenerateRequest) -> tuple[Problem, RequestOverrides]:
     return problem, overrides
 
 
-class CascadeServicer(pb_grpc.CascadeServiceServicer):
-    """Runs the cascade for each request."""
+def _metadata(context: grpc.aio.ServicerContext[Any, Any], key: str) -> str | None:
+    for k, v in context.invocation_metadata() or ():
+        if k.lower() == key and isinstance(v, str):
+            return v
+    return None
 
-    def __init__(self, cascade: Cascade) -> None:
+
+class CascadeServicer(pb_grpc.CascadeServiceServicer):
+    """Runs the cascade for each request, for the tenant the call's key names."""
+
+    def __init__(
+        self, cascade: Cascade, edge: Edge | None = None, worst: WorstCase | None = None
+    ) -> None:
         self._cascade = cascade
+        self._edge = edge if edge is not None else open_edge()
+        self._worst = worst if worst is not None else WorstCase({})
+
+    def _trail(self, context: grpc.aio.ServicerContext[Any, Any], *pairs: tuple[str, str]) -> None:
+        """Sets the trailing metadata: the request id, the open-auth warning, and `pairs`."""
+        identity = current_identity()
+        trailing = [(REQUEST_ID_KEY, identity.request_id)] if identity else []
+        if not self._edge.auth_enabled:
+            trailing.append((WARNING_KEY, OPEN_WARNING))
+        context.set_trailing_metadata((*trailing, *pairs))
+
+    @contextmanager
+    def _refusals(self, context: grpc.aio.ServicerContext[Any, Any]) -> Iterator[None]:
+        """Puts what a refused client needs into the trailing metadata, then re-raises."""
+        try:
+            yield
+        except RateLimited as exc:
+            self._trail(context, (RETRY_AFTER_KEY, f"{exc.retry_after_s:.0f}"))
+            self._log_refusal(exc)
+            raise
+        except BudgetExhausted as exc:
+            self._trail(
+                context,
+                (BUDGET_REMAINING_KEY, f"{exc.remaining_usd:.9f}"),
+                (BUDGET_SCOPE_KEY, exc.scope),
+            )
+            self._log_refusal(exc)
+            raise
+
+    def _log_refusal(self, exc: Exception) -> None:
+        identity = current_identity()
+        span = trace.get_current_span().get_span_context()
+        _log.warning(
+            "request refused: %s",
+            exc,
+            extra={
+                "reason": exc.__class__.__name__,
+                "tenant": identity.tenant if identity else "",
+                "trace_id": format(span.trace_id, "032x") if span.is_valid else "",
+            },
+        )
+
+    def _caller(self, context: grpc.aio.ServicerContext[Any, Any]) -> Caller:
+        """Authenticates the call and binds its tenant for logs, spans and downstream calls."""
+        self._trail(context)
+        identity = current_identity()
+        claimed = identity.tenant if identity else DEFAULT_TENANT
+        caller = self._edge.authenticate(_metadata(context, AUTHORIZATION_KEY), claimed)
+        if identity is not None and caller.tenant.id != identity.tenant:
+            # The key, not x-tenant-id, says who this is (the interceptor resets it after).
+            set_identity(CallIdentity(caller.tenant.id, identity.request_id))
+        trace.get_current_span().set_attribute("codecascade.tenant", caller.tenant.id)
+        return caller
 
     async def _run(
         self,
@@ -167,23 +304,37 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
         observer: Any = None,
     ) -> CascadeResult:
-        problem, overrides = _problem(request)
-        limits = self._cascade.policy.limits
-        identity = current_identity()
-        return await self._cascade.run(
-            problem,
-            overrides,
-            seed=request.seed if request.HasField("seed") else None,
-            # The call's own deadline (capped by the server's maximum), else the default.
-            deadline_s=remaining_s(
-                context,
-                default=limits.max_deadline_s
-                if context.time_remaining() is not None
-                else limits.default_deadline_s,
-            ),
-            tenant=identity.tenant if identity else "",
-            observer=observer,
-        )
+        with self._refusals(context):
+            caller = self._caller(context)
+            problem, overrides = _problem(request)
+            limits = self._cascade.policy.limits
+            slot = self._edge.admit(caller)
+            try:
+                return await self._cascade.run(
+                    problem,
+                    overrides,
+                    seed=request.seed if request.HasField("seed") else None,
+                    # The call's own deadline (capped by the server's maximum), else the default.
+                    deadline_s=remaining_s(
+                        context,
+                        default=limits.max_deadline_s
+                        if context.time_remaining() is not None
+                        else limits.default_deadline_s,
+                    ),
+                    tenant=caller.tenant.id,
+                    observer=observer,
+                    gate=TenantMeter(self._edge.ledger, caller, self._worst, slot),
+                    allowed_tiers=caller.tenant.allowed_tiers,
+                )
+            finally:
+                slot.release()
+
+    async def GetUsage(
+        self, request: pb.GetUsageRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetUsageResponse:
+        caller = self._caller(context)
+        report = await self._edge.usage(caller, request.tenant_id, request.period)
+        return usage_to_proto(report)
 
     async def Generate(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]

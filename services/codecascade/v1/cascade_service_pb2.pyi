@@ -20,12 +20,25 @@ class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DECISION_SKIPPED: _ClassVar[Decision]
     DECISION_FINAL: _ClassVar[Decision]
     DECISION_UNTESTED: _ClassVar[Decision]
+
+class BudgetScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BUDGET_SCOPE_UNSPECIFIED: _ClassVar[BudgetScope]
+    BUDGET_SCOPE_TENANT_PERIOD: _ClassVar[BudgetScope]
+    BUDGET_SCOPE_TENANT_LIFETIME: _ClassVar[BudgetScope]
+    BUDGET_SCOPE_ORGANISATION_PERIOD: _ClassVar[BudgetScope]
+    BUDGET_SCOPE_ORGANISATION_LIFETIME: _ClassVar[BudgetScope]
 DECISION_UNSPECIFIED: Decision
 DECISION_ACCEPTED: Decision
 DECISION_ESCALATED: Decision
 DECISION_SKIPPED: Decision
 DECISION_FINAL: Decision
 DECISION_UNTESTED: Decision
+BUDGET_SCOPE_UNSPECIFIED: BudgetScope
+BUDGET_SCOPE_TENANT_PERIOD: BudgetScope
+BUDGET_SCOPE_TENANT_LIFETIME: BudgetScope
+BUDGET_SCOPE_ORGANISATION_PERIOD: BudgetScope
+BUDGET_SCOPE_ORGANISATION_LIFETIME: BudgetScope
 
 class Task(_message.Message):
     __slots__ = ("prompt", "entry_point", "style", "example_test")
@@ -122,7 +135,7 @@ class TierAttempt(_message.Message):
     def __init__(self, tier: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[str] = ..., k: _Optional[int] = ..., test_lines: _Optional[int] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., matrix: _Optional[_Union[MatrixSummary, _Mapping]] = ..., solution_usage: _Optional[_Union[_usage_pb2.TokenUsage, _Mapping]] = ..., test_usage: _Optional[_Union[_usage_pb2.TokenUsage, _Mapping]] = ..., model_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., sandbox_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., elapsed: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., tests: _Optional[_Iterable[str]] = ..., test_generations: _Optional[int] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
-    __slots__ = ("code", "tier", "score", "threshold", "decision", "matrix", "attempts", "usage", "elapsed", "trace_id")
+    __slots__ = ("code", "tier", "score", "threshold", "decision", "matrix", "attempts", "usage", "elapsed", "trace_id", "degraded", "degraded_reason")
     CODE_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
@@ -133,6 +146,8 @@ class GenerateResponse(_message.Message):
     USAGE_FIELD_NUMBER: _ClassVar[int]
     ELAPSED_FIELD_NUMBER: _ClassVar[int]
     TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_REASON_FIELD_NUMBER: _ClassVar[int]
     code: str
     tier: str
     score: float
@@ -143,7 +158,9 @@ class GenerateResponse(_message.Message):
     usage: _usage_pb2.TokenUsage
     elapsed: _duration_pb2.Duration
     trace_id: str
-    def __init__(self, code: _Optional[str] = ..., tier: _Optional[str] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., decision: _Optional[_Union[Decision, str]] = ..., matrix: _Optional[_Union[MatrixSummary, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[TierAttempt, _Mapping]]] = ..., usage: _Optional[_Union[_usage_pb2.TokenUsage, _Mapping]] = ..., elapsed: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., trace_id: _Optional[str] = ...) -> None: ...
+    degraded: bool
+    degraded_reason: str
+    def __init__(self, code: _Optional[str] = ..., tier: _Optional[str] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., decision: _Optional[_Union[Decision, str]] = ..., matrix: _Optional[_Union[MatrixSummary, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[TierAttempt, _Mapping]]] = ..., usage: _Optional[_Union[_usage_pb2.TokenUsage, _Mapping]] = ..., elapsed: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., trace_id: _Optional[str] = ..., degraded: _Optional[bool] = ..., degraded_reason: _Optional[str] = ...) -> None: ...
 
 class TierStarted(_message.Message):
     __slots__ = ("tier", "k", "test_lines", "test_generations")
@@ -208,3 +225,51 @@ class GenerateStreamResponse(_message.Message):
     escalated: Escalated
     completed: GenerateResponse
     def __init__(self, tier_started: _Optional[_Union[TierStarted, _Mapping]] = ..., candidates_generated: _Optional[_Union[CandidatesGenerated, _Mapping]] = ..., tests_executed: _Optional[_Union[TestsExecuted, _Mapping]] = ..., escalated: _Optional[_Union[Escalated, _Mapping]] = ..., completed: _Optional[_Union[GenerateResponse, _Mapping]] = ...) -> None: ...
+
+class GetUsageRequest(_message.Message):
+    __slots__ = ("tenant_id", "period")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    period: str
+    def __init__(self, tenant_id: _Optional[str] = ..., period: _Optional[str] = ...) -> None: ...
+
+class TierSpend(_message.Message):
+    __slots__ = ("tier", "completion_tokens", "cost_usd")
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    tier: str
+    completion_tokens: int
+    cost_usd: float
+    def __init__(self, tier: _Optional[str] = ..., completion_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ...) -> None: ...
+
+class BudgetUsage(_message.Message):
+    __slots__ = ("scope", "period", "limited", "limit_usd", "spent_usd", "reserved_usd", "remaining_usd", "tiers")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    LIMITED_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_USD_FIELD_NUMBER: _ClassVar[int]
+    SPENT_USD_FIELD_NUMBER: _ClassVar[int]
+    RESERVED_USD_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_USD_FIELD_NUMBER: _ClassVar[int]
+    TIERS_FIELD_NUMBER: _ClassVar[int]
+    scope: BudgetScope
+    period: str
+    limited: bool
+    limit_usd: float
+    spent_usd: float
+    reserved_usd: float
+    remaining_usd: float
+    tiers: _containers.RepeatedCompositeFieldContainer[TierSpend]
+    def __init__(self, scope: _Optional[_Union[BudgetScope, str]] = ..., period: _Optional[str] = ..., limited: _Optional[bool] = ..., limit_usd: _Optional[float] = ..., spent_usd: _Optional[float] = ..., reserved_usd: _Optional[float] = ..., remaining_usd: _Optional[float] = ..., tiers: _Optional[_Iterable[_Union[TierSpend, _Mapping]]] = ...) -> None: ...
+
+class GetUsageResponse(_message.Message):
+    __slots__ = ("tenant_id", "organisation_id", "budgets")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    ORGANISATION_ID_FIELD_NUMBER: _ClassVar[int]
+    BUDGETS_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    organisation_id: str
+    budgets: _containers.RepeatedCompositeFieldContainer[BudgetUsage]
+    def __init__(self, tenant_id: _Optional[str] = ..., organisation_id: _Optional[str] = ..., budgets: _Optional[_Iterable[_Union[BudgetUsage, _Mapping]]] = ...) -> None: ...

@@ -46,6 +46,11 @@ class CascadeServiceStub:
                 request_serializer=codecascade_dot_v1_dot_cascade__service__pb2.GenerateStreamRequest.SerializeToString,
                 response_deserializer=codecascade_dot_v1_dot_cascade__service__pb2.GenerateStreamResponse.FromString,
                 _registered_method=True)
+        self.GetUsage = channel.unary_unary(
+                '/codecascade.v1.CascadeService/GetUsage',
+                request_serializer=codecascade_dot_v1_dot_cascade__service__pb2.GetUsageRequest.SerializeToString,
+                response_deserializer=codecascade_dot_v1_dot_cascade__service__pb2.GetUsageResponse.FromString,
+                _registered_method=True)
 
 
 class CascadeServiceServicer:
@@ -67,6 +72,14 @@ class CascadeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUsage(self, request, context):
+        """GetUsage reports a tenant's spend, reservations and what is left of each budget it draws on.
+        A key reads its own tenant's usage; an admin key may read any tenant's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CascadeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +92,11 @@ def add_CascadeServiceServicer_to_server(servicer, server):
                     servicer.GenerateStream,
                     request_deserializer=codecascade_dot_v1_dot_cascade__service__pb2.GenerateStreamRequest.FromString,
                     response_serializer=codecascade_dot_v1_dot_cascade__service__pb2.GenerateStreamResponse.SerializeToString,
+            ),
+            'GetUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsage,
+                    request_deserializer=codecascade_dot_v1_dot_cascade__service__pb2.GetUsageRequest.FromString,
+                    response_serializer=codecascade_dot_v1_dot_cascade__service__pb2.GetUsageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -137,6 +155,33 @@ class CascadeService:
             '/codecascade.v1.CascadeService/GenerateStream',
             codecascade_dot_v1_dot_cascade__service__pb2.GenerateStreamRequest.SerializeToString,
             codecascade_dot_v1_dot_cascade__service__pb2.GenerateStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/codecascade.v1.CascadeService/GetUsage',
+            codecascade_dot_v1_dot_cascade__service__pb2.GetUsageRequest.SerializeToString,
+            codecascade_dot_v1_dot_cascade__service__pb2.GetUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,

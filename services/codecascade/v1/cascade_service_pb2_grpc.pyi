@@ -39,6 +39,10 @@ class CascadeServiceStub:
     """Generate runs the cascade and returns the answer with the path it took."""
     GenerateStream: _grpc.UnaryStreamMultiCallable[_cascade_service_pb2.GenerateStreamRequest, _cascade_service_pb2.GenerateStreamResponse]
     """GenerateStream runs the cascade and reports each step as it happens, ending with the answer."""
+    GetUsage: _grpc.UnaryUnaryMultiCallable[_cascade_service_pb2.GetUsageRequest, _cascade_service_pb2.GetUsageResponse]
+    """GetUsage reports a tenant's spend, reservations and what is left of each budget it draws on.
+    A key reads its own tenant's usage; an admin key may read any tenant's.
+    """
 
 @_typing.type_check_only
 class CascadeServiceAsyncStub(CascadeServiceStub):
@@ -51,6 +55,10 @@ class CascadeServiceAsyncStub(CascadeServiceStub):
     """Generate runs the cascade and returns the answer with the path it took."""
     GenerateStream: _aio.UnaryStreamMultiCallable[_cascade_service_pb2.GenerateStreamRequest, _cascade_service_pb2.GenerateStreamResponse]  # type: ignore[assignment]
     """GenerateStream runs the cascade and reports each step as it happens, ending with the answer."""
+    GetUsage: _aio.UnaryUnaryMultiCallable[_cascade_service_pb2.GetUsageRequest, _cascade_service_pb2.GetUsageResponse]  # type: ignore[assignment]
+    """GetUsage reports a tenant's spend, reservations and what is left of each budget it draws on.
+    A key reads its own tenant's usage; an admin key may read any tenant's.
+    """
 
 class CascadeServiceServicer(metaclass=_abc_1.ABCMeta):
     """CascadeService is the router: it answers a coding task with the cheapest tier whose own tests
@@ -72,5 +80,15 @@ class CascadeServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_cascade_service_pb2.GenerateStreamResponse], _abc.AsyncIterator[_cascade_service_pb2.GenerateStreamResponse]]:
         """GenerateStream runs the cascade and reports each step as it happens, ending with the answer."""
+
+    @_abc_1.abstractmethod
+    def GetUsage(
+        self,
+        request: _cascade_service_pb2.GetUsageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_cascade_service_pb2.GetUsageResponse, _abc.Awaitable[_cascade_service_pb2.GetUsageResponse]]:
+        """GetUsage reports a tenant's spend, reservations and what is left of each budget it draws on.
+        A key reads its own tenant's usage; an admin key may read any tenant's.
+        """
 
 def add_CascadeServiceServicer_to_server(servicer: CascadeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
