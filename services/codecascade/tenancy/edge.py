@@ -69,14 +69,6 @@ class Edge:
         """A slot under the tenant's rate and concurrency limits (raises RateLimited)."""
         return self.limiter.admit(caller.tenant.id, caller.tenant.rate_limits)
 
-    def check_tiers(self, caller: Caller, tiers: tuple[str, ...]) -> None:
-        allowed = caller.tenant.allowed_tiers
-        if allowed and not set(tiers) & set(allowed):
-            raise PermissionDenied(
-                f"tenant {caller.tenant.id} may use tiers {list(allowed)}, none of which this "
-                f"request's policy uses ({list(tiers)})"
-            )
-
     async def usage(self, caller: Caller, tenant_id: str = "", period: str = "") -> UsageReport:
         """A tenant's balances: the caller's own, or (admin key) any tenant's."""
         at = _period_instant(period)
