@@ -30,6 +30,8 @@ fi
 [ -x /usr/bin/python3 ] || need_apt+=(python3-minimal)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+# The tenancy ledger's shared store; its tests start their own on a free loopback port.
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from codecascade import __version__
-from codecascade.cli import evaluate, generate, models, sandbox, serve, up
+from codecascade.cli import evaluate, generate, models, sandbox, serve, tenants, up
 
 __all__ = ["main"]
 
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_parser(commands)
     evaluate.add_eval_parser(commands)
     evaluate.add_calibrate_parser(commands)
+    tenants.add_parsers(commands)
     return parser
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -90,16 +91,26 @@ def render_answer(response: pb.GenerateResponse) -> str:
         f"{response.elapsed.ToMilliseconds() / 1000:.1f} s; total {usage.completion_tokens} "
         f"generated tokens, ${usage.cost_usd:.6f}; trace {response.trace_id}"
     )
+    if response.degraded:
+        lines.append(f"DEGRADED: {response.degraded_reason}")
     return "\n".join(lines)
 
 
 async def generate(
-    address: str, request: pb.GenerateRequest, *, timeout_s: float, out: TextIO = sys.stderr
+    address: str,
+    request: pb.GenerateRequest,
+    *,
+    timeout_s: float,
+    out: TextIO = sys.stderr,
+    api_key: str = "",
 ) -> pb.GenerateResponse:
     """Runs the request through GenerateStream, printing progress to `out`."""
+    metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
     async with open_channel(address) as channel:
         stub = pb_grpc.CascadeServiceStub(channel)
-        stream = stub.GenerateStream(pb.GenerateStreamRequest(request=request), timeout=timeout_s)
+        stream = stub.GenerateStream(
+            pb.GenerateStreamRequest(request=request), timeout=timeout_s, metadata=metadata
+        )
         async for message in stream:
             if message.WhichOneof("event") == "completed":
                 return message.completed
@@ -120,7 +131,14 @@ def _run(args: argparse.Namespace) -> int:
     prompt, entry_point = _read_prompt(args)
     request = build_request(prompt, entry_point=entry_point, seed=args.seed, max_tier=args.max_tier)
     try:
-        response = asyncio.run(generate(args.address, request, timeout_s=args.timeout))
+        response = asyncio.run(
+            generate(
+                args.address,
+                request,
+                timeout_s=args.timeout,
+                api_key=args.key or os.environ.get("CODECASCADE_API_KEY", ""),
+            )
+        )
     except grpc.aio.AioRpcError as exc:
         print(f"cascade generate: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1
@@ -145,4 +163,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--seed", type=int, default=None, help="sampling seed")
     parser.add_argument("--max-tier", default="", help="do not escalate past this tier")
     parser.add_argument("--timeout", type=float, default=600.0, help="deadline in seconds")
+    parser.add_argument(
+        "--key", default="", help="API key for the router (default: $CODECASCADE_API_KEY)"
+    )
     parser.set_defaults(run=_run)

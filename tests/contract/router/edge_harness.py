@@ -82,6 +82,7 @@ class Edged:
     edge: Edge
     clock: Clock
     keys: dict[str, str]
+    address: str
 
     @staticmethod
     def auth(key: str, *extra: tuple[str, str]) -> tuple[tuple[str, str], ...]:
@@ -137,7 +138,8 @@ async def edged_router(
     servicer = CascadeServicer(cascade, edge, WorstCase(PRICES))
     async with running_server(ServiceSettings(grpc_port=0), _Service(servicer)) as server:
         async with open_channel(server.address) as channel:
-            yield Edged(pb_grpc.CascadeServiceStub(channel), path, edge, clock, keys)
+            stub = pb_grpc.CascadeServiceStub(channel)
+            yield Edged(stub, path, edge, clock, keys, server.address)
 
 
 def held_cascade(tier: HeldTier) -> Cascade:

@@ -324,3 +324,18 @@ def test_the_new_kinds_map_to_their_status() -> None:
 
     assert status_code(ErrorKind.UNAUTHENTICATED) is grpc.StatusCode.UNAUTHENTICATED
     assert status_code(ErrorKind.PERMISSION_DENIED) is grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_cascade_usage_renders_what_get_usage_says(tmp_path) -> None:
+    from codecascade.cli.tenants import _get_usage, render_usage
+
+    acme = Organisation(id="acme", budget=Budget(usd=3.0))
+    tenants = [Tenant(id="t", organisation="acme", budget=Budget(period="day", usd=1.0))]
+    async with edged_router(tmp_path, tenants, organisations=(acme,)) as edged:
+        await edged.generate(edged.keys["t"])
+        response = await _get_usage(edged.address, edged.keys["t"], "", "")
+    text = render_usage(response)
+    assert text.splitlines()[0] == "tenant t (organisation acme)"
+    assert "  tenant 2026-12-02: spent $0.020000, reserved $0.000000, limit $1.000000" in text
+    assert "  organisation 2026-12: spent $0.020000" in text
+    assert "    S: 20 tokens, $0.020000" in text
