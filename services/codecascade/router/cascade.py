@@ -3,13 +3,15 @@
 Per tier: k solutions and the tier's own tests are generated concurrently, the sandbox runs the
 k x T matrix once, and the agreement score decides: accept (score >= θ and something passed),
 escalate, or (last tier) answer with the best solution. k = 0 is one greedy answer, accepted
-untested. Before each tier runs, its worst-case cost is held through the `SpendGate` port (the
+untested. Before each tier runs, its worst-case cost is held through the `TierGate` port (the
 tenant's budget) and settled with the actual cost after; a tier the budget cannot hold ends the
 request RESOURCE_EXHAUSTED, or, for a tenant that asked to degrade, is replaced by the most
 capable tier it can still afford (full, else one greedy answer), and the answer is marked
 degraded. A tier that is down, overloaded or too slow is skipped with its reason and the next
 tier answers; when the last tier cannot answer, the best earlier answer is returned. Only when no
-tier produced anything is the request UNAVAILABLE. Every downstream call gets what is left of
+tier produced anything does the request fail: RESOURCE_EXHAUSTED with a retry-after when a tier
+(or the router's fair queue in front of it, `TierGate.admitted`) was too busy, else
+UNAVAILABLE. Every downstream call gets what is left of
 the request's deadline.
 
 The decision is `core.decision.decide`, the rule the offline grid applies too (a replay test
@@ -58,9 +60,10 @@ from codecascade.router.ports import (
     MatrixRunner,
     Reservation,
     SolutionWriter,
-    SpendGate,
+    TierGate,
     Unmetered,
 )
+from codecascade.tenancy.errors import Overloaded, RetryLater
 
 __all__ = ["Cascade"]
 
@@ -80,10 +83,11 @@ _DECISIONS = {
 class _Failure:
     code: str
     reason: str
+    retry_after_s: float = 0.0
 
 
 async def _affordable(
-    gate: SpendGate, remaining: Sequence[TierPolicy], *, hold_s: float
+    gate: TierGate, remaining: Sequence[TierPolicy], *, hold_s: float
 ) -> tuple[TierPolicy, Reservation] | None:
     """The most capable remaining tier the budget can still hold: as configured, else as one
     greedy untested answer (k = 0, the cheapest call a tier can make)."""
@@ -105,6 +109,9 @@ def _failure(step: str, exc: BaseException) -> _Failure:
         return _Failure(f"{step}_timeout", f"{step} timed out")
     if isinstance(exc, Unavailable):
         return _Failure(f"{step}_unavailable", f"{step} unavailable: {exc}")
+    if isinstance(exc, ResourceExhausted):
+        retry = exc.retry_after_s if isinstance(exc, RetryLater) else 1.0
+        return _Failure(f"{step}_overloaded", f"{step} overloaded: {exc}", retry)
     return _Failure(f"{step}_error", f"{step} failed: {exc}")
 
 
@@ -140,7 +147,7 @@ class Cascade:
         deadline_s: float,
         tenant: str = "",
         observer: Observer | None = None,
-        gate: SpendGate | None = None,
+        gate: TierGate | None = None,
         allowed_tiers: tuple[str, ...] = (),
     ) -> CascadeResult:
         """The answer for `problem`; raises Unavailable when no tier could produce one, and
@@ -232,7 +239,13 @@ class Cascade:
                     )
                     try:
                         attempt = await self._attempt(
-                            tier, problem, seed=seed, deadline=deadline, last=last, emit=emit
+                            tier,
+                            problem,
+                            seed=seed,
+                            deadline=deadline,
+                            last=last,
+                            emit=emit,
+                            gate=spend,
                         )
                     except BaseException:
                         await reservation.release()
@@ -282,6 +295,7 @@ class Cascade:
         deadline: float,
         last: bool,
         emit: Observer,
+        gate: TierGate,
     ) -> TierAttempt:
         started = self._clock()
         base = TierAttempt(
@@ -298,18 +312,22 @@ class Cascade:
         def remaining() -> float:
             return max(deadline - self._clock(), 0.001)
 
-        solutions_call = self._solutions.write_solutions(
-            tier, problem, seed=seed, timeout_s=remaining()
-        )
         if tier.k == 0:
             try:
-                greedy = await asyncio.wait_for(solutions_call, remaining())
+                async with gate.admitted(tier, timeout_s=remaining()):
+                    greedy = await asyncio.wait_for(
+                        self._solutions.write_solutions(
+                            tier, problem, seed=seed, timeout_s=remaining()
+                        ),
+                        remaining(),
+                    )
             except (CascadeError, TimeoutError) as exc:
                 failure = _failure("tier", exc)
                 return replace(
                     base,
                     reason=failure.reason,
                     reason_code=failure.code,
+                    retry_after_s=failure.retry_after_s,
                     elapsed_s=self._clock() - started,
                 )
             await emit(CandidatesReady(tier.tier, len(greedy.codes), 0, greedy.usage))
@@ -325,12 +343,28 @@ class Cascade:
                 solutions=greedy.codes,
                 elapsed_s=self._clock() - started,
             )
-        tests_call = self._tests.write_tests(tier, problem, seed=seed, timeout_s=remaining())
-        outcomes = await asyncio.gather(
-            asyncio.wait_for(solutions_call, remaining()),
-            asyncio.wait_for(tests_call, remaining()),
-            return_exceptions=True,
-        )
+        outcomes: list[Candidates | AssertSet | BaseException]
+        try:
+            async with gate.admitted(tier, timeout_s=remaining()):
+                outcomes = list(
+                    await asyncio.gather(
+                        asyncio.wait_for(
+                            self._solutions.write_solutions(
+                                tier, problem, seed=seed, timeout_s=remaining()
+                            ),
+                            remaining(),
+                        ),
+                        asyncio.wait_for(
+                            self._tests.write_tests(
+                                tier, problem, seed=seed, timeout_s=remaining()
+                            ),
+                            remaining(),
+                        ),
+                        return_exceptions=True,
+                    )
+                )
+        except (CascadeError, TimeoutError) as exc:  # not admitted: nothing was generated
+            outcomes = [exc, exc]
         candidates_or_error, tests_or_error = outcomes
         if isinstance(candidates_or_error, BaseException):
             if not isinstance(candidates_or_error, CascadeError | TimeoutError):
@@ -341,10 +375,12 @@ class Cascade:
                 base,
                 reason=failure.reason,
                 reason_code=failure.code,
+                retry_after_s=failure.retry_after_s,
                 test_usage=test_usage,
                 elapsed_s=self._clock() - started,
             )
-        candidates: Candidates = candidates_or_error
+        assert isinstance(candidates_or_error, Candidates)
+        candidates = candidates_or_error
         tests: AssertSet
         test_note = ""
         if isinstance(tests_or_error, BaseException):
@@ -353,6 +389,7 @@ class Cascade:
             test_note = _failure("test synthesis", tests_or_error).reason
             tests = AssertSet((), Usage(), 0.0)
         else:
+            assert isinstance(tests_or_error, AssertSet)
             tests = tests_or_error
         await emit(
             CandidatesReady(
@@ -452,6 +489,11 @@ class Cascade:
             detail = "; ".join(f"{a.tier}: {a.reason}" for a in attempts) or stop_reason
             if stop_reason.startswith("deadline") and not attempts:
                 raise DeadlineExceeded(f"no tier could start: {stop_reason}")
+            busy = [a.retry_after_s for a in attempts if a.reason_code == "tier_overloaded"]
+            if busy:  # overload is back-pressure, never UNAVAILABLE
+                raise Overloaded(
+                    f"no tier could take the request now ({detail})", retry_after_s=max(busy)
+                )
             raise Unavailable(f"no tier produced an answer ({detail})")
         chosen = attempts[-1] if attempts[-1].best_code is not None else None
         if chosen is None or chosen.decision in (Decision.ESCALATED, Decision.SKIPPED):

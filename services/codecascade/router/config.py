@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from codecascade.core.tiers import TierSpec
 from codecascade.mesh.settings import ServiceSettings
@@ -45,6 +45,17 @@ class RouterSettings(ServiceSettings):
     redis_password: str = Field(default="", description="Redis password; empty: none.")
     redis_timeout_s: float = Field(
         default=2.0, gt=0, description="Per-command Redis timeout; past it the edge fails closed."
+    )
+    admission_slots: dict[str, PositiveInt] = Field(
+        default_factory=dict,
+        description="Calls in flight per tier (tier name -> slots); a tier not named is "
+        "admitted freely. Beyond the slots, calls wait in a weighted fair queue.",
+    )
+    admission_max_queue: int = Field(
+        default=64, ge=0, description="Calls waiting per tier; beyond it: RESOURCE_EXHAUSTED."
+    )
+    admission_max_wait_s: float = Field(
+        default=30.0, gt=0, description="Longest a call waits for a tier slot before it is shed."
     )
     test_tokens_overhead: int = Field(
         default=64, ge=0, description="Test synthesis's token cap per generation, fixed part."

@@ -117,6 +117,8 @@ class TierAttempt:
     elapsed_s: float = 0.0
     tests: tuple[str, ...] = ()
     solutions: tuple[str, ...] = ()
+    # When the tier (or the router's queue for it) was too busy: when to try again, in seconds.
+    retry_after_s: float = 0.0
 
     @property
     def usage(self) -> Usage:

@@ -1,4 +1,5 @@
-"""The cascade's `SpendGate` for one tenant's request: worst case held, actual cost settled.
+"""The cascade's `TierGate` for one tenant's request: worst case held, actual cost settled,
+and each tier call admitted through the tier's fair queue at the tenant's weight.
 
 A tier call's worst case is what it could generate at most, priced by the one cost formula
 (`core.usage.token_cost`): max(k, 1) solutions of `max_tokens` each, plus, for a tested tier
@@ -8,13 +9,15 @@ each (test synthesis's own cap; a contract test holds the two equal), all at the
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from codecascade.core.usage import Usage, token_cost
 from codecascade.router.policy import TierPolicy
 from codecascade.router.ports import Reservation
+from codecascade.tenancy.admission import Admission
 from codecascade.tenancy.errors import LedgerUnavailable
 from codecascade.tenancy.ledger import Hold, Ledger
 from codecascade.tenancy.ratelimit import Slot
@@ -70,12 +73,18 @@ class TenantMeter:
     """One request's gate: reserves on the caller's accounts in the ledger."""
 
     def __init__(
-        self, ledger: Ledger, caller: Caller, worst: WorstCase, slot: Slot | None = None
+        self,
+        ledger: Ledger,
+        caller: Caller,
+        worst: WorstCase,
+        slot: Slot | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self._ledger = ledger
         self._caller = caller
         self._worst = worst
         self._slot = slot
+        self._admission = admission
 
     @property
     def degrade(self) -> bool:
@@ -84,3 +93,13 @@ class TenantMeter:
     async def reserve(self, tier: TierPolicy, *, hold_s: float) -> Reservation:
         hold = await self._ledger.reserve(self._caller, self._worst.cost_usd(tier), hold_s=hold_s)
         return _TierHold(hold, self._slot)
+
+    @contextlib.asynccontextmanager
+    async def admitted(self, tier: TierPolicy, *, timeout_s: float) -> AsyncIterator[None]:
+        queue = self._admission.queue(tier.tier) if self._admission is not None else None
+        if queue is None:
+            yield
+            return
+        tenant = self._caller.tenant
+        async with queue.slot(tenant.id, tenant.weight, timeout_s=timeout_s):
+            yield

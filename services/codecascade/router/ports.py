@@ -6,6 +6,8 @@ synthesis and sandbox services over gRPC, and unit tests plug in scripted double
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,7 +23,7 @@ __all__ = [
     "MatrixRunner",
     "Reservation",
     "SolutionWriter",
-    "SpendGate",
+    "TierGate",
     "Unmetered",
 ]
 
@@ -93,17 +95,24 @@ class Reservation(Protocol):
         ...
 
 
-class SpendGate(Protocol):
-    """Holds a tier call's worst case before it runs, so concurrent calls cannot overspend.
+class TierGate(Protocol):
+    """What one request's tier calls pass through: its budget, and the tier's admission.
 
-    `reserve` raises a `ResourceExhausted` when the budget cannot hold it; `degrade` says whether
-    the tenant then wants the most capable tier it can still afford instead of a refusal.
+    `reserve` holds a tier call's worst case before it runs, so concurrent calls cannot
+    overspend, and raises a `ResourceExhausted` when the budget cannot hold it; `degrade` says
+    whether the tenant then wants the most capable tier it can still afford instead of a
+    refusal. `admitted` holds one of the tier's slots while the tier generates (waiting its fair
+    turn), and raises a `ResourceExhausted` when the tier is too busy to take it in time.
     """
 
     @property
     def degrade(self) -> bool: ...
 
     async def reserve(self, tier: TierPolicy, *, hold_s: float) -> Reservation: ...
+
+    def admitted(
+        self, tier: TierPolicy, *, timeout_s: float
+    ) -> AbstractAsyncContextManager[None]: ...
 
 
 class _Nothing:
@@ -115,7 +124,7 @@ class _Nothing:
 
 
 class Unmetered:
-    """The gate of a cascade with no budgets: every reservation fits."""
+    """The gate of a cascade with no budgets or admission: every call goes."""
 
     @property
     def degrade(self) -> bool:
@@ -123,3 +132,6 @@ class Unmetered:
 
     async def reserve(self, tier: TierPolicy, *, hold_s: float) -> Reservation:
         return _Nothing()
+
+    def admitted(self, tier: TierPolicy, *, timeout_s: float) -> AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()

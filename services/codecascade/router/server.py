@@ -21,6 +21,7 @@ from codecascade.router.metrics import RouterMetrics
 from codecascade.router.policy import CascadePolicy
 from codecascade.router.servicer import CascadeServicer
 from codecascade.router.solutions import TierSolutionWriter
+from codecascade.tenancy.admission import Admission, AdmissionLimits
 from codecascade.tenancy.edge import OPEN_WARNING, Edge
 from codecascade.tenancy.ledger import Ledger, LedgerStore
 from codecascade.tenancy.memory import MemoryStore
@@ -72,6 +73,14 @@ class RouterService:
             spec = tiers.config(name)
             if spec is not None:
                 prices[name] = spec.price_per_1k_tokens
+        self.admission = Admission(
+            {
+                tier: AdmissionLimits(
+                    slots, settings.admission_max_queue, settings.admission_max_wait_s
+                )
+                for tier, slots in settings.admission_slots.items()
+            }
+        )
         self._worst = WorstCase(
             prices,
             test_tokens_overhead=settings.test_tokens_overhead,
@@ -96,7 +105,7 @@ class RouterService:
 
     def register(self, server: grpc.aio.Server) -> None:
         cascade_service_pb2_grpc.add_CascadeServiceServicer_to_server(
-            CascadeServicer(self.cascade, self.edge, self._worst), server
+            CascadeServicer(self.cascade, self.edge, self._worst, self.admission), server
         )
 
     async def start(self) -> None:

@@ -19,7 +19,7 @@ import grpc
 from opentelemetry import trace
 
 from codecascade.core.decision import Agreement
-from codecascade.core.errors import InvalidInput
+from codecascade.core.errors import CascadeError, InvalidInput
 from codecascade.core.task import Problem
 from codecascade.core.usage import Usage
 from codecascade.mesh.context import (
@@ -45,8 +45,9 @@ from codecascade.router.events import (
 )
 from codecascade.router.metering import TenantMeter, WorstCase
 from codecascade.router.policy import RequestOverrides
+from codecascade.tenancy.admission import Admission
 from codecascade.tenancy.edge import OPEN_WARNING, Edge, UsageReport
-from codecascade.tenancy.errors import BudgetExhausted, RateLimited
+from codecascade.tenancy.errors import BudgetExhausted, RetryLater
 from codecascade.tenancy.ledger import UNLIMITED, Ledger, to_usd
 from codecascade.tenancy.memory import MemoryStore
 from codecascade.tenancy.ratelimit import RateLimiter
@@ -230,6 +231,21 @@ def _problem(request: pb.GenerateRequest) -> tuple[Problem, RequestOverrides]:
     return problem, overrides
 
 
+def _log_failure(exc: CascadeError) -> None:
+    identity = current_identity()
+    span = trace.get_current_span().get_span_context()
+    _log.warning(
+        "request failed: %s",
+        exc,
+        extra={
+            "reason": exc.kind.value,
+            "error": exc.__class__.__name__,
+            "tenant": identity.tenant if identity else "",
+            "trace_id": format(span.trace_id, "032x") if span.is_valid else "",
+        },
+    )
+
+
 def _metadata(context: grpc.aio.ServicerContext[Any, Any], key: str) -> str | None:
     for k, v in context.invocation_metadata() or ():
         if k.lower() == key and isinstance(v, str):
@@ -241,11 +257,16 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
     """Runs the cascade for each request, for the tenant the call's key names."""
 
     def __init__(
-        self, cascade: Cascade, edge: Edge | None = None, worst: WorstCase | None = None
+        self,
+        cascade: Cascade,
+        edge: Edge | None = None,
+        worst: WorstCase | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self._cascade = cascade
         self._edge = edge if edge is not None else open_edge()
         self._worst = worst if worst is not None else WorstCase({})
+        self._admission = admission
 
     def _trail(self, context: grpc.aio.ServicerContext[Any, Any], *pairs: tuple[str, str]) -> None:
         """Sets the trailing metadata: the request id, the open-auth warning, and `pairs`."""
@@ -257,12 +278,13 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
 
     @contextmanager
     def _refusals(self, context: grpc.aio.ServicerContext[Any, Any]) -> Iterator[None]:
-        """Puts what a refused client needs into the trailing metadata, then re-raises."""
+        """Puts what a refused client needs into the trailing metadata, logs one line for the
+        failed request (reason, tenant, trace id), and re-raises for the interceptor to map."""
         try:
             yield
-        except RateLimited as exc:
+        except RetryLater as exc:
             self._trail(context, (RETRY_AFTER_KEY, f"{exc.retry_after_s:.0f}"))
-            self._log_refusal(exc)
+            _log_failure(exc)
             raise
         except BudgetExhausted as exc:
             self._trail(
@@ -270,21 +292,11 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
                 (BUDGET_REMAINING_KEY, f"{exc.remaining_usd:.9f}"),
                 (BUDGET_SCOPE_KEY, exc.scope),
             )
-            self._log_refusal(exc)
+            _log_failure(exc)
             raise
-
-    def _log_refusal(self, exc: Exception) -> None:
-        identity = current_identity()
-        span = trace.get_current_span().get_span_context()
-        _log.warning(
-            "request refused: %s",
-            exc,
-            extra={
-                "reason": exc.__class__.__name__,
-                "tenant": identity.tenant if identity else "",
-                "trace_id": format(span.trace_id, "032x") if span.is_valid else "",
-            },
-        )
+        except CascadeError as exc:  # anything else is a bug, which the interceptor logs
+            _log_failure(exc)
+            raise
 
     def _caller(self, context: grpc.aio.ServicerContext[Any, Any]) -> Caller:
         """Authenticates the call and binds its tenant for logs, spans and downstream calls."""
@@ -323,7 +335,7 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
                     ),
                     tenant=caller.tenant.id,
                     observer=observer,
-                    gate=TenantMeter(self._edge.ledger, caller, self._worst, slot),
+                    gate=TenantMeter(self._edge.ledger, caller, self._worst, slot, self._admission),
                     allowed_tiers=caller.tenant.allowed_tiers,
                 )
             finally:
@@ -332,8 +344,9 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
     async def GetUsage(
         self, request: pb.GetUsageRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetUsageResponse:
-        caller = self._caller(context)
-        report = await self._edge.usage(caller, request.tenant_id, request.period)
+        with self._refusals(context):
+            caller = self._caller(context)
+            report = await self._edge.usage(caller, request.tenant_id, request.period)
         return usage_to_proto(report)
 
     async def Generate(

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from codecascade.core.errors import InvalidInput, ResourceExhausted, Unavailable
 
-__all__ = ["BudgetExhausted", "LedgerUnavailable", "RateLimited", "TenantsFileError"]
+__all__ = [
+    "BudgetExhausted",
+    "LedgerUnavailable",
+    "Overloaded",
+    "RateLimited",
+    "RetryLater",
+    "TenantsFileError",
+]
 
 
 class BudgetExhausted(ResourceExhausted):
@@ -24,12 +31,20 @@ class BudgetExhausted(ResourceExhausted):
         self.remaining_usd = remaining_usd
 
 
-class RateLimited(ResourceExhausted):
-    """A request rate, token rate or concurrency limit; `retry_after_s` says when to try again."""
+class RetryLater(ResourceExhausted):
+    """Refused for now, not for good: `retry_after_s` says when to try again."""
 
     def __init__(self, message: str, *, retry_after_s: float) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class RateLimited(RetryLater):
+    """A tenant's request rate, token rate or concurrency limit."""
+
+
+class Overloaded(RetryLater):
+    """More work than the tiers can take: the router sheds it rather than queue it forever."""
 
 
 class LedgerUnavailable(Unavailable):

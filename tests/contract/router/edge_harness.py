@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from opentelemetry.sdk.trace import TracerProvider
 
 from codecascade.mesh.channels import open_channel
 from codecascade.mesh.server import running_server
@@ -22,6 +23,7 @@ from codecascade.router.metering import WorstCase
 from codecascade.router.policy import CascadePolicy, TierPolicy
 from codecascade.router.servicer import CascadeServicer
 from codecascade.router.solutions import TierSolutionWriter
+from codecascade.tenancy.admission import Admission
 from codecascade.tenancy.edge import Edge
 from codecascade.tenancy.ledger import Ledger, LedgerStore
 from codecascade.tenancy.memory import MemoryStore
@@ -121,6 +123,7 @@ async def edged_router(
     store: LedgerStore | None = None,
     cascade: Cascade | None = None,
     auth: bool = True,
+    admission: Admission | None = None,
 ) -> AsyncIterator[Edged]:
     """A router whose edge reads a tenants file of `tenants` (each given one key)."""
     path = tmp_path / "tenants.yaml"
@@ -135,8 +138,12 @@ async def edged_router(
     if cascade is None:
         writer = TierSolutionWriter(scripted_registry(HeldTier()))
         cascade = Cascade(GREEDY_S, writer, writer, writer)  # type: ignore[arg-type]  # k = 0
-    servicer = CascadeServicer(cascade, edge, WorstCase(PRICES))
-    async with running_server(ServiceSettings(grpc_port=0), _Service(servicer)) as server:
+    servicer = CascadeServicer(cascade, edge, WorstCase(PRICES), admission)
+    async with running_server(
+        ServiceSettings(grpc_port=0),
+        _Service(servicer),
+        tracer_provider=TracerProvider(),  # sampled spans: logs carry real trace ids
+    ) as server:
         async with open_channel(server.address) as channel:
             stub = pb_grpc.CascadeServiceStub(channel)
             yield Edged(stub, path, edge, clock, keys, server.address)
