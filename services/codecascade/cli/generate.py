@@ -12,7 +12,7 @@ from typing import TextIO
 import grpc
 
 from codecascade.cli.examples import TASK_EXAMPLES
-from codecascade.mesh.channels import open_channel
+from codecascade.cli.tenants import router_channel, tls_options
 from codecascade.v1 import cascade_service_pb2 as pb
 from codecascade.v1 import cascade_service_pb2_grpc as pb_grpc
 
@@ -103,10 +103,11 @@ async def generate(
     timeout_s: float,
     out: TextIO = sys.stderr,
     api_key: str = "",
+    tls: dict[str, str] | None = None,
 ) -> pb.GenerateResponse:
     """Runs the request through GenerateStream, printing progress to `out`."""
     metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
-    async with open_channel(address) as channel:
+    async with router_channel(address, **(tls or {})) as channel:
         stub = pb_grpc.CascadeServiceStub(channel)
         stream = stub.GenerateStream(
             pb.GenerateStreamRequest(request=request), timeout=timeout_s, metadata=metadata
@@ -137,6 +138,7 @@ def _run(args: argparse.Namespace) -> int:
                 request,
                 timeout_s=args.timeout,
                 api_key=args.key or os.environ.get("CODECASCADE_API_KEY", ""),
+                tls={"ca_file": args.tls_ca, "cert_file": args.tls_cert, "key_file": args.tls_key},
             )
         )
     except grpc.aio.AioRpcError as exc:
@@ -166,4 +168,5 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--key", default="", help="API key for the router (default: $CODECASCADE_API_KEY)"
     )
+    tls_options(parser)
     parser.set_defaults(run=_run)

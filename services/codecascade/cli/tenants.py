@@ -19,12 +19,14 @@ import grpc
 
 from codecascade.core.errors import CascadeError
 from codecascade.mesh.channels import open_channel
-from codecascade.tenancy.admin import add_key, revoke_key, set_organisation
+from codecascade.mesh.interceptors import ClientInterceptor
+from codecascade.tenancy.admin import add_client_cert, add_key, revoke_key, set_organisation
+from codecascade.tenancy.keys import cert_fingerprint
 from codecascade.tenancy.tenants import TenantsFile, read_tenants, write_tenants
 from codecascade.v1 import cascade_service_pb2 as pb
 from codecascade.v1 import cascade_service_pb2_grpc as pb_grpc
 
-__all__ = ["API_KEY_ENV", "add_parsers", "render_tenants", "render_usage"]
+__all__ = ["API_KEY_ENV", "add_parsers", "render_tenants", "render_usage", "router_channel"]
 
 API_KEY_ENV = "CODECASCADE_API_KEY"
 DEFAULT_ROUTER = "127.0.0.1:50060"
@@ -98,6 +100,20 @@ def _org(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cert(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        fingerprint = cert_fingerprint(Path(args.cert).read_text(encoding="ascii"))
+    except (OSError, ValueError) as exc:
+        print(f"cascade tenants cert: {args.cert}: {exc}", file=sys.stderr)
+        return 1
+    write_tenants(path, add_client_cert(read_tenants(path), args.tenant, fingerprint))
+    print(
+        f"client certificate sha256 {fingerprint} now names tenant {args.tenant}", file=sys.stderr
+    )
+    return 0
+
+
 def _money(budget: Any) -> str:
     if budget is None:
         return "unmetered"
@@ -126,6 +142,8 @@ def render_tenants(tenants: TenantsFile) -> str:
             "admin" if t.admin else "",
         ]
         lines.append(f"tenant {t.id}: " + "; ".join(e for e in extras if e))
+        for fingerprint in t.client_certs:
+            lines.append(f"  client certificate sha256 {fingerprint}")
         for key in t.keys:
             state = f"revoked {key.revoked:%Y-%m-%d %H:%M}" if key.revoked else "live"
             lines.append(f"  {key.id}  created {key.created:%Y-%m-%d %H:%M}  {state}")
@@ -155,8 +173,25 @@ def render_usage(response: pb.GetUsageResponse) -> str:
     return "\n".join(lines)
 
 
-async def _get_usage(address: str, key: str, tenant: str, period: str) -> pb.GetUsageResponse:
-    async with open_channel(address) as channel:
+def router_channel(
+    address: str, *, ca_file: str = "", cert_file: str = "", key_file: str = ""
+) -> grpc.aio.Channel:
+    """A channel to the router: TLS when a CA file is given (with a client certificate for
+    mTLS when one is), else plain."""
+    if not ca_file:
+        return open_channel(address)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=Path(ca_file).read_bytes(),
+        private_key=Path(key_file).read_bytes() if key_file else None,
+        certificate_chain=Path(cert_file).read_bytes() if cert_file else None,
+    )
+    return grpc.aio.secure_channel(address, credentials, interceptors=[ClientInterceptor()])
+
+
+async def _get_usage(
+    address: str, key: str, tenant: str, period: str, **tls: str
+) -> pb.GetUsageResponse:
+    async with router_channel(address, **tls) as channel:
         stub = pb_grpc.CascadeServiceStub(channel)
         metadata = (("authorization", f"Bearer {key}"),) if key else ()
         return await stub.GetUsage(
@@ -167,7 +202,17 @@ async def _get_usage(address: str, key: str, tenant: str, period: str) -> pb.Get
 def _usage(args: argparse.Namespace) -> int:
     key = args.key or os.environ.get(API_KEY_ENV, "")
     try:
-        response = asyncio.run(_get_usage(args.address, key, args.tenant, args.period))
+        response = asyncio.run(
+            _get_usage(
+                args.address,
+                key,
+                args.tenant,
+                args.period,
+                ca_file=args.tls_ca,
+                cert_file=args.tls_cert,
+                key_file=args.tls_key,
+            )
+        )
     except grpc.aio.AioRpcError as exc:
         print(f"cascade usage: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1
@@ -184,6 +229,13 @@ def _guarded(run: Any) -> Any:
             return 1
 
     return guarded
+
+
+def tls_options(parser: argparse.ArgumentParser) -> None:
+    """--tls-ca (TLS to the router's public port), --tls-cert/--tls-key (a client certificate)."""
+    parser.add_argument("--tls-ca", default="", help="CA bundle: talk TLS to the router")
+    parser.add_argument("--tls-cert", default="", help="client certificate (mTLS)")
+    parser.add_argument("--tls-key", default="", help="its private key")
 
 
 def _budget_options(parser: argparse.ArgumentParser) -> None:
@@ -229,6 +281,14 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     listing.add_argument("--file", required=True, help="the tenants file")
     listing.set_defaults(run=_guarded(_list))
 
+    cert = sub.add_parser(
+        "cert", help="let a client certificate (mTLS) name a tenant, by its sha256 fingerprint"
+    )
+    cert.add_argument("tenant", help="tenant id")
+    cert.add_argument("--file", required=True, help="the tenants file")
+    cert.add_argument("--cert", required=True, help="the client's PEM certificate")
+    cert.set_defaults(run=_guarded(_cert))
+
     org = sub.add_parser("org", help="add an organisation or set its budget")
     org.add_argument("org_id", help="organisation id")
     org.add_argument("--file", required=True, help="the tenants file")
@@ -244,4 +304,5 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     usage.add_argument("--key", default="", help=f"API key (default: ${API_KEY_ENV})")
     usage.add_argument("--tenant", default="", help="another tenant (needs an admin key)")
     usage.add_argument("--period", default="", help="2026-12-02 or 2026-12; default: current")
+    tls_options(usage)
     usage.set_defaults(run=_usage)

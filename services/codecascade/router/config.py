@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Self
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, model_validator
 
 from codecascade.core.tiers import TierSpec
 from codecascade.mesh.settings import ServiceSettings
@@ -57,9 +57,28 @@ class RouterSettings(ServiceSettings):
     admission_max_wait_s: float = Field(
         default=30.0, gt=0, description="Longest a call waits for a tier slot before it is shed."
     )
+    tls_cert_file: Path | None = Field(
+        default=None, description="PEM certificate chain of the public TLS port; unset: no TLS."
+    )
+    tls_key_file: Path | None = Field(default=None, description="PEM private key for it.")
+    tls_client_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle: every TLS client must then present a certificate it "
+        "verifies (mTLS); one registered in the tenants file names its tenant.",
+    )
+    tls_host: str = Field(default="0.0.0.0", description="Address the public TLS port binds.")
+    tls_port: int = Field(default=50061, ge=0, le=65535, description="The public TLS port.")
     test_tokens_overhead: int = Field(
         default=64, ge=0, description="Test synthesis's token cap per generation, fixed part."
     )
     test_tokens_per_line: int = Field(
         default=48, ge=0, description="Test synthesis's token cap per generation, per line."
     )
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Self:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither")
+        if self.tls_cert_file is None and self.tls_client_ca_file is not None:
+            raise ValueError("client certificates (mTLS) need TLS_CERT_FILE and TLS_KEY_FILE")
+        return self

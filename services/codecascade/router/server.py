@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import grpc
 from opentelemetry.trace import TracerProvider
@@ -13,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from codecascade.core.errors import Unavailable
 from codecascade.mesh.channels import open_channel
 from codecascade.mesh.health import is_serving
+from codecascade.mesh.settings import ConfigError
 from codecascade.router.adapters import SandboxMatrixRunner, SynthesisAssertWriter
 from codecascade.router.cascade import Cascade
 from codecascade.router.config import RouterSettings
@@ -31,9 +33,44 @@ from codecascade.tenancy.tenants import TenantDirectory
 from codecascade.tierclient.registry import TierRegistry
 from codecascade.v1 import cascade_service_pb2, cascade_service_pb2_grpc
 
-__all__ = ["RouterService", "build_edge"]
+__all__ = ["RouterService", "add_public_port", "build_edge"]
 
 _log = logging.getLogger(__name__)
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: cannot read: {exc.strerror}") from exc
+
+
+def add_public_port(server: grpc.aio.Server, settings: RouterSettings) -> int | None:
+    """Adds the public TLS port when the settings name a certificate; returns its port, None
+    without TLS. With a client CA, every client must present a certificate it verifies (gRPC
+    has no optional client certificates); a registered one names its tenant when the call
+    carries no key. The plain port stays for probes and the mesh (kubelet gRPC probes speak no
+    TLS): bind it privately."""
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    chain = _read(settings.tls_cert_file, "TLS_CERT_FILE")
+    key = _read(settings.tls_key_file, "TLS_KEY_FILE")
+    client_ca = (
+        _read(settings.tls_client_ca_file, "TLS_CLIENT_CA_FILE")
+        if settings.tls_client_ca_file is not None
+        else None
+    )
+    credentials = grpc.ssl_server_credentials(
+        [(key, chain)],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )
+    address = f"{settings.tls_host}:{settings.tls_port}"
+    port = server.add_secure_port(address, credentials)
+    if port == 0:
+        raise OSError(f"cannot listen on {address} (TLS)")
+    _log.info("public TLS port", extra={"address": address, "mtls": client_ca is not None})
+    return port
 
 
 def build_edge(settings: RouterSettings) -> Edge:
@@ -68,6 +105,7 @@ class RouterService:
         self._settings = settings
         self._tiers = tiers
         self.edge = edge if edge is not None else build_edge(settings)
+        self.tls_port: int | None = None
         prices = {}
         for name in tiers.names:
             spec = tiers.config(name)
@@ -107,6 +145,7 @@ class RouterService:
         cascade_service_pb2_grpc.add_CascadeServiceServicer_to_server(
             CascadeServicer(self.cascade, self.edge, self._worst, self.admission), server
         )
+        self.tls_port = add_public_port(server, self._settings)
 
     async def start(self) -> None:
         """Waits until test synthesis and the sandbox are SERVING (tiers may scale from zero)."""

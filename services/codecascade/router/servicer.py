@@ -48,6 +48,7 @@ from codecascade.router.policy import RequestOverrides
 from codecascade.tenancy.admission import Admission
 from codecascade.tenancy.edge import OPEN_WARNING, Edge, UsageReport
 from codecascade.tenancy.errors import BudgetExhausted, RetryLater
+from codecascade.tenancy.keys import cert_fingerprint
 from codecascade.tenancy.ledger import UNLIMITED, Ledger, to_usd
 from codecascade.tenancy.memory import MemoryStore
 from codecascade.tenancy.ratelimit import RateLimiter
@@ -253,6 +254,17 @@ def _metadata(context: grpc.aio.ServicerContext[Any, Any], key: str) -> str | No
     return None
 
 
+def _client_cert(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    """The sha256 fingerprint of the verified client certificate (mTLS), or ""."""
+    pems = list(context.auth_context().get("x509_pem_cert") or ())
+    if not pems:
+        return ""
+    try:
+        return cert_fingerprint(pems[0].decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        return ""
+
+
 class CascadeServicer(pb_grpc.CascadeServiceServicer):
     """Runs the cascade for each request, for the tenant the call's key names."""
 
@@ -303,7 +315,9 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
         self._trail(context)
         identity = current_identity()
         claimed = identity.tenant if identity else DEFAULT_TENANT
-        caller = self._edge.authenticate(_metadata(context, AUTHORIZATION_KEY), claimed)
+        caller = self._edge.authenticate(
+            _metadata(context, AUTHORIZATION_KEY), claimed, client_cert=_client_cert(context)
+        )
         if identity is not None and caller.tenant.id != identity.tenant:
             # The key, not x-tenant-id, says who this is (the interceptor resets it after).
             set_identity(CallIdentity(caller.tenant.id, identity.request_id))

@@ -17,7 +17,7 @@ from codecascade.tenancy.errors import TenantsFileError
 from codecascade.tenancy.keys import hash_key, new_key, new_key_id
 from codecascade.tenancy.tenants import ApiKey, Organisation, Tenant, TenantsFile
 
-__all__ = ["add_key", "revoke_key", "set_organisation"]
+__all__ = ["add_client_cert", "add_key", "revoke_key", "set_organisation"]
 
 
 def _validated(document: dict[str, Any]) -> TenantsFile:
@@ -75,4 +75,15 @@ def set_organisation(
     entry = {"id": org_id, "budget": dict(budget) if budget is not None else None}
     orgs = [o for o in document["organisations"] if o["id"] != org_id]
     document["organisations"] = [*orgs, entry]
+    return _validated(document)
+
+
+def add_client_cert(tenants: TenantsFile, tenant_id: str, fingerprint: str) -> TenantsFile:
+    """Lets the client certificate with this sha256 fingerprint name the tenant (mTLS)."""
+    document = tenants.model_dump(mode="json")
+    tenant = next((t for t in document["tenants"] if t["id"] == tenant_id), None)
+    if tenant is None:
+        raise NotFound(f"no tenant {tenant_id!r} in the tenants file (`cascade tenants add`)")
+    if fingerprint not in tenant["client_certs"]:
+        tenant["client_certs"] = [*tenant["client_certs"], fingerprint]
     return _validated(document)

@@ -58,12 +58,17 @@ class Edge:
     def auth_enabled(self) -> bool:
         return self.directory is not None
 
-    def authenticate(self, authorization: str | None, claimed_tenant: str) -> Caller:
-        """The caller: from the key when auth is on (raises Unauthenticated), else the tenant
-        the caller claims, unlimited."""
+    def authenticate(
+        self, authorization: str | None, claimed_tenant: str, *, client_cert: str = ""
+    ) -> Caller:
+        """The caller: from the key (or, without one, a registered client certificate) when
+        auth is on (raises Unauthenticated), else the tenant the caller claims, unlimited."""
         if self.directory is None:
             return Caller(Tenant(id=claimed_tenant), None, "")
-        return self.directory.authenticate(bearer_key(authorization))
+        key = bearer_key(authorization) if authorization else None
+        if authorization and key is None:
+            return self.directory.authenticate(None)  # malformed: say so, whatever the cert
+        return self.directory.authenticate(key, client_cert=client_cert)
 
     def admit(self, caller: Caller) -> Slot:
         """A slot under the tenant's rate and concurrency limits (raises RateLimited)."""

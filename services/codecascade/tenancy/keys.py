@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import ssl
 
-__all__ = ["KEY_PREFIX", "bearer_key", "hash_key", "new_key", "new_key_id"]
+__all__ = ["KEY_PREFIX", "bearer_key", "cert_fingerprint", "hash_key", "new_key", "new_key_id"]
 
 KEY_PREFIX = "cc_"
 _KEY_BYTES = 32
@@ -45,3 +46,13 @@ def bearer_key(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or len(key) < _MIN_KEY_CHARS or " " in key:
         return None
     return key
+
+
+def cert_fingerprint(pem: str) -> str:
+    """The hex sha256 of a certificate's DER bytes: how the tenants file names a client cert
+    (`openssl x509 -noout -fingerprint -sha256`, without the colons, in lower case)."""
+    try:
+        der = ssl.PEM_cert_to_DER_cert(pem.strip() + "\n")
+    except ValueError as exc:
+        raise ValueError(f"not a PEM certificate: {exc}") from exc
+    return hashlib.sha256(der).hexdigest()

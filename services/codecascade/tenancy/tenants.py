@@ -121,6 +121,10 @@ class Tenant(BaseModel):
     weight: float = Field(default=1.0, gt=0, description="Share of the tiers under contention.")
     allowed_tiers: tuple[str, ...] = Field(default=(), description="Tiers it may use; empty: all.")
     keys: tuple[ApiKey, ...] = Field(default=(), description="Its API keys, as hashes.")
+    client_certs: tuple[str, ...] = Field(
+        default=(),
+        description="sha256 fingerprints (hex) of client certificates (mTLS) that name it.",
+    )
 
 
 class TenantsFile(BaseModel):
@@ -152,6 +156,9 @@ class TenantsFile(BaseModel):
                     raise ValueError(f"tenant {tenant.id}: key {key.id} appears twice")
                 hashes.add(key.sha256)
                 key_ids.add(key.id)
+        certs = [c for t in self.tenants for c in t.client_certs]
+        if len(set(certs)) != len(certs):
+            raise ValueError("a client certificate names two tenants")
         return self
 
     def tenant(self, tenant_id: str) -> Tenant | None:
@@ -219,6 +226,7 @@ class _Snapshot:
     signature: tuple[int, int, int, int] | None
     tenants: TenantsFile
     by_hash: dict[str, tuple[Tenant, ApiKey]]
+    by_cert: dict[str, Tenant]
 
 
 def _index(tenants: TenantsFile) -> dict[str, tuple[Tenant, ApiKey]]:
@@ -237,7 +245,7 @@ class TenantDirectory:
     def __init__(self, path: Path, *, stat: Callable[[Path], os.stat_result] = os.stat) -> None:
         self.path = path
         self._stat = stat
-        self._snapshot = _Snapshot(None, TenantsFile(), {})
+        self._snapshot = _Snapshot(None, TenantsFile(), {}, {})
         self.last_error = ""
         self.refresh()
 
@@ -261,7 +269,8 @@ class TenantDirectory:
             self.last_error = str(exc)
             return False
         self.last_error = ""
-        self._snapshot = _Snapshot(signature, tenants, _index(tenants))
+        by_cert = {c: t for t in tenants.tenants for c in t.client_certs}
+        self._snapshot = _Snapshot(signature, tenants, _index(tenants), by_cert)
         _log.info("tenants file loaded", extra={"tenants": len(tenants.tenants)})
         return True
 
@@ -269,14 +278,32 @@ class TenantDirectory:
     def tenants(self) -> TenantsFile:
         return self._snapshot.tenants
 
-    def authenticate(self, key: str | None) -> Caller:
-        """The caller a key belongs to; raises Unauthenticated saying what to fix."""
+    def _caller(self, tenant: Tenant, key_id: str) -> Caller:
+        organisation = (
+            self._snapshot.tenants.organisation(tenant.organisation)
+            if tenant.organisation
+            else None
+        )
+        return Caller(tenant, organisation, key_id)
+
+    def authenticate(self, key: str | None, *, client_cert: str = "") -> Caller:
+        """The caller a key belongs to (or, without a key, the client certificate with this
+        sha256 fingerprint); raises Unauthenticated saying what to fix."""
+        self.refresh()
+        if key is None and client_cert:
+            tenant = self._snapshot.by_cert.get(client_cert)
+            if tenant is None:
+                raise Unauthenticated(
+                    f"the client certificate (sha256 {client_cert[:16]}...) names no tenant: "
+                    "send 'authorization: Bearer <key>', or ask an operator to register it "
+                    "(`cascade tenants cert`)"
+                )
+            return self._caller(tenant, f"cert:{client_cert[:16]}")
         if key is None:
             raise Unauthenticated(
                 "missing or malformed credentials: send metadata 'authorization: Bearer <key>' "
                 "with the API key from `cascade tenants add`"
             )
-        self.refresh()
         found = self._snapshot.by_hash.get(hash_key(key))
         if found is None:
             raise Unauthenticated(
@@ -288,12 +315,7 @@ class TenantDirectory:
                 f"API key {record.id} was revoked on {record.revoked:%Y-%m-%d %H:%M} UTC: "
                 "ask an operator for a new one"
             )
-        organisation = (
-            self._snapshot.tenants.organisation(tenant.organisation)
-            if tenant.organisation
-            else None
-        )
-        return Caller(tenant, organisation, record.id)
+        return self._caller(tenant, record.id)
 
 
 def now_utc() -> datetime:
