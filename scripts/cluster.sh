@@ -84,6 +84,10 @@ stamp_value() { # stamp_value <target line>
 cmd_build() {
   command -v go >/dev/null || die "go is not on PATH (tests/cluster needs the Go toolchain)"
   mkdir -p "$BIN"
+  # One build at a time per bin folder (two test sessions may start at once); the lock's fd lives
+  # only in this subshell, so the daemons `up` starts later do not inherit it.
+  (
+  flock 9
   local line want name dir pkg flags t0 t1
   while read -r line; do
     IFS='|' read -r name dir pkg flags <<<"$line"
@@ -103,6 +107,7 @@ cmd_build() {
     log "built $name in $((t1 - t0)) s"
     echo "$name $((t1 - t0))" >>"$BIN/.build-times"
   done < <(targets)
+  ) 9>"$BIN/.lock"
 }
 
 # ---------------------------------------------------------------------------------------------
