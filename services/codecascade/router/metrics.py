@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from codecascade.mesh.metrics import trace_exemplar
 from codecascade.router.events import Answered, CascadeEvent, EscalatedEvent, TierFinished
 
-__all__ = ["RouterMetrics"]
+__all__ = ["RouterMetrics", "TenantMetrics"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +84,37 @@ class RouterMetrics:
         elif isinstance(event, Answered):
             result = event.result
             self.requests.labels(result.tier, result.decision.name.lower()).inc()
+
+
+@dataclass(frozen=True, slots=True)
+class TenantMetrics:
+    """Per-tenant series, recorded by the public edge (the servicer) once per request.
+
+    `tenant` is the id the key named (bounded by the tenants file); a call that did not
+    authenticate counts under "unauthenticated". With auth off it is the caller's x-tenant-id.
+    """
+
+    requests: Counter
+    cost: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> TenantMetrics:
+        return cls(
+            requests=Counter(
+                "codecascade_tenant_requests",
+                "Requests at the public edge, by tenant and outcome (ok, or the error kind).",
+                ["tenant", "outcome"],
+                registry=registry,
+            ),
+            cost=Counter(
+                "codecascade_tenant_cost_usd",
+                "Dollars of generated tokens charged to a tenant's requests that were answered.",
+                ["tenant"],
+                registry=registry,
+            ),
+        )
+
+    def record(self, tenant: str, outcome: str, cost_usd: float = 0.0) -> None:
+        self.requests.labels(tenant, outcome).inc()
+        if cost_usd:
+            self.cost.labels(tenant).inc(cost_usd)

@@ -19,7 +19,7 @@ from codecascade.router.adapters import SandboxMatrixRunner, SynthesisAssertWrit
 from codecascade.router.cascade import Cascade
 from codecascade.router.config import RouterSettings
 from codecascade.router.metering import WorstCase
-from codecascade.router.metrics import RouterMetrics
+from codecascade.router.metrics import RouterMetrics, TenantMetrics
 from codecascade.router.policy import CascadePolicy
 from codecascade.router.servicer import CascadeServicer
 from codecascade.router.solutions import TierSolutionWriter
@@ -106,6 +106,7 @@ class RouterService:
         self._tiers = tiers
         self.edge = edge if edge is not None else build_edge(settings)
         self.tls_port: int | None = None
+        self._tenant_metrics = TenantMetrics.create(registry) if registry is not None else None
         prices = {}
         for name in tiers.names:
             spec = tiers.config(name)
@@ -143,7 +144,10 @@ class RouterService:
 
     def register(self, server: grpc.aio.Server) -> None:
         cascade_service_pb2_grpc.add_CascadeServiceServicer_to_server(
-            CascadeServicer(self.cascade, self.edge, self._worst, self.admission), server
+            CascadeServicer(
+                self.cascade, self.edge, self._worst, self.admission, self._tenant_metrics
+            ),
+            server,
         )
         self.tls_port = add_public_port(server, self._settings)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -44,6 +44,7 @@ from codecascade.router.events import (
     TierStartedEvent,
 )
 from codecascade.router.metering import TenantMeter, WorstCase
+from codecascade.router.metrics import TenantMetrics
 from codecascade.router.policy import RequestOverrides
 from codecascade.tenancy.admission import Admission
 from codecascade.tenancy.edge import OPEN_WARNING, Edge, UsageReport
@@ -274,8 +275,10 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
         edge: Edge | None = None,
         worst: WorstCase | None = None,
         admission: Admission | None = None,
+        metrics: TenantMetrics | None = None,
     ) -> None:
         self._cascade = cascade
+        self._metrics = metrics
         self._edge = edge if edge is not None else open_edge()
         self._worst = worst if worst is not None else WorstCase({})
         self._admission = admission
@@ -310,6 +313,29 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
             _log_failure(exc)
             raise
 
+    @contextmanager
+    def _counted(self) -> Iterator[Callable[[float], None]]:
+        """Counts the request once, by its tenant (as bound by then) and outcome."""
+        cost: list[float] = []
+        try:
+            yield cost.append
+        except CascadeError as exc:
+            self._count(exc.kind.value, 0.0)
+            raise
+        except Exception:
+            self._count("internal", 0.0)
+            raise
+        self._count("ok", sum(cost))
+
+    def _count(self, outcome: str, cost_usd: float) -> None:
+        if self._metrics is None:
+            return
+        identity = current_identity()
+        tenant = getattr(identity, "tenant", "") or "unauthenticated"
+        if outcome == "unauthenticated" and self._edge.auth_enabled:
+            tenant = "unauthenticated"  # a name the caller chose: not a label value
+        self._metrics.record(tenant, outcome, cost_usd)
+
     def _caller(self, context: grpc.aio.ServicerContext[Any, Any]) -> Caller:
         """Authenticates the call and binds its tenant for logs, spans and downstream calls."""
         self._trail(context)
@@ -330,13 +356,13 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
         observer: Any = None,
     ) -> CascadeResult:
-        with self._refusals(context):
+        with self._refusals(context), self._counted() as count:
             caller = self._caller(context)
             problem, overrides = _problem(request)
             limits = self._cascade.policy.limits
             slot = self._edge.admit(caller)
             try:
-                return await self._cascade.run(
+                result = await self._cascade.run(
                     problem,
                     overrides,
                     seed=request.seed if request.HasField("seed") else None,
@@ -354,6 +380,8 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
                 )
             finally:
                 slot.release()
+            count(result.usage.cost_usd)
+            return result
 
     async def GetUsage(
         self, request: pb.GetUsageRequest, context: grpc.aio.ServicerContext[Any, Any]

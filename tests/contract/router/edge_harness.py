@@ -20,6 +20,7 @@ from codecascade.mesh.server import running_server
 from codecascade.mesh.settings import ServiceSettings
 from codecascade.router.cascade import Cascade
 from codecascade.router.metering import WorstCase
+from codecascade.router.metrics import TenantMetrics
 from codecascade.router.policy import CascadePolicy, TierPolicy
 from codecascade.router.servicer import CascadeServicer
 from codecascade.router.solutions import TierSolutionWriter
@@ -124,6 +125,7 @@ async def edged_router(
     cascade: Cascade | None = None,
     auth: bool = True,
     admission: Admission | None = None,
+    metrics: TenantMetrics | None = None,
 ) -> AsyncIterator[Edged]:
     """A router whose edge reads a tenants file of `tenants` (each given one key)."""
     path = tmp_path / "tenants.yaml"
@@ -138,7 +140,7 @@ async def edged_router(
     if cascade is None:
         writer = TierSolutionWriter(scripted_registry(HeldTier()))
         cascade = Cascade(GREEDY_S, writer, writer, writer)  # type: ignore[arg-type]  # k = 0
-    servicer = CascadeServicer(cascade, edge, WorstCase(PRICES), admission)
+    servicer = CascadeServicer(cascade, edge, WorstCase(PRICES), admission, metrics)
     async with running_server(
         ServiceSettings(grpc_port=0),
         _Service(servicer),

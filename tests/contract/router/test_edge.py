@@ -339,3 +339,32 @@ async def test_cascade_usage_renders_what_get_usage_says(tmp_path) -> None:
     assert "  tenant 2026-12-02: spent $0.020000, reserved $0.000000, limit $1.000000" in text
     assert "  organisation 2026-12: spent $0.020000" in text
     assert "    S: 20 tokens, $0.020000" in text
+
+
+async def test_per_tenant_metrics(tmp_path) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from codecascade.router.metrics import TenantMetrics
+
+    registry = CollectorRegistry()
+    tenants = [Tenant(id="t", budget=Budget(usd=0.11))]  # one worst case of $0.10 fits
+    async with edged_router(tmp_path, tenants, metrics=TenantMetrics.create(registry)) as edged:
+        await edged.generate(edged.keys["t"])
+        await _refused(edged.generate(edged.keys["t"]))  # $0.09 left: the next does not fit
+        await _refused(edged.generate(new_key(), ("x-tenant-id", "made-up")))
+
+    def value(name, **labels):
+        return registry.get_sample_value(name, labels) or 0.0
+
+    assert value("codecascade_tenant_requests_total", tenant="t", outcome="ok") == 1
+    assert value("codecascade_tenant_cost_usd_total", tenant="t") == pytest.approx(0.02)
+    assert value("codecascade_tenant_requests_total", tenant="t", outcome="resource_exhausted") == 1
+    assert (
+        value(
+            "codecascade_tenant_requests_total",
+            tenant="unauthenticated",
+            outcome="unauthenticated",
+        )
+        == 1
+    )
+    assert value("codecascade_tenant_requests_total", tenant="made-up", outcome="ok") == 0
