@@ -361,6 +361,9 @@ cmd_up() {
   cmd_build
   [ -x "$KUBECTL" ] || bash scripts/tools.sh >&2
   cmd_down >/dev/null 2>&1 || true
+  case "$RUN" in
+    "" | / | "$ROOT" | "$ROOT/" | "$HOME" | "$HOME/") die "refusing to wipe CLUSTER_RUN=$RUN" ;;
+  esac
   rm -rf "$RUN"
   mkdir -p "$RUN"/{pids,logs,etcd,kcm,scheduler}
   local p
