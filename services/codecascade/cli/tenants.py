@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 from datetime import UTC, datetime
@@ -111,6 +112,11 @@ def _cert(args: argparse.Namespace) -> int:
     print(
         f"client certificate sha256 {fingerprint} now names tenant {args.tenant}", file=sys.stderr
     )
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    print(json.dumps(TenantsFile.model_json_schema(), indent=2))
     return 0
 
 
@@ -288,6 +294,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     cert.add_argument("--file", required=True, help="the tenants file")
     cert.add_argument("--cert", required=True, help="the client's PEM certificate")
     cert.set_defaults(run=_guarded(_cert))
+
+    schema = sub.add_parser("schema", help="print the tenants file's JSON schema")
+    schema.set_defaults(run=_schema)
 
     org = sub.add_parser("org", help="add an organisation or set its budget")
     org.add_argument("org_id", help="organisation id")
