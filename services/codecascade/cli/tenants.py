@@ -66,6 +66,10 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         fields["weight"] = args.weight
     if args.tiers is not None:
         fields["allowed_tiers"] = [t for t in args.tiers.split(",") if t]
+    if args.max_tier is not None:
+        fields["max_tier"] = args.max_tier
+    if args.policy_file is not None:
+        fields["policy_file"] = args.policy_file
     if args.admin:
         fields["admin"] = True
     return fields
@@ -145,6 +149,8 @@ def render_tenants(tenants: TenantsFile) -> str:
             f"{limits.concurrent_requests} concurrent" if limits.concurrent_requests else "",
             f"weight {t.weight:g}",
             f"tiers {','.join(t.allowed_tiers)}" if t.allowed_tiers else "",
+            f"up to {t.max_tier}" if t.max_tier else "",
+            f"policy {t.policy_file}" if t.policy_file else "",
             "admin" if t.admin else "",
         ]
         lines.append(f"tenant {t.id}: " + "; ".join(e for e in extras if e))
@@ -275,6 +281,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     add.add_argument("--concurrent-requests", type=int, default=None)
     add.add_argument("--weight", type=float, default=None, help="fair-share weight")
     add.add_argument("--tiers", default=None, help="allowed tiers, comma-separated")
+    add.add_argument("--max-tier", default=None, help="highest tier it may reach")
+    add.add_argument("--policy-file", default=None, help="its own cascade policy file")
     add.add_argument("--admin", action="store_true", help="may read any tenant's usage")
     add.set_defaults(run=_guarded(_add))
 

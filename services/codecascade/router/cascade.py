@@ -22,6 +22,7 @@ step to its observers (`router.events`), and `router.metrics` records them.
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -137,6 +138,12 @@ class Cascade:
         self._observers = tuple(observers)
         self._tracer = trace.get_tracer("codecascade.router", tracer_provider=tracer_provider)
         self._clock = clock
+
+    def with_policy(self, policy: CascadePolicy) -> Cascade:
+        """The same cascade (ports, observers, tracer, clock) running another policy."""
+        clone = copy.copy(self)
+        clone.policy = policy
+        return clone
 
     async def run(
         self,

@@ -10,14 +10,14 @@ be read against the full tier list).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from codecascade.core.errors import InvalidInput
+from codecascade.core.errors import InvalidInput, PermissionDenied
 
 __all__ = [
     "CascadePolicy",
@@ -26,6 +26,7 @@ __all__ = [
     "PolicyError",
     "RequestOverrides",
     "TierPolicy",
+    "cap_max_tier",
     "plan",
 ]
 
@@ -205,3 +206,22 @@ def plan(policy: CascadePolicy, overrides: RequestOverrides) -> EffectivePlan:
     if deadline is not None and not 0 < deadline <= limits.max_deadline_s:
         raise PolicyError(f"deadline must be above 0 and at most {limits.max_deadline_s} s")
     return EffectivePlan(tuple(adjusted), overrides.cost_cap_usd, deadline)
+
+
+def cap_max_tier(
+    policy: CascadePolicy, overrides: RequestOverrides, ceiling: str, *, who: str
+) -> RequestOverrides:
+    """The overrides with `max_tier` no higher than `ceiling` (a tenant's highest allowed tier);
+    raises PermissionDenied when the ceiling is not a tier of the policy."""
+    if not ceiling:
+        return overrides
+    names = [t.tier for t in policy.tiers if t.active]
+    if ceiling not in names:
+        raise PermissionDenied(
+            f"{who} may use tiers up to {ceiling!r}, which this router's policy does not have "
+            f"({names}): the operator must fix the tenant's max_tier"
+        )
+    asked = overrides.max_tier
+    if asked in names and names.index(asked) <= names.index(ceiling):
+        return overrides
+    return replace(overrides, max_tier=ceiling)

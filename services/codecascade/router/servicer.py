@@ -13,13 +13,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import grpc
 from opentelemetry import trace
 
 from codecascade.core.decision import Agreement
-from codecascade.core.errors import CascadeError, InvalidInput
+from codecascade.core.errors import CascadeError, InvalidInput, Unavailable
 from codecascade.core.task import Problem
 from codecascade.core.usage import Usage
 from codecascade.mesh.context import (
@@ -45,7 +46,7 @@ from codecascade.router.events import (
 )
 from codecascade.router.metering import TenantMeter, WorstCase
 from codecascade.router.metrics import TenantMetrics
-from codecascade.router.policy import RequestOverrides
+from codecascade.router.policy import CascadePolicy, PolicyError, RequestOverrides, cap_max_tier
 from codecascade.tenancy.admission import Admission
 from codecascade.tenancy.edge import OPEN_WARNING, Edge, UsageReport
 from codecascade.tenancy.errors import BudgetExhausted, RetryLater
@@ -282,6 +283,7 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
         self._edge = edge if edge is not None else open_edge()
         self._worst = worst if worst is not None else WorstCase({})
         self._admission = admission
+        self._policies: dict[str, tuple[tuple[int, int], Cascade]] = {}
 
     def _trail(self, context: grpc.aio.ServicerContext[Any, Any], *pairs: tuple[str, str]) -> None:
         """Sets the trailing metadata: the request id, the open-auth warning, and `pairs`."""
@@ -336,6 +338,30 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
             tenant = "unauthenticated"  # a name the caller chose: not a label value
         self._metrics.record(tenant, outcome, cost_usd)
 
+    def _cascade_for(self, caller: Caller) -> Cascade:
+        """The router's cascade, or one running the tenant's own policy file (reloaded when it
+        changes; one that cannot be loaded refuses the tenant's calls, never falls back)."""
+        path = caller.tenant.policy_file
+        if not path:
+            return self._cascade
+        try:
+            stat = Path(path).stat()
+            version = (stat.st_ino, stat.st_mtime_ns)
+            cached = self._policies.get(path)
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            policy = CascadePolicy.load(Path(path))
+            policy.check_tiers(list(self._worst.prices))  # the configured (priced) tiers
+        except (OSError, PolicyError) as exc:
+            _log.error("tenant %s: policy file %s: %s", caller.tenant.id, path, exc)
+            raise Unavailable(
+                f"tenant {caller.tenant.id}'s policy file cannot be used; the operator must "
+                "fix it (see the router's log)"
+            ) from exc
+        cascade = self._cascade.with_policy(policy)
+        self._policies[path] = (version, cascade)
+        return cascade
+
     def _caller(self, context: grpc.aio.ServicerContext[Any, Any]) -> Caller:
         """Authenticates the call and binds its tenant for logs, spans and downstream calls."""
         self._trail(context)
@@ -359,10 +385,14 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
         with self._refusals(context), self._counted() as count:
             caller = self._caller(context)
             problem, overrides = _problem(request)
-            limits = self._cascade.policy.limits
+            cascade = self._cascade_for(caller)
+            overrides = cap_max_tier(
+                cascade.policy, overrides, caller.tenant.max_tier, who=f"tenant {caller.tenant.id}"
+            )
+            limits = cascade.policy.limits
             slot = self._edge.admit(caller)
             try:
-                result = await self._cascade.run(
+                result = await cascade.run(
                     problem,
                     overrides,
                     seed=request.seed if request.HasField("seed") else None,

@@ -120,6 +120,12 @@ class Tenant(BaseModel):
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     weight: float = Field(default=1.0, gt=0, description="Share of the tiers under contention.")
     allowed_tiers: tuple[str, ...] = Field(default=(), description="Tiers it may use; empty: all.")
+    max_tier: str = Field(default="", description="Highest tier it may reach; empty: any.")
+    policy_file: str = Field(
+        default="",
+        description="Its own cascade policy file (docs/policy.md), e.g. a budget point of the "
+        "calibrated Pareto front; empty: the router's policy.",
+    )
     keys: tuple[ApiKey, ...] = Field(default=(), description="Its API keys, as hashes.")
     client_certs: tuple[str, ...] = Field(
         default=(),

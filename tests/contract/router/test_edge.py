@@ -24,6 +24,7 @@ from codecascade.tierclient.errors import TierUnavailable
 from codecascade.v1 import cascade_service_pb2 as pb
 from tests.contract.router.edge_harness import (
     PRICES,
+    PROMPT,
     HeldTier,
     all_in_or_refused,
     edged_router,
@@ -368,3 +369,45 @@ async def test_per_tenant_metrics(tmp_path) -> None:
         == 1
     )
     assert value("codecascade_tenant_requests_total", tenant="made-up", outcome="ok") == 0
+
+
+async def test_a_tenant_runs_its_own_policy_and_tier_ceiling(tmp_path) -> None:
+    own = tmp_path / "m-only.yaml"
+    own.write_text(
+        CascadePolicy(tiers=(TierPolicy(tier="M", k=2, test_lines=2, threshold=0.5),)).to_yaml()
+    )
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("tiers: []\n")
+    tenants = [
+        Tenant(id="own", policy_file=str(own)),
+        Tenant(id="capped", max_tier="S"),
+        Tenant(id="odd", max_tier="XL"),
+        Tenant(id="broken", policy_file=str(broken)),
+    ]
+    async with edged_router(tmp_path, tenants, cascade=_two_tiers(_escalating())) as edged:
+        response, _ = await edged.generate(edged.keys["own"])
+        assert [a.tier for a in response.attempts] == ["M"]
+        response, _ = await edged.generate(edged.keys["capped"], max_tier="M")
+        assert [a.tier for a in response.attempts] == ["S"]  # the request cannot lift the cap
+        assert response.decision == pb.DECISION_FINAL
+        error = await _refused(edged.generate(edged.keys["odd"]))
+        assert error.code() is grpc.StatusCode.PERMISSION_DENIED
+        error = await _refused(edged.generate(edged.keys["broken"]))
+        assert error.code() is grpc.StatusCode.UNAVAILABLE
+        assert "policy file cannot be used" in (error.details() or "")
+
+
+async def test_the_stream_authenticates_too(tmp_path) -> None:
+    async with edged_router(tmp_path, [Tenant(id="t")]) as edged:
+        request = pb.GenerateStreamRequest(request=pb.GenerateRequest(task=pb.Task(prompt=PROMPT)))
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            async for _ in edged.stub.GenerateStream(request, timeout=30):
+                pass
+        assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
+        events = [
+            message.WhichOneof("event")
+            async for message in edged.stub.GenerateStream(
+                request, metadata=edged.auth(edged.keys["t"]), timeout=30
+            )
+        ]
+        assert events[-1] == "completed"
