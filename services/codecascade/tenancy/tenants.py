@@ -28,7 +28,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Literal, Self
 
@@ -322,7 +322,3 @@ class TenantDirectory:
                 "ask an operator for a new one"
             )
         return self._caller(tenant, record.id)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
