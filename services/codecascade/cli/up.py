@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import tempfile
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from codecascade.cli.examples import TASK_EXAMPLES
 from codecascade.cli.generate import DEFAULT_ROUTER, build_request, generate, render_answer
 from codecascade.cli.supervisor import Child, ChildFailed, first_exit, free_port, supervised
+from codecascade.cli.tenants import API_KEY_ENV
 from codecascade.core.tiers import TierSpec
 from codecascade.router.policy import CascadePolicy
 from codecascade.tierclient.connect import connect
@@ -229,6 +231,7 @@ async def _up(args: argparse.Namespace) -> int:
                 build_request(example.prompt, entry_point=example.entry_point, seed=args.seed),
                 timeout_s=900,
                 out=sys.stdout,
+                api_key=os.environ.get(API_KEY_ENV, ""),  # when TENANTS_FILE turns auth on
             )
             print(render_answer(response))
             return 0
