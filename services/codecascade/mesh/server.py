@@ -78,11 +78,9 @@ async def running_server(
     own (the router's escalations) registers them in the same one.
     """
     registry = registry if registry is not None else CollectorRegistry()
-    options = [
-        ("grpc.max_receive_message_length", settings.max_message_bytes),
-        ("grpc.max_send_message_length", settings.max_message_bytes),
-        ("grpc.so_reuseport", 0),
-    ]
+    # Connection ageing (settings.max_connection_age_s) makes clients re-resolve and spread
+    # over new replicas: docs/load-balancing.md.
+    options: list[tuple[str, int]] = [*settings.server_options(), ("grpc.so_reuseport", 0)]
     server = grpc.aio.server(
         interceptors=[ServerInterceptor(RpcMetrics.create(registry), tracer_provider)],
         options=options,

@@ -9,8 +9,9 @@ environment variables. A malformed value stops the service at startup with the v
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Final, Literal, Self
 
 import yaml
 from pydantic import Field, ValidationError
@@ -23,9 +24,32 @@ from pydantic_settings import (
 
 from codecascade.core.errors import InvalidInput
 
-__all__ = ["CONFIG_FILE_ENV", "ConfigError", "ServiceSettings", "read_yaml_mapping"]
+__all__ = [
+    "CONFIG_FILE_ENV",
+    "DEFAULT_LB_POLICY",
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "ChannelOptions",
+    "ConfigError",
+    "LbPolicy",
+    "ServiceSettings",
+    "read_yaml_mapping",
+]
 
 CONFIG_FILE_ENV = "CODECASCADE_CONFIG"
+DEFAULT_MAX_MESSAGE_BYTES: Final = 16 * 1024 * 1024
+
+LbPolicy = Literal["round_robin", "pick_first"]
+DEFAULT_LB_POLICY: Final[LbPolicy] = "round_robin"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelOptions:
+    """How a mesh client dials a peer (`codecascade.mesh.channels.open_channel`);
+    `ServiceSettings.channel_options()` builds it from GRPC_LB_POLICY and MAX_MESSAGE_BYTES.
+    Kept here, not in `channels`, so settings modules import no grpc."""
+
+    lb_policy: LbPolicy = DEFAULT_LB_POLICY
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
 
 
 class ConfigError(InvalidInput):
@@ -71,12 +95,38 @@ class ServiceSettings(BaseSettings):
         default=0, ge=0, le=65535, description="Prometheus /metrics port; 0 disables it."
     )
     max_message_bytes: int = Field(
-        default=16 * 1024 * 1024, ge=1024, description="Largest gRPC message accepted or sent."
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        ge=1024,
+        description="Largest gRPC message accepted or sent.",
     )
     shutdown_grace_s: float = Field(
         default=10.0, ge=0, description="Seconds in-flight calls get to finish on SIGTERM."
     )
     log_level: str = Field(default="INFO", description="Python logging level name.")
+    max_connection_age_s: float = Field(
+        default=60.0,
+        ge=0,
+        description=(
+            "Seconds after which the server asks a client to reconnect (gRPC GOAWAY, +-10 %"
+            " jitter), so clients resolve the peer's name again and spread calls over new"
+            " replicas; 0 keeps connections for ever."
+        ),
+    )
+    max_connection_age_grace_s: float = Field(
+        default=300.0,
+        ge=0,
+        description=(
+            "Seconds calls in flight on an aged connection get to finish before it is closed;"
+            " covers the longest call in the mesh (test synthesis' request_deadline_s)."
+        ),
+    )
+    grpc_lb_policy: LbPolicy = Field(
+        default=DEFAULT_LB_POLICY,
+        description=(
+            "How this service's clients spread calls over a peer's addresses: round_robin"
+            " (every ready pod behind a headless Service) or pick_first (one)."
+        ),
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -89,6 +139,23 @@ class ServiceSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         file_values = InitSettingsSource(settings_cls, _read_config_file(cls.config_section))
         return (init_settings, env_settings, file_values)
+
+    def channel_options(self) -> ChannelOptions:
+        """How this service dials its peers (`codecascade.mesh.channels.open_channel`)."""
+        return ChannelOptions(self.grpc_lb_policy, self.max_message_bytes)
+
+    def server_options(self) -> list[tuple[str, int]]:
+        """gRPC server arguments: message limits and connection ageing."""
+        options = [
+            ("grpc.max_receive_message_length", self.max_message_bytes),
+            ("grpc.max_send_message_length", self.max_message_bytes),
+        ]
+        if self.max_connection_age_s > 0:
+            options += [
+                ("grpc.max_connection_age_ms", round(self.max_connection_age_s * 1000)),
+                ("grpc.max_connection_age_grace_ms", round(self.max_connection_age_grace_s * 1000)),
+            ]
+        return options
 
     @classmethod
     def load(cls, **overrides: Any) -> Self:
