@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import ssl
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 import grpc
 from opentelemetry.trace import TracerProvider
@@ -45,31 +47,80 @@ def _read(path: Path, what: str) -> bytes:
         raise ConfigError(f"{what} {path}: cannot read: {exc.strerror}") from exc
 
 
+class _CertificateFiles:
+    """The public port's TLS files, re-read when they change: a rotated certificate (cert-manager
+    renewing the Secret, the kubelet swapping the mounted files) takes effect on the next
+    connection without a restart. A new key and certificate that do not match are not taken."""
+
+    def __init__(self, cert: Path, key: Path, client_ca: Path | None) -> None:
+        self._cert, self._key, self._client_ca = cert, key, client_ca
+        self._signature = self._stat()
+        self._refused: tuple[tuple[int, int, int], ...] | None = None
+        self.current = self._load()
+
+    def _stat(self) -> tuple[tuple[int, int, int], ...] | None:
+        paths = [p for p in (self._cert, self._key, self._client_ca) if p is not None]
+        try:
+            return tuple(
+                (st.st_ino, st.st_size, st.st_mtime_ns) for st in (p.stat() for p in paths)
+            )
+        except OSError:
+            return None
+
+    def _load(self) -> grpc.ServerCertificateConfiguration:
+        key = _read(self._key, "TLS_KEY_FILE")
+        chain = _read(self._cert, "TLS_CERT_FILE")
+        client_ca = (
+            _read(self._client_ca, "TLS_CLIENT_CA_FILE") if self._client_ca is not None else None
+        )
+        # Raises ssl.SSLError when the key does not belong to the certificate.
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(self._cert, self._key)
+        return grpc.ssl_server_certificate_configuration(
+            [(key, chain)], root_certificates=client_ca
+        )
+
+    def fetch(self) -> grpc.ServerCertificateConfiguration | None:
+        """Called by gRPC before each handshake: a new configuration when the files changed."""
+        signature = self._stat()
+        if signature is None or signature in (self._signature, self._refused):
+            return None
+        try:
+            configuration = self._load()
+        except (OSError, ssl.SSLError, ConfigError) as exc:
+            self._refused = signature  # said once, tried again when the files change again
+            _log.error("TLS files changed but cannot be used; keeping the old ones: %s", exc)
+            return None
+        self._signature = signature
+        _log.info("TLS certificate reloaded", extra={"cert": str(self._cert)})
+        return configuration
+
+
 def add_public_port(server: grpc.aio.Server, settings: RouterSettings) -> int | None:
     """Adds the public TLS port when the settings name a certificate; returns its port, None
-    without TLS. With a client CA, every client must present a certificate it verifies (gRPC
-    has no optional client certificates); a registered one names its tenant when the call
-    carries no key. The plain port stays for probes and the mesh (kubelet gRPC probes speak no
-    TLS): bind it privately."""
+    without TLS. The files are re-read when they change (rotation needs no restart). With a
+    client CA, every client must present a certificate it verifies (gRPC has no optional client
+    certificates); a registered one names its tenant when the call carries no key. The plain
+    port stays for probes and the mesh (kubelet gRPC probes speak no TLS): bind it privately."""
     if settings.tls_cert_file is None or settings.tls_key_file is None:
         return None
-    chain = _read(settings.tls_cert_file, "TLS_CERT_FILE")
-    key = _read(settings.tls_key_file, "TLS_KEY_FILE")
-    client_ca = (
-        _read(settings.tls_client_ca_file, "TLS_CLIENT_CA_FILE")
-        if settings.tls_client_ca_file is not None
-        else None
-    )
-    credentials = grpc.ssl_server_credentials(
-        [(key, chain)],
-        root_certificates=client_ca,
-        require_client_auth=client_ca is not None,
+    try:
+        files = _CertificateFiles(
+            settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
+        )
+    except ssl.SSLError as exc:
+        raise ConfigError(f"TLS_KEY_FILE does not match TLS_CERT_FILE: {exc}") from exc
+    credentials = grpc.dynamic_ssl_server_credentials(
+        files.current,
+        # None means "no change" (grpc's documentation); the type stub leaves None out.
+        cast(Callable[[], grpc.ServerCertificateConfiguration], files.fetch),
+        require_client_authentication=settings.tls_client_ca_file is not None,
     )
     address = f"{settings.tls_host}:{settings.tls_port}"
     port = server.add_secure_port(address, credentials)
     if port == 0:
         raise OSError(f"cannot listen on {address} (TLS)")
-    _log.info("public TLS port", extra={"address": address, "mtls": client_ca is not None})
+    mtls = settings.tls_client_ca_file is not None
+    _log.info("public TLS port", extra={"address": address, "mtls": mtls})
     return port
 
 

@@ -44,14 +44,23 @@ def pki(tmp_path_factory) -> Path:
         "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
         "-keyout", "ca.key", "-out", "ca.pem", cwd=d,
     )  # fmt: skip
+    _openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=next-ca",
+        "-keyout", "ca2.key", "-out", "ca2.pem", cwd=d,
+    )  # fmt: skip
     (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    for name, ext in (("server", ["-extfile", "server.ext"]), ("alice", []), ("stranger", [])):
+    for name, ca, ext in (
+        ("server", "ca", ["-extfile", "server.ext"]),
+        ("server2", "ca2", ["-extfile", "server.ext"]),
+        ("alice", "ca", []),
+        ("stranger", "ca", []),
+    ):
         _openssl(
             "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
             "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=d,
         )  # fmt: skip
         _openssl(
-            "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
             "-CAcreateserial", "-days", "2", "-out", f"{name}.pem", *ext, cwd=d,
         )  # fmt: skip
     return d
@@ -159,3 +168,34 @@ async def test_tls_settings_are_checked_at_start(tmp_path, pki) -> None:
     missing = _settings(pki).model_copy(update={"tls_key_file": tmp_path / "nope.key"})
     with pytest.raises(ConfigError, match=r"TLS_KEY_FILE .*nope\.key: cannot read"):
         add_public_port(server, missing)
+
+
+async def test_a_rotated_certificate_is_used_without_a_restart(tmp_path, pki) -> None:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+
+    def install(cert_from: str, key_from: str) -> None:
+        for target, source in ((cert, cert_from), (key, key_from)):
+            staged = target.with_suffix(".new")
+            shutil.copy(pki / source, staged)
+            staged.replace(target)  # as the kubelet swaps a mounted Secret
+
+    install("server.pem", "server.key")
+    settings = _settings(pki).model_copy(update={"tls_cert_file": cert, "tls_key_file": key})
+    server, service, token = await _serve(tmp_path, pki, settings)
+
+    async def usage(ca: str) -> str:
+        address = f"127.0.0.1:{service.tls_port}"
+        async with router_channel(address, ca_file=str(pki / ca)) as channel:
+            reply = await pb_grpc.CascadeServiceStub(channel).GetUsage(
+                pb.GetUsageRequest(), metadata=(("authorization", f"Bearer {token}"),), timeout=10
+            )
+        return reply.tenant_id
+
+    async with server:
+        assert await usage("ca.pem") == "alice"
+        install("server2.pem", "server2.key")
+        assert await usage("ca2.pem") == "alice"  # the next connection gets the new certificate
+        with pytest.raises(grpc.aio.AioRpcError):
+            await usage("ca.pem")
+        install("server.pem", "server2.key")  # a key that does not match: not taken
+        assert await usage("ca2.pem") == "alice"
