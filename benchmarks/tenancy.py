@@ -1,10 +1,12 @@
 """What the public edge adds to a request: authentication, rate limits and the budget ledger.
 
-Per request, as the router's servicer does it for one tier call: authenticate the key (a stat of
-the tenants file, a sha256, a lookup), admit under the tenant's rate limits, reserve the tier's
-worst case on the tenant's and its organisation's accounts, settle the actual cost. Measured in
-process against each store: the in-process one, and Redis (Debian's redis-server, started here
-on a free loopback port; every reserve and settle is one Lua script round trip).
+Two measures. The edge alone, per request as the router's servicer does it for one tier call:
+authenticate the key (a stat of the tenants file, a sha256, a lookup), admit under the tenant's
+rate limits, reserve the tier's worst case on the tenant's and its organisation's accounts,
+settle the actual cost. And whole Generate calls over real gRPC to an in-process router (one
+greedy tier, a double that answers at once), with auth off and with auth and budgets on each
+store: the difference is what the edge adds to a request. Redis is Debian's redis-server,
+started here on a free loopback port (each reserve and settle is one Lua script round trip).
 
     python benchmarks/tenancy.py --requests 2000
 """
@@ -13,31 +15,102 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
-import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import grpc
 
+from codecascade.cli.supervisor import free_port
+from codecascade.core.task import Problem
+from codecascade.core.usage import Usage
+from codecascade.mesh.channels import open_channel
+from codecascade.mesh.server import running_server
+from codecascade.mesh.settings import ServiceSettings
+from codecascade.router.cascade import Cascade
+from codecascade.router.metering import WorstCase
+from codecascade.router.policy import CascadePolicy, TierPolicy
+from codecascade.router.ports import AssertSet, Candidates, Execution
+from codecascade.router.servicer import CascadeServicer
 from codecascade.tenancy.edge import Edge
+from codecascade.tenancy.keys import hash_key, new_key, new_key_id
 from codecascade.tenancy.ledger import Ledger, LedgerStore
 from codecascade.tenancy.memory import MemoryStore
 from codecascade.tenancy.ratelimit import RateLimiter
 from codecascade.tenancy.redis_store import RedisStore
 from codecascade.tenancy.tenants import (
+    ApiKey,
     Budget,
     Organisation,
     RateLimits,
     Tenant,
     TenantDirectory,
+    TenantsFile,
+    write_tenants,
 )
-from tests.integration.tenancy.redis_server import RedisServer, fresh_prefix
-from tests.unit.tenancy.helpers import keyed, write
+from codecascade.v1 import cascade_service_pb2 as pb
+from codecascade.v1 import cascade_service_pb2_grpc as pb_grpc
+
+PROMPT = "def f(x):\n    '''Identity.'''\n"
 
 
-async def _measure(store: LedgerStore, path: Path, key: str, requests: int) -> list[float]:
+class _Instant:
+    """All three cascade ports, answering at once (k = 0 uses only the first)."""
+
+    async def write_solutions(
+        self, tier: TierPolicy, problem: Problem, *, seed: int | None, timeout_s: float
+    ) -> Candidates:
+        return Candidates(("def f(x):\n    return x\n",), Usage(10, 20, 0.00002), 0.0)
+
+    async def write_tests(
+        self, tier: TierPolicy, problem: Problem, *, seed: int | None, timeout_s: float
+    ) -> AssertSet:
+        return AssertSet((), Usage(), 0.0)
+
+    async def run_matrix(
+        self, problem: Problem, solutions: tuple[str, ...], tests: tuple[str, ...], *,
+        timeout_s: float,
+    ) -> Execution:  # fmt: skip
+        return Execution((), 0.0)
+
+
+class _Router:
+    service_names: Sequence[str] = ("codecascade.v1.CascadeService",)
+
+    def __init__(self, servicer: CascadeServicer) -> None:
+        self._servicer = servicer
+
+    def register(self, server: grpc.aio.Server) -> None:
+        pb_grpc.add_CascadeServiceServicer_to_server(self._servicer, server)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+def _tenants_file(path: Path) -> str:
+    key = new_key()
+    record = ApiKey(id=new_key_id(), sha256=hash_key(key), created=datetime.now(UTC))
+    tenant = Tenant(
+        id="bench",
+        organisation="acme",
+        budget=Budget(period="day", usd=1e6, lifetime_usd=1e6),
+        rate_limits=RateLimits(requests_per_min=1e9, concurrent_requests=100),
+        keys=(record,),
+    )
+    organisation = Organisation(id="acme", budget=Budget(usd=1e6))
+    write_tenants(path, TenantsFile(organisations=(organisation,), tenants=(tenant,)))
+    return key
+
+
+async def _edge(store: LedgerStore, path: Path, key: str, requests: int) -> list[float]:
     edge = Edge(TenantDirectory(path), Ledger(store), RateLimiter())
     took = []
     for _ in range(requests):
@@ -51,37 +124,67 @@ async def _measure(store: LedgerStore, path: Path, key: str, requests: int) -> l
     return took
 
 
+async def _rpc(path: Path, key: str, store: LedgerStore | None, requests: int) -> list[float]:
+    """Generate calls, one after another, through the edge (auth off when there is no store)."""
+    ports = _Instant()
+    policy = CascadePolicy(tiers=(TierPolicy(tier="S", k=0, max_tokens=100),))
+    edge = Edge(TenantDirectory(path), Ledger(store), RateLimiter()) if store else None
+    servicer = CascadeServicer(Cascade(policy, ports, ports, ports), edge, WorstCase({"S": 1.0}))
+    metadata = (("authorization", f"Bearer {key}"),) if store else ()
+    request = pb.GenerateRequest(task=pb.Task(prompt=PROMPT))
+    async with running_server(ServiceSettings(grpc_port=0), _Router(servicer)) as server:
+        async with open_channel(server.address) as channel:
+            stub = pb_grpc.CascadeServiceStub(channel)
+            took = []
+            for number in range(requests + 20):  # the first 20 warm the channel
+                started = time.perf_counter()
+                await stub.Generate(request, metadata=metadata, timeout=30)
+                if number >= 20:
+                    took.append(time.perf_counter() - started)
+    return took
+
+
 def _report(name: str, took: list[float]) -> None:
     ms = sorted(t * 1000 for t in took)
     p95 = ms[int(len(ms) * 0.95) - 1]
-    print(f"{name:<7} p50 {statistics.median(ms):6.3f} ms  p95 {p95:6.3f} ms  ({len(ms)} requests)")
+    print(f"{name:<20} p50 {statistics.median(ms):6.3f} ms  p95 {p95:6.3f} ms  ({len(ms)})")
 
 
 async def main(requests: int) -> None:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed: run scripts/setup.sh")
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "tenants.yaml"
-        tenant, key = keyed(
-            Tenant(
-                id="bench",
-                organisation="acme",
-                budget=Budget(period="day", usd=1e6, lifetime_usd=1e6),
-                rate_limits=RateLimits(requests_per_min=1e9, concurrent_requests=100),
-            )
-        )
-        write(path, tenant, organisations=(Organisation(id="acme", budget=Budget(usd=1e6)),))
-        _report("memory", await _measure(MemoryStore(), path, key, requests))
-        server = RedisServer(Path(scratch))
-        server.start()
+        key = _tenants_file(path)
+        _report("edge, memory", await _edge(MemoryStore(), path, key, requests))
+        port = free_port()
+        redis = await asyncio.create_subprocess_exec(
+            binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", scratch,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        assert redis.stdout is not None
+        while b"Ready to accept connections" not in (line := await redis.stdout.readline()):
+            if not line:
+                raise SystemExit("redis-server did not start")
+        drain = asyncio.ensure_future(redis.stdout.read())  # keep its log from filling the pipe
         try:
-            store = RedisStore(server.url, prefix=fresh_prefix())
-            await _measure(store, path, key, 50)  # load the scripts, open the connection
-            _report("redis", await _measure(store, path, key, requests))
+            store = RedisStore(f"redis://127.0.0.1:{port}/0", prefix=f"bench:{{{uuid.uuid4()}}}:")
+            await _edge(store, path, key, 50)  # load the scripts, open the connection
+            _report("edge, redis", await _edge(store, path, key, requests))
+            calls = max(requests // 4, 50)
+            _report("Generate, auth off", await _rpc(path, key, None, calls))
+            _report("Generate, memory", await _rpc(path, key, MemoryStore(), calls))
+            _report("Generate, redis", await _rpc(path, key, store, calls))
             await store.close()
         finally:
-            server.stop()
+            redis.terminate()  # by its PID
+            await redis.wait()
+            await drain
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     asyncio.run(main(parser.parse_args().requests))
