@@ -321,13 +321,18 @@ class Cascade:
 
         if tier.k == 0:
             try:
-                async with gate.admitted(tier, timeout_s=remaining()):
-                    greedy = await asyncio.wait_for(
-                        self._solutions.write_solutions(
-                            tier, problem, seed=seed, timeout_s=remaining()
-                        ),
-                        remaining(),
-                    )
+                async with gate.admitted(tier, timeout_s=remaining()) as ticket:
+                    try:
+                        greedy = await asyncio.wait_for(
+                            self._solutions.write_solutions(
+                                tier, problem, seed=seed, timeout_s=remaining()
+                            ),
+                            remaining(),
+                        )
+                    except ResourceExhausted:
+                        ticket.report(overloaded=True)
+                        raise
+                    ticket.report(overloaded=False)
             except (CascadeError, TimeoutError) as exc:
                 failure = _failure("tier", exc)
                 return replace(
@@ -352,7 +357,7 @@ class Cascade:
             )
         outcomes: list[Candidates | AssertSet | BaseException]
         try:
-            async with gate.admitted(tier, timeout_s=remaining()):
+            async with gate.admitted(tier, timeout_s=remaining()) as ticket:
                 outcomes = list(
                     await asyncio.gather(
                         asyncio.wait_for(
@@ -370,6 +375,10 @@ class Cascade:
                         return_exceptions=True,
                     )
                 )
+                if not isinstance(outcomes[0], BaseException):
+                    ticket.report(overloaded=False)
+                elif isinstance(outcomes[0], ResourceExhausted):
+                    ticket.report(overloaded=True)  # the tier's own back-pressure
         except (CascadeError, TimeoutError) as exc:  # not admitted: nothing was generated
             outcomes = [exc, exc]
         candidates_or_error, tests_or_error = outcomes

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from codecascade.core.usage import Usage, token_cost
 from codecascade.router.policy import TierPolicy
-from codecascade.router.ports import Reservation
-from codecascade.tenancy.admission import Admission
+from codecascade.router.ports import Reservation, TierTicket
+from codecascade.tenancy.admission import Admission, Ticket
 from codecascade.tenancy.errors import LedgerUnavailable
 from codecascade.tenancy.ledger import Hold, Ledger
 from codecascade.tenancy.ratelimit import Slot
@@ -95,11 +95,11 @@ class TenantMeter:
         return _TierHold(hold, self._slot)
 
     @contextlib.asynccontextmanager
-    async def admitted(self, tier: TierPolicy, *, timeout_s: float) -> AsyncIterator[None]:
+    async def admitted(self, tier: TierPolicy, *, timeout_s: float) -> AsyncIterator[TierTicket]:
         queue = self._admission.queue(tier.tier) if self._admission is not None else None
         if queue is None:
-            yield
+            yield Ticket()  # nobody reads it: this tier is admitted freely
             return
         tenant = self._caller.tenant
-        async with queue.slot(tenant.id, tenant.weight, timeout_s=timeout_s):
-            yield
+        async with queue.slot(tenant.id, tenant.weight, timeout_s=timeout_s) as ticket:
+            yield ticket

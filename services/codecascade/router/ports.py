@@ -24,6 +24,7 @@ __all__ = [
     "Reservation",
     "SolutionWriter",
     "TierGate",
+    "TierTicket",
     "Unmetered",
 ]
 
@@ -95,6 +96,14 @@ class Reservation(Protocol):
         ...
 
 
+class TierTicket(Protocol):
+    """A tier slot held for one call; says how the tier took it (its back-pressure)."""
+
+    def report(self, *, overloaded: bool) -> None:
+        """The tier refused the call as overloaded (True) or served it (False)."""
+        ...
+
+
 class TierGate(Protocol):
     """What one request's tier calls pass through: its budget, and the tier's admission.
 
@@ -102,7 +111,8 @@ class TierGate(Protocol):
     overspend, and raises a `ResourceExhausted` when the budget cannot hold it; `degrade` says
     whether the tenant then wants the most capable tier it can still afford instead of a
     refusal. `admitted` holds one of the tier's slots while the tier generates (waiting its fair
-    turn), and raises a `ResourceExhausted` when the tier is too busy to take it in time.
+    turn), and raises a `ResourceExhausted` when the tier is too busy to take it in time; the
+    ticket it yields is told whether the tier itself refused the call as overloaded.
     """
 
     @property
@@ -112,7 +122,12 @@ class TierGate(Protocol):
 
     def admitted(
         self, tier: TierPolicy, *, timeout_s: float
-    ) -> AbstractAsyncContextManager[None]: ...
+    ) -> AbstractAsyncContextManager[TierTicket]: ...
+
+
+class _NoTicket:
+    def report(self, *, overloaded: bool) -> None:
+        return None
 
 
 class _Nothing:
@@ -133,5 +148,7 @@ class Unmetered:
     async def reserve(self, tier: TierPolicy, *, hold_s: float) -> Reservation:
         return _Nothing()
 
-    def admitted(self, tier: TierPolicy, *, timeout_s: float) -> AbstractAsyncContextManager[None]:
-        return contextlib.nullcontext()
+    def admitted(
+        self, tier: TierPolicy, *, timeout_s: float
+    ) -> AbstractAsyncContextManager[TierTicket]:
+        return contextlib.nullcontext(_NoTicket())

@@ -7,7 +7,9 @@ next. A tenant's tag advances by 1 / weight per call, starting from the queue's 
 tenants with work waiting, each gets slots in proportion to its weight, so one tenant's burst
 cannot starve another; a tenant that was idle starts at the current virtual time and is served
 at once. A full queue, or a wait longer than the bound (or than the request has left), sheds
-the call with `Overloaded` and a retry-after: RESOURCE_EXHAUSTED, never UNAVAILABLE.
+the call with `Overloaded` and a retry-after: RESOURCE_EXHAUSTED, never UNAVAILABLE. A tier that
+answers RESOURCE_EXHAUSTED itself gets fewer slots (and more as it serves again): its
+back-pressure becomes waiting here.
 
 Grants and waits are futures, not polling, so tests drive the queue by releasing slots.
 """
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 
 from codecascade.tenancy.errors import Overloaded
 
-__all__ = ["Admission", "AdmissionLimits", "FairQueue"]
+__all__ = ["Admission", "AdmissionLimits", "FairQueue", "Ticket"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +37,19 @@ class AdmissionLimits:
 
 
 class FairQueue:
-    """One tier's slots and its weighted fair queue."""
+    """One tier's slots and its weighted fair queue.
+
+    The number of slots adapts to the tier's own back-pressure: a call the tier refused as
+    overloaded (its RESOURCE_EXHAUSTED) takes one slot away, down to one, so the next calls wait
+    here, fairly and within their deadlines, instead of being refused by the tier; each call the
+    tier served gives one back, up to the configured number.
+    """
 
     def __init__(self, tier: str, limits: AdmissionLimits) -> None:
         self.tier = tier
         self.limits = limits
-        self._free = limits.slots
+        self._limit = limits.slots
+        self._in_flight = 0
         self._waiting = 0
         self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
         self._finish: dict[str, float] = {}
@@ -49,11 +58,16 @@ class FairQueue:
 
     @property
     def in_flight(self) -> int:
-        return self.limits.slots - self._free
+        return self._in_flight
 
     @property
     def waiting(self) -> int:
         return self._waiting
+
+    @property
+    def slots(self) -> int:
+        """Slots now: the configured number, less what the tier's back-pressure took."""
+        return self._limit
 
     def _tag(self, tenant: str, weight: float) -> float:
         tag = max(self._virtual, self._finish.get(tenant, 0.0)) + 1.0 / weight
@@ -66,13 +80,13 @@ class FairQueue:
     async def acquire(self, tenant: str, weight: float, *, timeout_s: float) -> None:
         """Waits for a slot (fairly); raises Overloaded when the queue is full or the wait
         would pass the bound or `timeout_s`."""
-        if self._free > 0 and not self._waiting:
-            self._free -= 1
+        if self._in_flight < self._limit and not self._waiting:
+            self._in_flight += 1
             self._tag(tenant, weight)
             return
         if self._waiting >= self.limits.max_queue:
             raise Overloaded(
-                f"tier {self.tier} is busy: {self.in_flight} calls in flight and "
+                f"tier {self.tier} is busy: {self._in_flight} calls in flight and "
                 f"{self._waiting} waiting (the most this router queues); retry in "
                 f"{self._retry_after():.0f} s",
                 retry_after_s=self._retry_after(),
@@ -98,25 +112,47 @@ class FairQueue:
                 retry_after_s=self._retry_after(),
             ) from None
 
-    def release(self) -> None:
-        """Frees a slot: the fairest waiter gets it, else it is free."""
-        while self._heap:
+    def _dispatch(self) -> None:
+        """Hands free slots to the fairest waiters."""
+        while self._heap and self._in_flight < self._limit:
             tag, _, granted = heapq.heappop(self._heap)
             if granted.done():  # gave up waiting
                 continue
             self._waiting -= 1
+            self._in_flight += 1
             self._virtual = tag
             granted.set_result(None)
-            return
-        self._free += 1
+
+    def release(self, *, overloaded: bool | None = None) -> None:
+        """Frees a slot. `overloaded`: the tier refused the call as overloaded (one slot fewer)
+        or served it (one slot back); None: nothing was learnt (the call never reached it)."""
+        self._in_flight -= 1
+        if overloaded is True:
+            self._limit = max(1, self._limit - 1)
+        elif overloaded is False:
+            self._limit = min(self.limits.slots, self._limit + 1)
+        self._dispatch()
 
     @contextlib.asynccontextmanager
-    async def slot(self, tenant: str, weight: float, *, timeout_s: float) -> AsyncIterator[None]:
+    async def slot(self, tenant: str, weight: float, *, timeout_s: float) -> AsyncIterator[Ticket]:
         await self.acquire(tenant, weight, timeout_s=timeout_s)
+        ticket = Ticket()
         try:
-            yield
+            yield ticket
         finally:
-            self.release()
+            self.release(overloaded=ticket.overloaded)
+
+
+class Ticket:
+    """A held slot; the holder says how the tier took the call before giving it back."""
+
+    __slots__ = ("overloaded",)
+
+    def __init__(self) -> None:
+        self.overloaded: bool | None = None
+
+    def report(self, *, overloaded: bool) -> None:
+        self.overloaded = overloaded
 
 
 class Admission:

@@ -114,3 +114,28 @@ async def test_a_flooding_tenant_does_not_delay_a_quiet_one_beyond_its_share(tmp
         await asyncio.gather(*floods, quiet)
     # The quiet tenant's one call, queued behind seven of the flood's, went next.
     assert tier.tenants[:3] == ["flood", "quiet", "flood"]
+
+
+async def test_a_tier_saying_overloaded_makes_the_router_queue_instead(tmp_path) -> None:
+    class BusyOnce(HeldTier):
+        async def generate(self, prompt, params, *, timeout_s=None, prompt_format=None):
+            if self.entered == 0:
+                self.entered += 1
+                raise TierOverloaded("tier S: RESOURCE_EXHAUSTED: queue full")
+            return await super().generate(
+                prompt, params, timeout_s=timeout_s, prompt_format=prompt_format
+            )
+
+    tier = BusyOnce()
+    admission = Admission({"S": AdmissionLimits(slots=3, max_queue=8, max_wait_s=30)})
+    queue = admission.queue("S")
+    assert queue is not None
+    async with edged_router(
+        tmp_path, [Tenant(id="t")], cascade=held_cascade(tier), admission=admission
+    ) as edged:
+        with pytest.raises(grpc.aio.AioRpcError) as busy:
+            await edged.generate(edged.keys["t"])
+        assert busy.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert queue.slots == 2  # the tier's back-pressure took a slot away
+        await edged.generate(edged.keys["t"])
+        assert queue.slots == 3  # and serving gave it back

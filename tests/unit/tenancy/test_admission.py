@@ -98,3 +98,26 @@ async def test_a_cancelled_waiter_gives_its_place_up() -> None:
 def test_tiers_without_limits_are_admitted_freely() -> None:
     admission = Admission({"M": AdmissionLimits(2, 4, 1.0)})
     assert admission.queue("S") is None and admission.queue("M") is not None
+
+
+async def test_the_tiers_back_pressure_takes_slots_away_and_service_gives_them_back() -> None:
+    queue = FairQueue("M", AdmissionLimits(slots=2, max_queue=4, max_wait_s=30))
+    await queue.acquire("a", 1.0, timeout_s=60)
+    await queue.acquire("b", 1.0, timeout_s=60)
+    queue.release(overloaded=True)  # the tier said RESOURCE_EXHAUSTED
+    assert (queue.slots, queue.in_flight) == (1, 1)
+    waiter = asyncio.ensure_future(queue.acquire("c", 1.0, timeout_s=60))
+    await _settle()
+    assert queue.waiting == 1  # waits here instead of being refused by the tier
+    queue.release(overloaded=True)
+    assert queue.slots == 1  # never below one
+    await waiter
+    queue.release(overloaded=False)  # served: one slot back
+    assert (queue.slots, queue.in_flight) == (2, 0)
+    queue_full = FairQueue("M", AdmissionLimits(slots=2, max_queue=4, max_wait_s=30))
+    async with queue_full.slot("a", 1.0, timeout_s=60) as ticket:
+        ticket.report(overloaded=True)
+    assert queue_full.slots == 1
+    async with queue_full.slot("a", 1.0, timeout_s=60):
+        pass  # nothing reported: nothing learnt
+    assert queue_full.slots == 1
