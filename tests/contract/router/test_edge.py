@@ -411,3 +411,26 @@ async def test_the_stream_authenticates_too(tmp_path) -> None:
             )
         ]
         assert events[-1] == "completed"
+
+
+async def test_settings_build_the_edge(tmp_path) -> None:
+    from codecascade.router.config import RouterSettings
+    from codecascade.router.server import build_edge
+    from codecascade.tenancy.memory import MemoryStore
+    from codecascade.tenancy.redis_store import RedisStore
+
+    base = {"testsynth_addr": "x:1", "sandbox_addr": "x:1", "policy_file": "p.yaml"}
+    open_edge = build_edge(RouterSettings.load(**base))
+    assert not open_edge.auth_enabled and isinstance(open_edge.ledger.store, MemoryStore)
+    write(tmp_path / "tenants.yaml", Tenant(id="t"))
+    edge = build_edge(
+        RouterSettings.load(
+            **base,
+            tenants_file=str(tmp_path / "tenants.yaml"),
+            ledger_store="redis",
+            redis_url="redis://127.0.0.1:1/0",
+        )
+    )
+    assert edge.auth_enabled and isinstance(edge.ledger.store, RedisStore)
+    assert edge.directory is not None and edge.directory.tenants.tenant("t") is not None
+    await edge.ledger.store.close()
