@@ -116,10 +116,10 @@ async def _edge(store: LedgerStore, path: Path, key: str, requests: int) -> list
     for _ in range(requests):
         started = time.perf_counter()
         caller = edge.authenticate(f"Bearer {key}", "default")
-        slot = edge.admit(caller)
+        slot = await edge.admit(caller, hold_s=60)
         hold = await edge.ledger.reserve(caller, 0.001, hold_s=60)
         await hold.settle(0.0005, tier="S", tokens=50)
-        slot.release()
+        await slot.release()
         took.append(time.perf_counter() - started)
     return took
 

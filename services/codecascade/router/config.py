@@ -37,7 +37,8 @@ class RouterSettings(ServiceSettings):
         description="The tenants file (docs/tenancy.md); unset: auth off, with a warning.",
     )
     ledger_store: Literal["memory", "redis"] = Field(
-        default="memory", description="Where spend is kept: memory (one replica) or redis."
+        default="memory",
+        description="Where spend and rate limits are kept: memory (one replica) or redis.",
     )
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0", description="The ledger's Redis (ledger_store redis)."

@@ -53,14 +53,17 @@ class _TierHold:
         self._slot = slot
 
     async def settle(self, tier: str, usage: Usage) -> None:
-        if self._slot is not None:
-            self._slot.record_tokens(usage.completion_tokens)
         try:
             await self._hold.settle(usage.cost_usd, tier=tier, tokens=usage.completion_tokens)
         except LedgerUnavailable as exc:
             # The reservation stays held and is charged in full when it expires: never less
             # than was spent, and only once.
             _log.error("settlement deferred to the reservation's expiry: %s", exc)
+        if self._slot is not None:
+            try:
+                await self._slot.record_tokens(usage.completion_tokens)
+            except LedgerUnavailable as exc:
+                _log.error("generated tokens not counted against the rate limit: %s", exc)
 
     async def release(self) -> None:
         try:

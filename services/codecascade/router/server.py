@@ -29,7 +29,8 @@ from codecascade.tenancy.admission import Admission, AdmissionLimits
 from codecascade.tenancy.edge import OPEN_WARNING, Edge
 from codecascade.tenancy.ledger import Ledger, LedgerStore
 from codecascade.tenancy.memory import MemoryStore
-from codecascade.tenancy.ratelimit import RateLimiter
+from codecascade.tenancy.ratelimit import RateGate, RateLimiter
+from codecascade.tenancy.redis_limits import RedisRateLimiter
 from codecascade.tenancy.redis_store import RedisStore
 from codecascade.tenancy.tenants import TenantDirectory
 from codecascade.tierclient.registry import TierRegistry
@@ -127,16 +128,22 @@ def add_public_port(server: grpc.aio.Server, settings: RouterSettings) -> int | 
 def build_edge(settings: RouterSettings) -> Edge:
     """The public edge the settings describe: the tenants file (or auth off) and the store."""
     store: LedgerStore
+    limiter: RateGate
     if settings.ledger_store == "redis":
         store = RedisStore(
             settings.redis_url,
             password=settings.redis_password or None,
             timeout_s=settings.redis_timeout_s,
         )
+        limiter = RedisRateLimiter(
+            settings.redis_url,
+            password=settings.redis_password or None,
+            timeout_s=settings.redis_timeout_s,
+        )
     else:
-        store = MemoryStore()
+        store, limiter = MemoryStore(), RateLimiter()
     directory = TenantDirectory(settings.tenants_file) if settings.tenants_file else None
-    return Edge(directory, Ledger(store), RateLimiter())
+    return Edge(directory, Ledger(store), limiter)
 
 
 class RouterService:
@@ -223,3 +230,5 @@ class RouterService:
         await self._sandbox.close()
         await self._tiers.close()
         await self.edge.ledger.store.close()
+        if isinstance(self.edge.limiter, RedisRateLimiter):
+            await self.edge.limiter.close()

@@ -49,11 +49,11 @@ from codecascade.router.metrics import TenantMetrics
 from codecascade.router.policy import CascadePolicy, PolicyError, RequestOverrides, cap_max_tier
 from codecascade.tenancy.admission import Admission
 from codecascade.tenancy.edge import OPEN_WARNING, Edge, UsageReport
-from codecascade.tenancy.errors import BudgetExhausted, RetryLater
+from codecascade.tenancy.errors import BudgetExhausted, LedgerUnavailable, RetryLater
 from codecascade.tenancy.keys import cert_fingerprint
 from codecascade.tenancy.ledger import UNLIMITED, Ledger, to_usd
 from codecascade.tenancy.memory import MemoryStore
-from codecascade.tenancy.ratelimit import RateLimiter
+from codecascade.tenancy.ratelimit import RateLimiter, Slot
 from codecascade.tenancy.tenants import Caller
 from codecascade.v1 import cascade_service_pb2 as pb
 from codecascade.v1 import cascade_service_pb2_grpc as pb_grpc
@@ -249,6 +249,13 @@ def _log_failure(exc: CascadeError) -> None:
     )
 
 
+async def _released(slot: Slot) -> None:
+    try:
+        await slot.release()
+    except LedgerUnavailable as exc:  # the lease expires with the request's deadline
+        _log.error("in-flight slot left to expire: %s", exc)
+
+
 def _metadata(context: grpc.aio.ServicerContext[Any, Any], key: str) -> str | None:
     for k, v in context.invocation_metadata() or ():
         if k.lower() == key and isinstance(v, str):
@@ -390,26 +397,27 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
                 cascade.policy, overrides, caller.tenant.max_tier, who=f"tenant {caller.tenant.id}"
             )
             limits = cascade.policy.limits
-            slot = self._edge.admit(caller)
+            # The call's own deadline (capped by the server's maximum), else the default.
+            deadline_s = remaining_s(
+                context,
+                default=limits.max_deadline_s
+                if context.time_remaining() is not None
+                else limits.default_deadline_s,
+            )
+            slot = await self._edge.admit(caller, hold_s=deadline_s)
             try:
                 result = await cascade.run(
                     problem,
                     overrides,
                     seed=request.seed if request.HasField("seed") else None,
-                    # The call's own deadline (capped by the server's maximum), else the default.
-                    deadline_s=remaining_s(
-                        context,
-                        default=limits.max_deadline_s
-                        if context.time_remaining() is not None
-                        else limits.default_deadline_s,
-                    ),
+                    deadline_s=deadline_s,
                     tenant=caller.tenant.id,
                     observer=observer,
                     gate=TenantMeter(self._edge.ledger, caller, self._worst, slot, self._admission),
                     allowed_tiers=caller.tenant.allowed_tiers,
                 )
             finally:
-                slot.release()
+                await _released(slot)
             count(result.usage.cost_usd)
             return result
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from codecascade.core.errors import InvalidInput, NotFound, PermissionDenied
 from codecascade.tenancy.keys import bearer_key
 from codecascade.tenancy.ledger import Balance, Ledger
-from codecascade.tenancy.ratelimit import RateLimiter, Slot
+from codecascade.tenancy.ratelimit import RateGate, Slot
 from codecascade.tenancy.tenants import Caller, Tenant, TenantDirectory
 
 __all__ = ["OPEN_WARNING", "Edge", "UsageReport"]
@@ -48,7 +48,7 @@ class Edge:
     """Authentication, rate limits and the budget ledger for the router's public port."""
 
     def __init__(
-        self, directory: TenantDirectory | None, ledger: Ledger, limiter: RateLimiter
+        self, directory: TenantDirectory | None, ledger: Ledger, limiter: RateGate
     ) -> None:
         self.directory = directory
         self.ledger = ledger
@@ -70,9 +70,10 @@ class Edge:
             return self.directory.authenticate(None)  # malformed: say so, whatever the cert
         return self.directory.authenticate(key, client_cert=client_cert)
 
-    def admit(self, caller: Caller) -> Slot:
-        """A slot under the tenant's rate and concurrency limits (raises RateLimited)."""
-        return self.limiter.admit(caller.tenant.id, caller.tenant.rate_limits)
+    async def admit(self, caller: Caller, *, hold_s: float) -> Slot:
+        """A slot under the tenant's rate and concurrency limits for a request of at most
+        `hold_s` (raises RateLimited)."""
+        return await self.limiter.admit(caller.tenant.id, caller.tenant.rate_limits, hold_s=hold_s)
 
     async def usage(self, caller: Caller, tenant_id: str = "", period: str = "") -> UsageReport:
         """A tenant's balances: the caller's own, or (admin key) any tenant's."""
