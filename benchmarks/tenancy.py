@@ -6,7 +6,8 @@ rate limits, reserve the tier's worst case on the tenant's and its organisation'
 settle the actual cost. And whole Generate calls over real gRPC to an in-process router (one
 greedy tier, a double that answers at once), with auth off and with auth and budgets on each
 store: the difference is what the edge adds to a request. Redis is Debian's redis-server,
-started here on a free loopback port (each reserve and settle is one Lua script round trip).
+started here on a free loopback port; with it, the ledger and the rate limits both live there
+(admit, reserve, settle, record tokens, release: five round trips, four of them Lua scripts).
 
     python benchmarks/tenancy.py --requests 2000
 """
@@ -41,7 +42,8 @@ from codecascade.tenancy.edge import Edge
 from codecascade.tenancy.keys import hash_key, new_key, new_key_id
 from codecascade.tenancy.ledger import Ledger, LedgerStore
 from codecascade.tenancy.memory import MemoryStore
-from codecascade.tenancy.ratelimit import RateLimiter
+from codecascade.tenancy.ratelimit import RateGate, RateLimiter
+from codecascade.tenancy.redis_limits import RedisRateLimiter
 from codecascade.tenancy.redis_store import RedisStore
 from codecascade.tenancy.tenants import (
     ApiKey,
@@ -110,8 +112,10 @@ def _tenants_file(path: Path) -> str:
     return key
 
 
-async def _edge(store: LedgerStore, path: Path, key: str, requests: int) -> list[float]:
-    edge = Edge(TenantDirectory(path), Ledger(store), RateLimiter())
+async def _edge(
+    store: LedgerStore, limiter: RateGate, path: Path, key: str, requests: int
+) -> list[float]:
+    edge = Edge(TenantDirectory(path), Ledger(store), limiter)
     took = []
     for _ in range(requests):
         started = time.perf_counter()
@@ -124,11 +128,13 @@ async def _edge(store: LedgerStore, path: Path, key: str, requests: int) -> list
     return took
 
 
-async def _rpc(path: Path, key: str, store: LedgerStore | None, requests: int) -> list[float]:
+async def _rpc(
+    path: Path, key: str, store: LedgerStore | None, limiter: RateGate, requests: int
+) -> list[float]:
     """Generate calls, one after another, through the edge (auth off when there is no store)."""
     ports = _Instant()
     policy = CascadePolicy(tiers=(TierPolicy(tier="S", k=0, max_tokens=100),))
-    edge = Edge(TenantDirectory(path), Ledger(store), RateLimiter()) if store else None
+    edge = Edge(TenantDirectory(path), Ledger(store), limiter) if store else None
     servicer = CascadeServicer(Cascade(policy, ports, ports, ports), edge, WorstCase({"S": 1.0}))
     metadata = (("authorization", f"Bearer {key}"),) if store else ()
     request = pb.GenerateRequest(task=pb.Task(prompt=PROMPT))
@@ -157,7 +163,7 @@ async def main(requests: int) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "tenants.yaml"
         key = _tenants_file(path)
-        _report("edge, memory", await _edge(MemoryStore(), path, key, requests))
+        _report("edge, memory", await _edge(MemoryStore(), RateLimiter(), path, key, requests))
         port = free_port()
         redis = await asyncio.create_subprocess_exec(
             binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
@@ -170,14 +176,17 @@ async def main(requests: int) -> None:
                 raise SystemExit("redis-server did not start")
         drain = asyncio.ensure_future(redis.stdout.read())  # keep its log from filling the pipe
         try:
-            store = RedisStore(f"redis://127.0.0.1:{port}/0", prefix=f"bench:{{{uuid.uuid4()}}}:")
-            await _edge(store, path, key, 50)  # load the scripts, open the connection
-            _report("edge, redis", await _edge(store, path, key, requests))
+            url, prefix = f"redis://127.0.0.1:{port}/0", f"bench:{{{uuid.uuid4()}}}:"
+            store = RedisStore(url, prefix=prefix)
+            limits = RedisRateLimiter(url, prefix=prefix)
+            await _edge(store, limits, path, key, 50)  # load the scripts, open the connections
+            _report("edge, redis", await _edge(store, limits, path, key, requests))
             calls = max(requests // 4, 50)
-            _report("Generate, auth off", await _rpc(path, key, None, calls))
-            _report("Generate, memory", await _rpc(path, key, MemoryStore(), calls))
-            _report("Generate, redis", await _rpc(path, key, store, calls))
+            _report("Generate, auth off", await _rpc(path, key, None, RateLimiter(), calls))
+            _report("Generate, memory", await _rpc(path, key, MemoryStore(), RateLimiter(), calls))
+            _report("Generate, redis", await _rpc(path, key, store, limits, calls))
             await store.close()
+            await limits.close()
         finally:
             redis.terminate()  # by its PID
             await redis.wait()
