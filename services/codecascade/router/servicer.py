@@ -11,24 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import grpc
-from opentelemetry import trace
 
 from codecascade.core.decision import Agreement
-from codecascade.core.errors import CascadeError, InvalidInput, Unavailable
+from codecascade.core.errors import CascadeError, InvalidInput
 from codecascade.core.task import Problem
 from codecascade.core.usage import Usage
 from codecascade.mesh.context import (
     DEFAULT_TENANT,
     REQUEST_ID_KEY,
-    CallIdentity,
     current_identity,
-    set_identity,
 )
 from codecascade.mesh.deadlines import remaining_s
 from codecascade.mesh.wire import duration, problem_from_wire, seconds
@@ -44,16 +40,15 @@ from codecascade.router.events import (
     TierFinished,
     TierStartedEvent,
 )
-from codecascade.router.metering import TenantMeter, WorstCase
+from codecascade.router.gateway import Gateway, log_failure, open_edge
+from codecascade.router.metering import WorstCase
 from codecascade.router.metrics import TenantMetrics
-from codecascade.router.policy import CascadePolicy, PolicyError, RequestOverrides, cap_max_tier
+from codecascade.router.policy import OverrideLimits, RequestOverrides
 from codecascade.tenancy.admission import Admission
 from codecascade.tenancy.edge import OPEN_WARNING, Edge, UsageReport
-from codecascade.tenancy.errors import BudgetExhausted, LedgerUnavailable, RetryLater
+from codecascade.tenancy.errors import BudgetExhausted, RetryLater
 from codecascade.tenancy.keys import cert_fingerprint
-from codecascade.tenancy.ledger import UNLIMITED, Ledger, to_usd
-from codecascade.tenancy.memory import MemoryStore
-from codecascade.tenancy.ratelimit import RateLimiter, Slot
+from codecascade.tenancy.ledger import UNLIMITED, to_usd
 from codecascade.tenancy.tenants import Caller
 from codecascade.v1 import cascade_service_pb2 as pb
 from codecascade.v1 import cascade_service_pb2_grpc as pb_grpc
@@ -75,11 +70,6 @@ _SCOPES = {
     "organisation_period": pb.BUDGET_SCOPE_ORGANISATION_PERIOD,
     "organisation_lifetime": pb.BUDGET_SCOPE_ORGANISATION_LIFETIME,
 }
-
-
-def open_edge() -> Edge:
-    """The embedded default: no tenants file (auth off), spend recorded in process."""
-    return Edge(None, Ledger(MemoryStore()), RateLimiter())
 
 
 # Cap on the prompt a request may carry; the tiers' context windows are far smaller anyway.
@@ -234,28 +224,6 @@ def _problem(request: pb.GenerateRequest) -> tuple[Problem, RequestOverrides]:
     return problem, overrides
 
 
-def _log_failure(exc: CascadeError) -> None:
-    identity = current_identity()
-    span = trace.get_current_span().get_span_context()
-    _log.warning(
-        "request failed: %s",
-        exc,
-        extra={
-            "reason": exc.kind.value,
-            "error": exc.__class__.__name__,
-            "tenant": identity.tenant if identity else "",
-            "trace_id": format(span.trace_id, "032x") if span.is_valid else "",
-        },
-    )
-
-
-async def _released(slot: Slot) -> None:
-    try:
-        await slot.release()
-    except LedgerUnavailable as exc:  # the lease expires with the request's deadline
-        _log.error("in-flight slot left to expire: %s", exc)
-
-
 def _metadata(context: grpc.aio.ServicerContext[Any, Any], key: str) -> str | None:
     for k, v in context.invocation_metadata() or ():
         if k.lower() == key and isinstance(v, str):
@@ -284,13 +252,17 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
         worst: WorstCase | None = None,
         admission: Admission | None = None,
         metrics: TenantMetrics | None = None,
+        *,
+        gateway: Gateway | None = None,
     ) -> None:
-        self._cascade = cascade
-        self._metrics = metrics
-        self._edge = edge if edge is not None else open_edge()
-        self._worst = worst if worst is not None else WorstCase({})
-        self._admission = admission
-        self._policies: dict[str, tuple[tuple[int, int], Cascade]] = {}
+        self._gateway = (
+            gateway
+            if gateway is not None
+            else Gateway(
+                cascade, edge if edge is not None else open_edge(), worst, admission, metrics
+            )
+        )
+        self._edge = self._gateway.edge
 
     def _trail(self, context: grpc.aio.ServicerContext[Any, Any], *pairs: tuple[str, str]) -> None:
         """Sets the trailing metadata: the request id, the open-auth warning, and `pairs`."""
@@ -308,7 +280,7 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
             yield
         except RetryLater as exc:
             self._trail(context, (RETRY_AFTER_KEY, f"{exc.retry_after_s:.0f}"))
-            _log_failure(exc)
+            log_failure(exc)
             raise
         except BudgetExhausted as exc:
             self._trail(
@@ -316,72 +288,20 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
                 (BUDGET_REMAINING_KEY, f"{exc.remaining_usd:.9f}"),
                 (BUDGET_SCOPE_KEY, exc.scope),
             )
-            _log_failure(exc)
+            log_failure(exc)
             raise
         except CascadeError as exc:  # anything else is a bug, which the interceptor logs
-            _log_failure(exc)
+            log_failure(exc)
             raise
-
-    @contextmanager
-    def _counted(self) -> Iterator[Callable[[float], None]]:
-        """Counts the request once, by its tenant (as bound by then) and outcome."""
-        cost: list[float] = []
-        try:
-            yield cost.append
-        except CascadeError as exc:
-            self._count(exc.kind.value, 0.0)
-            raise
-        except Exception:
-            self._count("internal", 0.0)
-            raise
-        self._count("ok", sum(cost))
-
-    def _count(self, outcome: str, cost_usd: float) -> None:
-        if self._metrics is None:
-            return
-        identity = current_identity()
-        tenant = getattr(identity, "tenant", "") or "unauthenticated"
-        if outcome == "unauthenticated" and self._edge.auth_enabled:
-            tenant = "unauthenticated"  # a name the caller chose: not a label value
-        self._metrics.record(tenant, outcome, cost_usd)
-
-    def _cascade_for(self, caller: Caller) -> Cascade:
-        """The router's cascade, or one running the tenant's own policy file (reloaded when it
-        changes; one that cannot be loaded refuses the tenant's calls, never falls back)."""
-        path = caller.tenant.policy_file
-        if not path:
-            return self._cascade
-        try:
-            stat = Path(path).stat()
-            version = (stat.st_ino, stat.st_mtime_ns)
-            cached = self._policies.get(path)
-            if cached is not None and cached[0] == version:
-                return cached[1]
-            policy = CascadePolicy.load(Path(path))
-            policy.check_tiers(list(self._worst.prices))  # the configured (priced) tiers
-        except (OSError, PolicyError) as exc:
-            _log.error("tenant %s: policy file %s: %s", caller.tenant.id, path, exc)
-            raise Unavailable(
-                f"tenant {caller.tenant.id}'s policy file cannot be used; the operator must "
-                "fix it (see the router's log)"
-            ) from exc
-        cascade = self._cascade.with_policy(policy)
-        self._policies[path] = (version, cascade)
-        return cascade
 
     def _caller(self, context: grpc.aio.ServicerContext[Any, Any]) -> Caller:
         """Authenticates the call and binds its tenant for logs, spans and downstream calls."""
         self._trail(context)
         identity = current_identity()
         claimed = identity.tenant if identity else DEFAULT_TENANT
-        caller = self._edge.authenticate(
+        return self._gateway.authenticate(
             _metadata(context, AUTHORIZATION_KEY), claimed, client_cert=_client_cert(context)
         )
-        if identity is not None and caller.tenant.id != identity.tenant:
-            # The key, not x-tenant-id, says who this is (the interceptor resets it after).
-            set_identity(CallIdentity(caller.tenant.id, identity.request_id))
-        trace.get_current_span().set_attribute("codecascade.tenant", caller.tenant.id)
-        return caller
 
     async def _run(
         self,
@@ -389,35 +309,29 @@ class CascadeServicer(pb_grpc.CascadeServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
         observer: Any = None,
     ) -> CascadeResult:
-        with self._refusals(context), self._counted() as count:
+        with self._refusals(context), self._gateway.counted() as count:
             caller = self._caller(context)
             problem, overrides = _problem(request)
-            cascade = self._cascade_for(caller)
-            overrides = cap_max_tier(
-                cascade.policy, overrides, caller.tenant.max_tier, who=f"tenant {caller.tenant.id}"
-            )
-            limits = cascade.policy.limits
-            # The call's own deadline (capped by the server's maximum), else the default.
-            deadline_s = remaining_s(
-                context,
-                default=limits.max_deadline_s
-                if context.time_remaining() is not None
-                else limits.default_deadline_s,
-            )
-            slot = await self._edge.admit(caller, hold_s=deadline_s)
-            try:
-                result = await cascade.run(
-                    problem,
-                    overrides,
-                    seed=request.seed if request.HasField("seed") else None,
-                    deadline_s=deadline_s,
-                    tenant=caller.tenant.id,
-                    observer=observer,
-                    gate=TenantMeter(self._edge.ledger, caller, self._worst, slot, self._admission),
-                    allowed_tiers=caller.tenant.allowed_tiers,
+            cascade = self._gateway.cascade_for(caller)
+
+            def deadline_s(limits: OverrideLimits) -> float:
+                # The call's own deadline (capped by the server's maximum), else the default.
+                return remaining_s(
+                    context,
+                    default=limits.max_deadline_s
+                    if context.time_remaining() is not None
+                    else limits.default_deadline_s,
                 )
-            finally:
-                await _released(slot)
+
+            result = await self._gateway.run(
+                caller,
+                cascade,
+                problem,
+                overrides,
+                seed=request.seed if request.HasField("seed") else None,
+                deadline_s=deadline_s,
+                observer=observer,
+            )
             count(result.usage.cost_usd)
             return result
 
