@@ -5,9 +5,10 @@
 # here: kwok simulates kubelets and pods), and KEDA's operator. Everything is built from the Go
 # modules pinned in tests/cluster/go.mod + go.sum (KEDA: tests/cluster/tools/keda/go.mod) into
 # build/cluster/bin (gitignored); each binary is reused while its stamp (its module's go.mod and
-# go.sum hash + go version + build recipe) matches.
+# go.sum hash + go version + build recipe) matches. skaffold (tests/cluster/skaffold/go.mod) is
+# built there too, for tests/cluster/test_skaffold.py; `up` does not need it and does not build it.
 #
-#   scripts/cluster.sh build    build the binaries if missing or stale
+#   scripts/cluster.sh build [name...]   build the binaries (all, or those named) if missing or stale
 #   scripts/cluster.sh up       build if needed, generate certs + kubeconfig, start, wait ready
 #   scripts/cluster.sh down     stop everything `up` started, by PID (TERM, then KILL); idempotent
 #   scripts/cluster.sh env      print `export KUBECONFIG=...`
@@ -25,6 +26,7 @@ MOD=tests/cluster
 K8S_VERSION=v1.36.3 # keep equal to k8s.io/kubernetes in tests/cluster/go.mod
 KEDA_VERSION=v2.21.0
 KWOK_VERSION=v0.8.0
+SKAFFOLD_VERSION=v2.16.1 # keep equal to tests/cluster/skaffold/go.mod
 BIN=${CLUSTER_BIN:-$ROOT/build/cluster/bin}
 RUN=${CLUSTER_RUN:-$ROOT/build/cluster/run}
 PORT_BASE=${CLUSTER_PORT_BASE:-16440}
@@ -68,6 +70,7 @@ targets() {
   echo "kube-scheduler|$MOD|k8s.io/kubernetes/cmd/kube-scheduler|$(ldflags_k8s)"
   echo "kwok|$MOD|sigs.k8s.io/kwok/cmd/kwok|-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}"
   echo "keda-operator|$MOD/tools/keda|github.com/kedacore/keda/v2/cmd/operator|-s -w -X github.com/kedacore/keda/v2/version.Version=$KEDA_VERSION"
+  echo "skaffold|$MOD/skaffold|github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold|-s -w -X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$SKAFFOLD_VERSION"
 }
 
 # A binary is reused while its stamp matches: the hash of its module's go.mod + go.sum (and of
@@ -81,20 +84,36 @@ stamp_value() { # stamp_value <target line>
     echo "$1"; } | sha256sum | cut -d' ' -f1
 }
 
-cmd_build() {
+fresh() { # fresh <target line>: the binary is there and its stamp matches
+  local name
+  IFS='|' read -r name _ <<<"$1"
+  [ -x "$BIN/$name" ] && [ "$(cat "$BIN/.stamp-$name" 2>/dev/null)" = "$(stamp_value "$1")" ]
+}
+
+cmd_build() { # cmd_build [name...]: every target, or only those named
   command -v go >/dev/null || die "go is not on PATH (tests/cluster needs the Go toolchain)"
+  local only=" $* " known=" $(targets | cut -d'|' -f1 | xargs) " n line stale=0
+  for n in "$@"; do
+    [[ $known == *" $n "* ]] || die "unknown binary $n (one of:$known)"
+  done
   mkdir -p "$BIN"
+  # Every wanted stamp matches: done, without waiting for the lock (another session may hold it
+  # for a long build of a binary this call does not need, e.g. skaffold while `up` runs).
+  while read -r line; do
+    [ $# -eq 0 ] || [[ $only == *" ${line%%|*} "* ]] || continue
+    fresh "$line" || stale=1
+  done < <(targets)
+  [ $stale = 1 ] || return 0
   # One build at a time per bin folder (two test sessions may start at once); the lock's fd lives
   # only in this subshell, so the daemons `up` starts later do not inherit it.
   (
   flock 9
-  local line want name dir pkg flags t0 t1
+  local want name dir pkg flags t0 t1
   while read -r line; do
     IFS='|' read -r name dir pkg flags <<<"$line"
+    [ $# -eq 0 ] || [[ $only == *" $name "* ]] || continue
+    fresh "$line" && continue
     want=$(stamp_value "$line")
-    if [ -x "$BIN/$name" ] && [ "$(cat "$BIN/.stamp-$name" 2>/dev/null)" = "$want" ]; then
-      continue
-    fi
     rm -f "$BIN/$name" "$BIN/.stamp-$name"
     log "building $name ($pkg) ..."
     t0=$(date +%s)
@@ -358,7 +377,7 @@ port_free() { ! (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 cmd_up() {
   local t0
   t0=$(date +%s)
-  cmd_build
+  cmd_build "${COMPONENTS[@]}"
   [ -x "$KUBECTL" ] || bash scripts/tools.sh >&2
   cmd_down >/dev/null 2>&1 || true
   case "$RUN" in
@@ -482,10 +501,10 @@ cmd_status() {
 }
 
 case "${1:-}" in
-  build) cmd_build ;;
+  build) shift; cmd_build "$@" ;;
   up) cmd_up ;;
   down) cmd_down ;;
   env) echo "export KUBECONFIG=$KUBECONFIG_FILE" ;;
   status) cmd_status ;;
-  *) echo "usage: $0 build|up|down|env|status" >&2; exit 2 ;;
+  *) echo "usage: $0 build [name...]|up|down|env|status" >&2; exit 2 ;;
 esac
