@@ -8,6 +8,10 @@ policy the same thing, a list of addresses, and the policy is what decides wheth
 so this exercises the part that was wrong (pick_first) without a DNS server. (No hosts-file trick:
 /etc/hosts here maps localhost to 127.0.0.1 only, and a test must not edit it.)
 
+The last test checks the other half of the fix: a mesh server ages its connections
+(`max_connection_age_s`), so a client's channel reconnects (and, dialling `dns:///`, resolves the
+name again, which is how it finds new replicas).
+
 Nothing sleeps: every call is awaited, and the counts are read after the calls return.
 """
 
@@ -17,6 +21,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
+import grpc
 import pytest
 
 from codecascade.mesh.channels import ChannelOptions, channel_target, open_channel
@@ -134,3 +139,43 @@ async def test_plain_host_port_is_dialled_through_the_dns_resolver(replicas) -> 
     assert channel_target(running.address) == f"dns:///{running.address}"
     await _call_many(running.address, None, concurrent=False)
     assert backend.jobs == CALLS
+
+
+class PeerEcho:
+    """A `codecascade.mesh.server.Service` with one raw method that answers the caller's address
+    as the server sees it (`ip:port`), so a test can tell one client connection from the next."""
+
+    service_names = ("test.PeerEcho",)
+
+    def register(self, server: grpc.aio.Server) -> None:
+        async def peer(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+            return context.peer().encode()
+
+        handler = grpc.unary_unary_rpc_method_handler(peer)
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler("test.PeerEcho", {"Peer": handler}),)
+        )
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+async def test_servers_age_connections_so_clients_reconnect() -> None:
+    # A short age for the test (the default is 60 s): after it the server sends GOAWAY, the
+    # channel opens a new connection (and, with dns:///, resolves the name again first). Calls
+    # go on back to back until a second connection shows up, bounded by a 20 s deadline;
+    # nothing sleeps.
+    settings = SandboxSettings(grpc_port=0, max_connection_age_s=0.2, max_connection_age_grace_s=1)
+    async with running_server(settings, PeerEcho()) as running:
+        async with open_channel(running.address) as channel:
+            call = channel.unary_unary("/test.PeerEcho/Peer")
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 20
+            peers: list[bytes] = []
+            while len(set(peers)) < 2 and loop.time() < deadline:
+                peers.append(await call(b"", timeout=10))
+    assert len(set(peers)) >= 2, f"one connection for {len(peers)} calls: {set(peers)}"
+    assert all(peer.startswith((b"ipv4:127.0.0.1:", b"ipv6:")) for peer in peers)
