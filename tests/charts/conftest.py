@@ -23,6 +23,7 @@ KUBE_VERSION = "1.32.0"
 RELEASE = "codecascade"
 NAMESPACE = "codecascade"
 EXAMPLE_VALUES = sorted((ROOT / "k8s").glob("values-*.yaml"))
+PROD_DIGESTS = ROOT / "tests" / "charts" / "prod-digests.yaml"
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ def template_args(values_files: Sequence[Path] = (), sets: Sequence[str] = ()) -
     args += ["--kube-version", KUBE_VERSION]
     for path in values_files:
         args += ["-f", str(path)]
+        if path.name == "values-prod.yaml":  # requireImageDigests: what CI adds
+            args += ["-f", str(PROD_DIGESTS)]
     for item in sets:
         args += ["--set", item]
     return args

@@ -67,7 +67,10 @@ CRD_FILES = {
     ("serving.kserve.io", "ServingRuntime"): "kserve/serving.kserve.io_servingruntimes.yaml",
 }
 # Custom resources with no CRD in ../shared/reference: only their shape is asserted below.
-NO_REFERENCE_CRD = {("monitoring.coreos.com", "ServiceMonitor")}
+NO_REFERENCE_CRD = {
+    ("monitoring.coreos.com", "ServiceMonitor"),
+    ("monitoring.coreos.com", "PodMonitor"),
+}
 
 
 @pytest.fixture(params=SET_IDS)
@@ -157,12 +160,65 @@ def test_tiers_probe_v2_health(rendered: Rendered) -> None:
 
 
 def test_otel_service_name_comes_from_the_component_label(rendered: Rendered) -> None:
+    """Mesh pods: the component label. Tiers: tier-<name>, each its own service (not all `tier`)."""
     for name, spec in rendered.pod_specs():
         for container in containers(spec):
-            ref = env_of(container)["OTEL_SERVICE_NAME"]["valueFrom"]["fieldRef"]
-            assert ref["fieldPath"] == "metadata.labels['app.kubernetes.io/component']", name
-            leftovers = [k for k in env_of(container) if k.startswith("OTEL_")]
+            env = env_of(container)
+            if "-tier-" in name:
+                tier = name.rpartition("-tier-")[2]
+                assert env["OTEL_SERVICE_NAME"]["value"] == f"tier-{tier}", name
+            else:
+                ref = env["OTEL_SERVICE_NAME"]["valueFrom"]["fieldRef"]
+                assert ref["fieldPath"] == "metadata.labels['app.kubernetes.io/component']", name
+            leftovers = [k for k in env if k.startswith("OTEL_")]
             assert leftovers, name
+            # Every trace is sampled at the SDK (tail sampling belongs to the collector).
+            assert env["OTEL_TRACES_SAMPLER"]["value"] == "parentbased_always_on", name
+            assert "OTEL_TRACES_SAMPLER_ARG" not in env, name
+            # The pod name stays in the resource attributes whatever the values file adds.
+            assert (
+                "k8s.pod.name=$(OTEL_K8S_POD_NAME)" in env["OTEL_RESOURCE_ATTRIBUTES"]["value"]
+            ), name
+            names = [e["name"] for e in container["env"]]
+            assert len(names) == len(set(names)), name
+            assert names.index("OTEL_K8S_POD_NAME") < names.index("OTEL_RESOURCE_ATTRIBUTES"), name
+
+
+def test_sandbox_exports_no_telemetry(rendered: Rendered) -> None:
+    """Its egress is denied: exporters off (OTEL_*_EXPORTER=none), whatever envOverrides say."""
+    for doc in rendered.of_kind("Deployment"):
+        if doc["metadata"]["labels"]["app.kubernetes.io/component"] != "sandbox":
+            continue
+        env = env_of(doc["spec"]["template"]["spec"]["containers"][0])
+        for signal in ("TRACES", "METRICS", "LOGS"):
+            assert env[f"OTEL_{signal}_EXPORTER"]["value"] == "none"
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == ""
+
+
+def test_extra_env_appends_and_overrides_in_place(renderer: Renderer) -> None:
+    out = renderer(
+        (),
+        (
+            "default.extraEnv[0].name=OTEL_EXPORTER_OTLP_ENDPOINT",
+            "default.extraEnv[0].value=http://collector:4317",
+            "default.extraEnv[1].name=EXTRA",
+            "default.extraEnv[1].value=x",
+            "sandbox.envOverrides[0].name=OTEL_TRACES_EXPORTER",
+            "sandbox.envOverrides[0].value=otlp",
+        ),
+    )
+    for name, spec in out.pod_specs():
+        for container in containers(spec):
+            env = env_of(container)
+            names = [e["name"] for e in container["env"]]
+            assert names[-1] == "EXTRA" or "sandbox" in name, (name, names)
+            assert env["EXTRA"]["value"] == "x"
+            assert "OTEL_K8S_POD_NAME" in env
+            if "sandbox" in name:
+                assert env["OTEL_TRACES_EXPORTER"]["value"] == "none"
+                assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == ""
+            else:
+                assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == "http://collector:4317"
 
 
 def test_sandbox_runs_in_gvisor_with_no_egress(rendered: Rendered) -> None:
@@ -189,7 +245,9 @@ def test_sandbox_runs_in_gvisor_with_no_egress(rendered: Rendered) -> None:
         return
     (policy,) = policies
     assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
-    assert policy["spec"]["egress"] == []
+    # Egress in policyTypes with no egress rule denies all egress (no `egress: []`: the API server
+    # drops empty lists, so every upgrade would re-patch it; tests/cluster/test_chart_live.py).
+    assert "egress" not in policy["spec"]
     grpc_rule = policy["spec"]["ingress"][0]
     assert grpc_rule["from"] == [
         {
@@ -330,7 +388,8 @@ def test_custom_resources_match_their_crds(rendered: Rendered) -> None:
         if "." not in group or group.endswith(".k8s.io"):
             continue
         if (group, doc["kind"]) in NO_REFERENCE_CRD:
-            assert doc["spec"]["endpoints"][0]["port"] == "metrics"
+            endpoints = doc["spec"].get("endpoints") or doc["spec"]["podMetricsEndpoints"]
+            assert {e["port"] for e in endpoints} <= {"metrics", "http1"}
             continue
         validator = crd_validator(group, doc["kind"], version)
         errors = [
@@ -543,6 +602,7 @@ def test_template_files_are_named_kind_component(renderer: Renderer) -> None:
             assert name.startswith("codecascade."), f"{path.name}: {name}"
     assert 'define "codecascade.fullname"' in helpers
     kinds = {d["kind"].lower() for d in renderer(VALUE_SETS["values-prod"]).docs}
+    kinds |= {d["kind"].lower() for d in renderer(()).docs}
     kinds |= {d["kind"].lower() for d in renderer(VALUE_SETS["combo-external-tiers"]).docs}
     kinds.add("poddisruptionbudget")
     short = {"poddisruptionbudget": "pdb"}

@@ -19,6 +19,10 @@ from .conftest import CHART
 # Keys of the chart's tier item that say what serves the tier and where it runs, not how to call it.
 DEPLOYMENT_KEYS = {
     "backend",
+    "annotations",
+    "labels",
+    "podAnnotations",
+    "podLabels",
     "kserve",
     "triton",
     "external",

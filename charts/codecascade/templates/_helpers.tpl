@@ -163,6 +163,21 @@ expands from the Secret-backed variable defined before it. Args: root
 {{- fail (printf "%s.terminationGracePeriodSeconds (%v) must be larger than %s.shutdownGraceSeconds (%v): the kubelet would kill in-flight calls" $component $values.terminationGracePeriodSeconds $component $values.shutdownGraceSeconds) -}}
 {{- end -}}
 {{- end -}}
+{{- range .Values.tiers -}}
+{{- if and (eq .backend "kserve") (lt (int .kserve.maxReplicas) (int .kserve.minReplicas)) -}}
+{{- fail (printf "tiers[%s].kserve.maxReplicas (%v) is below minReplicas (%v)" .name .kserve.maxReplicas .kserve.minReplicas) -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.requireImageDigests -}}
+{{- if and (or .Values.router.enabled .Values.testsynth.enabled .Values.sandbox.enabled) (not .Values.image.digest) -}}
+{{- fail "requireImageDigests: set image.digest (sha256:...) — production pins images by digest" -}}
+{{- end -}}
+{{- range .Values.tiers -}}
+{{- if and (eq .backend "kserve") (not $.Values.tierImage.digest) -}}
+{{- fail "requireImageDigests: set tierImage.digest (sha256:...) — production pins images by digest" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.router.enabled (not .Values.testsynth.enabled) (not .Values.router.testsynthAddr) -}}
 {{- fail "router.enabled needs testsynth.enabled or router.testsynthAddr" -}}
 {{- end -}}

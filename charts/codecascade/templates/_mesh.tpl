@@ -3,19 +3,38 @@ The objects every mesh component (router, testsynth, sandbox) has, one named tem
 each `<kind>-<component>.yaml` file includes one of them. Args: dict root component
 */}}
 
-{{/* The shared OTEL_* variables, then the component's overrides (same name wins). */}}
+{{/*
+Environment in layers, later wins, each name kept at its first position (so $(VAR) references
+still follow what they reference): `default.env`, `default.extraEnv` (append-style: adds to the
+list instead of replacing it), what the chart sets for the component (`.forced`, e.g. a tier's
+OTEL_SERVICE_NAME), the component's `envOverrides`, and `.final` (what nobody may override: the
+sandbox's disabled exporters). Args: dict root [forced] [overrides] [final]
+*/}}
 {{- define "codecascade.env" -}}
-{{- $overrides := .overrides | default list -}}
-{{- $names := dict -}}
-{{- range $overrides }}{{ $_ := set $names .name true }}{{ end -}}
-{{- range .root.Values.default.env -}}
-{{- if not (hasKey $names .name) }}
-- {{ toYaml . | nindent 2 | trim }}
+{{- $layers := list .root.Values.default.env (.root.Values.default.extraEnv | default list) (.forced | default list) (.overrides | default list) (.final | default list) -}}
+{{- $order := list -}}
+{{- $byName := dict -}}
+{{- range $layer := $layers -}}
+{{- range $layer -}}
+{{- if not (hasKey $byName .name) }}{{ $order = append $order .name }}{{ end -}}
+{{- $_ := set $byName .name . -}}
 {{- end -}}
 {{- end -}}
-{{- range $overrides }}
-- {{ toYaml . | nindent 2 | trim }}
+{{- range $order }}
+- {{ toYaml (index $byName .) | nindent 2 | trim }}
 {{- end -}}
+{{- end -}}
+
+{{/* The sandbox's egress is denied: it exports no telemetry (its metrics are scraped). */}}
+{{- define "codecascade.sandboxNoExport" -}}
+- name: OTEL_TRACES_EXPORTER
+  value: none
+- name: OTEL_METRICS_EXPORTER
+  value: none
+- name: OTEL_LOGS_EXPORTER
+  value: none
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: ""
 {{- end -}}
 
 {{- define "codecascade.meshDeployment" -}}
@@ -29,7 +48,14 @@ metadata:
   name: {{ include "codecascade.componentName" $ctx }}
   namespace: {{ $root.Release.Namespace }}
   labels:
+    {{- with $v.labels }}
+    {{- toYaml (omit . "app.kubernetes.io/name" "app.kubernetes.io/instance" "app.kubernetes.io/component") | nindent 4 }}
+    {{- end }}
     {{- include "codecascade.labels" $ctx | nindent 4 }}
+  {{- with $v.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 spec:
   replicas: {{ $v.replicas }}
   revisionHistoryLimit: 5
@@ -44,9 +70,15 @@ spec:
   template:
     metadata:
       labels:
+        {{- with $v.podLabels }}
+        {{- toYaml (omit . "app.kubernetes.io/name" "app.kubernetes.io/instance" "app.kubernetes.io/component") | nindent 8 }}
+        {{- end }}
         {{- include "codecascade.labels" $ctx | nindent 8 }}
       annotations:
         checksum/config: {{ include (print $root.Template.BasePath "/configmap-mesh.yaml") $root | sha256sum }}
+        {{- if and (ne $c "sandbox") (include "codecascade.tiersHaveKeys" $root) }}
+        checksum/tier-secrets: {{ include "codecascade.tierSecretsChecksum" $root }}
+        {{- end }}
         {{- with $v.podAnnotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -97,7 +129,8 @@ spec:
             {{- with include (printf "codecascade.%sEnv" $c) $ctx | trim }}
             {{- . | nindent 12 }}
             {{- end }}
-            {{- include "codecascade.env" (dict "root" $root "overrides" $v.envOverrides) | trim | nindent 12 }}
+            {{- $final := ternary (include "codecascade.sandboxNoExport" $ctx | fromYamlArray) list (eq $c "sandbox") }}
+            {{- include "codecascade.env" (dict "root" $root "overrides" $v.envOverrides "final" $final) | trim | nindent 12 }}
           startupProbe:
             grpc:
               port: {{ $v.grpcPort }}
@@ -291,4 +324,23 @@ spec:
       interval: {{ $root.Values.serviceMonitor.interval }}
       scrapeTimeout: {{ $root.Values.serviceMonitor.scrapeTimeout }}
 {{- end -}}
+{{- end -}}
+
+
+{{/*
+A hash of the tier API-key Secrets the router and test synthesis read, so that rotating a key
+and running `helm upgrade` restarts them (a Secret-backed env var is read at start only): the
+chart's own tenantSecrets, and the current data of Secrets made out of band (`lookup`; empty
+under `helm template`). Args: root
+*/}}
+{{- define "codecascade.tierSecretsChecksum" -}}
+{{- $root := . -}}
+{{- $parts := list (toJson $root.Values.tenantSecrets) -}}
+{{- range $root.Values.tiers -}}
+{{- if and (eq .backend "external") (dig "external" "apiKeySecret" "name" "" .) -}}
+{{- $found := lookup "v1" "Secret" $root.Release.Namespace .external.apiKeySecret.name -}}
+{{- $parts = append $parts (printf "%s=%s" .external.apiKeySecret.name (toJson (dig "data" dict ($found | default dict)))) -}}
+{{- end -}}
+{{- end -}}
+{{- join "\n" $parts | sha256sum -}}
 {{- end -}}

@@ -90,7 +90,9 @@ spec:
         {{- if $root.Values.networkPolicy.routerIngressFrom }}
         {{- toYaml $root.Values.networkPolicy.routerIngressFrom | nindent 8 }}
         {{- else }}
-        - podSelector: {}
+        - podSelector:
+            matchLabels:
+              codecascade/router-client: "true"
         {{- end }}
       ports:
         - port: {{ $v.grpcPort }}
@@ -149,5 +151,6 @@ spec:
     {{- with include "codecascade.metricsIngress" . | trim }}
     {{- . | nindent 4 }}
     {{- end }}
-  egress: []
+  {{- /* No `egress` key: with policyType Egress that denies all egress. `egress: []` means the
+  same but the API server drops the empty list, so every `helm upgrade` re-patched the policy. */}}
 {{- end -}}

@@ -37,5 +37,12 @@ codecascade/tier: {{ lower .tier.name | quote }}
   value: {{ .tier.kserve.verifySha256 | quote }}
 - name: SHUTDOWN_GRACE_S
   value: {{ .root.Values.tierRuntime.shutdownGraceSeconds | quote }}
-{{ include "codecascade.env" (dict "root" .root "overrides" .tier.envOverrides) | trim }}
+{{ include "codecascade.env" (dict "root" .root "forced" (include "codecascade.tierOtelName" .tier | fromYamlArray) "overrides" .tier.envOverrides) | trim }}
+{{- end -}}
+
+
+{{/* Each tier reports its own OTel service name: tier-<name>. Args: tier */}}
+{{- define "codecascade.tierOtelName" -}}
+- name: OTEL_SERVICE_NAME
+  value: {{ printf "tier-%s" (lower .name) | quote }}
 {{- end -}}
