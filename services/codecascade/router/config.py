@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import ClassVar, Literal, Self
 
@@ -11,6 +12,8 @@ from codecascade.core.tiers import TierSpec
 from codecascade.mesh.settings import ServiceSettings
 
 __all__ = ["RouterSettings"]
+
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 
 class RouterSettings(ServiceSettings):
@@ -69,12 +72,37 @@ class RouterSettings(ServiceSettings):
     )
     tls_host: str = Field(default="0.0.0.0", description="Address the public TLS port binds.")
     tls_port: int = Field(default=50061, ge=0, le=65535, description="The public TLS port.")
+    http_enabled: bool = Field(
+        default=True, description="Serve the OpenAI-compatible HTTP API (docs/openai.md)."
+    )
+    http_host: str = Field(
+        default="127.0.0.1",
+        description="Address the OpenAI-compatible HTTP API binds (0.0.0.0 in a cluster).",
+    )
+    http_port: int = Field(
+        default=8000, ge=0, le=65535, description="Port of the OpenAI-compatible HTTP API."
+    )
+    policies: dict[str, Path] = Field(
+        default_factory=dict,
+        description="Named policies (model name -> policy file) served besides the router's "
+        "own (`cascade`), e.g. calibrated budget points; each is a `model` of the HTTP API.",
+    )
     test_tokens_overhead: int = Field(
         default=64, ge=0, description="Test synthesis's token cap per generation, fixed part."
     )
     test_tokens_per_line: int = Field(
         default=48, ge=0, description="Test synthesis's token cap per generation, per line."
     )
+
+    @model_validator(mode="after")
+    def _policy_names(self) -> Self:
+        for name in self.policies:
+            if name == "cascade" or not _MODEL_NAME.match(name):
+                raise ValueError(
+                    f"policy name {name!r}: 1-64 letters, digits, '.', '_', ':' or '-', and not "
+                    "'cascade' (the router's own policy)"
+                )
+        return self
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Self:

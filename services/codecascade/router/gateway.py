@@ -157,13 +157,16 @@ class Gateway:
         seed: int | None,
         deadline_s: Callable[[OverrideLimits], float],
         observer: Observer | None = None,
+        capped: bool = False,
     ) -> CascadeResult:
         """Admits the call under the tenant's limits and runs `cascade` for it, each tier's
         worst case reserved on its budgets first. `deadline_s` gives the request's time from
-        the policy's limits (the call's own deadline, capped, or the default)."""
-        overrides = cap_max_tier(
-            cascade.policy, overrides, caller.tenant.max_tier, who=f"tenant {caller.tenant.id}"
-        )
+        the policy's limits (the call's own deadline, capped, or the default). `capped`: the
+        cascade's tiers were already chosen within the tenant's `max_tier`."""
+        if not capped:
+            overrides = cap_max_tier(
+                cascade.policy, overrides, caller.tenant.max_tier, who=f"tenant {caller.tenant.id}"
+            )
         seconds = deadline_s(cascade.policy.limits)
         slot = await self.edge.admit(caller, hold_s=seconds)
         try:

@@ -20,8 +20,11 @@ from codecascade.mesh.settings import ConfigError
 from codecascade.router.adapters import SandboxMatrixRunner, SynthesisAssertWriter
 from codecascade.router.cascade import Cascade
 from codecascade.router.config import RouterSettings
+from codecascade.router.gateway import Gateway
 from codecascade.router.metering import WorstCase
 from codecascade.router.metrics import RouterMetrics, TenantMetrics
+from codecascade.router.openai.app import build_app
+from codecascade.router.openai.server import HttpServer
 from codecascade.router.policy import CascadePolicy
 from codecascade.router.servicer import CascadeServicer
 from codecascade.router.solutions import TierSolutionWriter
@@ -195,6 +198,28 @@ class RouterService:
             observers=(RouterMetrics.create(registry).observe,) if registry is not None else (),
             tracer_provider=tracer_provider,
         )
+        named = {}
+        for name, path in settings.policies.items():
+            named[name] = CascadePolicy.load(path)
+            named[name].check_tiers(tiers.names)
+        self.gateway = Gateway(
+            self.cascade,
+            self.edge,
+            self._worst,
+            self.admission,
+            self._tenant_metrics,
+            policies=named,
+        )
+        self.http = (
+            HttpServer(
+                build_app(self.gateway, tracer_provider=tracer_provider),
+                settings.http_host,
+                settings.http_port,
+                grace_s=settings.shutdown_grace_s,
+            )
+            if settings.http_enabled
+            else None
+        )
 
     @property
     def service_names(self) -> Sequence[str]:
@@ -202,9 +227,7 @@ class RouterService:
 
     def register(self, server: grpc.aio.Server) -> None:
         cascade_service_pb2_grpc.add_CascadeServiceServicer_to_server(
-            CascadeServicer(
-                self.cascade, self.edge, self._worst, self.admission, self._tenant_metrics
-            ),
+            CascadeServicer(self.cascade, gateway=self.gateway),
             server,
         )
         self.tls_port = add_public_port(server, self._settings)
@@ -223,9 +246,13 @@ class RouterService:
             await store.ping()  # fail at start, loudly, rather than on every request
         if not self.edge.auth_enabled:
             _log.warning(OPEN_WARNING)
+        if self.http is not None:
+            await self.http.start()
         _log.info("dependencies ready", extra={"tiers": list(self._tiers.names)})
 
     async def stop(self) -> None:
+        if self.http is not None:
+            await self.http.stop()
         await self._testsynth.close()
         await self._sandbox.close()
         await self._tiers.close()

@@ -43,7 +43,18 @@ class SolutionPrompt:
 
 
 def solution_prompt(problem: Problem, *, instruct: bool) -> SolutionPrompt:
-    """The prompt asking for one complete solution."""
+    """The prompt asking for one complete solution. A task with no entry point (nothing to
+    verify; the OpenAI edge's designated tier answers it) asks for code, unconstrained."""
+    if not problem.entry_point:
+        if instruct:
+            return SolutionPrompt(
+                f"You are an expert Python programmer, and here is your task: "
+                f"{problem.prompt.strip()}\nAnswer with Python code in a single ```python block.",
+                "chat",
+                CHAT_STOPS,
+            )
+        task = "\n".join(f"# {line}" for line in problem.prompt.strip().splitlines())
+        return SolutionPrompt(f"{task}\n", "raw", ("\nif __name__", "\n# ", "\nprint("))
     if not instruct:
         if problem.style == "humaneval":
             return SolutionPrompt(problem.prompt, "raw", _BASE_STOPS)
