@@ -162,9 +162,21 @@ def crds(cluster: Cluster) -> Iterator[None]:
             str(REFERENCE / folder),
             timeout=180,
         )
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd", "--all", "--timeout=120s", timeout=150
-    )
+    # Established for every CRD (`kubectl wait --for=condition=Established crd --all` fails at once
+    # on a CRD created a moment ago, whose status has no conditions yet: poll instead).
+
+    def established() -> bool:
+        pending = [
+            c["metadata"]["name"]
+            for c in cluster.get_json("crd")["items"]
+            if not any(
+                x["type"] == "Established" and x["status"] == "True"
+                for x in (c.get("status") or {}).get("conditions") or []
+            )
+        ]
+        return not pending
+
+    wait_until("every CRD Established", established, timeout=120)
     cluster.apply("""
 apiVersion: v1
 kind: Node
@@ -666,6 +678,65 @@ def test_rotating_an_out_of_band_tier_key_secret_rolls_the_callers(
             name = f"{RELEASE}-{component}"
             assert second[name][0] > first[name][0], component
         assert second[f"{RELEASE}-sandbox"] == first[f"{RELEASE}-sandbox"]
+    finally:
+        rel.helm("uninstall", RELEASE, "--wait", check=False)
+        cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def test_wait_tiers_waits_for_inference_services_ready(cluster: Cluster, crds: None) -> None:
+    """k8s/wait-tiers.sh: `kubectl wait isvc --for=condition=Ready` (helm --wait ignores custom
+    resources). No KServe controller runs here, so the test plays it: the script times out while
+    the InferenceServices have no Ready condition and returns once their status says Ready."""
+    ns = _namespace(cluster)
+    rel = Release(cluster, ns, None, [])
+    script = ROOT / "k8s" / "wait-tiers.sh"
+    env = {
+        "KUBECTL": str(cluster.kubectl_path),
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "PATH": "/usr/bin:/bin",
+    }
+    try:
+        rel.helm("install", RELEASE, str(CHART), "--wait", "--timeout", "3m")
+        proc = subprocess.run(
+            ["bash", str(script), RELEASE, ns, "3s"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert proc.returncode != 0 and "timed out" in proc.stderr, proc.stderr
+        for doc in (d for d in rel.manifest() if d["kind"] == "InferenceService"):
+            status = {
+                "status": {
+                    "conditions": [
+                        {
+                            "type": "Ready",
+                            "status": "True",
+                            "lastTransitionTime": "2026-01-01T00:00:00Z",
+                        }
+                    ]
+                }
+            }
+            cluster.kubectl(
+                "patch",
+                "inferenceservice.serving.kserve.io",
+                doc["metadata"]["name"],
+                "-n",
+                ns,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                json.dumps(status),
+            )
+        proc = subprocess.run(
+            ["bash", str(script), RELEASE, ns, "30s"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "is ready" in proc.stdout
     finally:
         rel.helm("uninstall", RELEASE, "--wait", check=False)
         cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
