@@ -123,7 +123,9 @@ def local_tier(tier: TierSpec, *, timeout_s: float = 120.0) -> tuple[Child, Tier
     return child, config
 
 
-def _plan(mesh: MeshFile, run_dir: Path, router_port: int, insecure: bool) -> list[Child]:
+def _plan(
+    mesh: MeshFile, run_dir: Path, router_port: int, insecure: bool, http_port: int = 0
+) -> list[Child]:
     children: list[Child] = []
     tier_entries = []
     for tier in mesh.tiers:
@@ -148,9 +150,17 @@ def _plan(mesh: MeshFile, run_dir: Path, router_port: int, insecure: bool) -> li
             "POLICY_FILE": str(policy),
             "TESTSYNTH_ADDR": testsynth.address,
             "SANDBOX_ADDR": sandbox.address,
+            # The OpenAI-compatible API (docs/openai.md), on loopback like every port here.
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_PORT": str(http_port or free_port()),
         },
     )
     return [*children, sandbox, testsynth, router]
+
+
+def http_base_url(router: Child) -> str:
+    """The base URL of the router's OpenAI-compatible API (the router child's HTTP_PORT)."""
+    return f"http://127.0.0.1:{router.env['HTTP_PORT']}/v1"
 
 
 @contextlib.asynccontextmanager
@@ -158,6 +168,7 @@ async def mesh_running(
     mesh: MeshFile,
     *,
     router_port: int = 0,
+    http_port: int = 0,
     insecure: bool = False,
     start_timeout_s: float = 600.0,
     out: TextIO = sys.stdout,
@@ -177,7 +188,7 @@ async def mesh_running(
         if fetch(models) != 0:
             raise ChildFailed("the embedded models could not be fetched; see the message above")
     run_dir = Path(tempfile.mkdtemp(prefix="codecascade-up-"))
-    children = _plan(mesh, run_dir, router_port or free_port(), insecure)
+    children = _plan(mesh, run_dir, router_port or free_port(), insecure, http_port)
     print(f"starting {', '.join(c.name for c in children)} ...", file=out)
     async with supervised(children, start_timeout_s=start_timeout_s):
         yield children
@@ -213,6 +224,7 @@ async def _up(args: argparse.Namespace) -> int:
         async with mesh_running(
             mesh,
             router_port=args.port,
+            http_port=args.http_port,
             insecure=args.insecure_process_backend,
             start_timeout_s=args.start_timeout,
         ) as children:
@@ -221,6 +233,7 @@ async def _up(args: argparse.Namespace) -> int:
             for child in children:
                 print(f"  {child.name:<10} {child.address:<22} log {child.log_path}")
             print(f"policy: {' -> '.join(t.tier for t in mesh.policy.tiers if t.active)}")
+            print(f"OpenAI-compatible API: {http_base_url(router)}   (model: cascade)")
             if not args.once:
                 print(f"\ntry: cascade generate --address {router.address}   (Ctrl-C stops)")
                 return await _serve_until_stopped(children)
@@ -250,6 +263,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--tiers", help="comma-separated subset of tiers, e.g. S,M")
     parser.add_argument(
         "--port", type=int, default=int(DEFAULT_ROUTER.rsplit(":", 1)[1]), help="router port"
+    )
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        default=8000,
+        help="port of the router's OpenAI-compatible API on loopback (0: any free port)",
     )
     parser.add_argument("--start-timeout", type=float, default=600.0, help="seconds to be ready")
     parser.add_argument(
