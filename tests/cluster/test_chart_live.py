@@ -694,6 +694,8 @@ def test_wait_tiers_waits_for_inference_services_ready(cluster: Cluster, crds: N
         "KUBECTL": str(cluster.kubectl_path),
         "KUBECONFIG": str(cluster.kubeconfig),
         "PATH": "/usr/bin:/bin",
+        # kubectl's discovery cache goes to $HOME/.kube (to ./.kube without HOME)
+        "HOME": str(cluster.run_dir),
     }
     try:
         rel.helm("install", RELEASE, str(CHART), "--wait", "--timeout", "3m")
