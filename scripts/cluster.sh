@@ -461,7 +461,9 @@ cmd_up() {
   local files=() f
   while read -r f; do files+=(-f "$f"); done < <(keda_crd_files)
   k apply --server-side "${files[@]}" >&2
-  k wait --for=condition=Established --timeout=60s "${files[@]}" >&2
+  # `kubectl wait` exits at once for a CRD with no conditions yet: retry until all are Established.
+  wait_for "KEDA CRDs Established" 60 kube-apiserver \
+    k wait --for=condition=Established --timeout=5s "${files[@]}"
   k create namespace keda --dry-run=client -o yaml | k apply -f - >&2
   start keda-operator env WATCH_NAMESPACE= KEDA_CLUSTER_OBJECT_NAMESPACE=keda POD_NAMESPACE=keda \
     OPERATOR_NAME=keda-operator KUBECONFIG="$RUN/keda-operator.kubeconfig" -- \
