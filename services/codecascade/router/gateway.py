@@ -11,8 +11,8 @@ the request, call this, and write the answer or the refusal in their own terms; 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from opentelemetry import trace
@@ -39,7 +39,7 @@ from codecascade.tenancy.memory import MemoryStore
 from codecascade.tenancy.ratelimit import RateLimiter, Slot
 from codecascade.tenancy.tenants import Caller
 
-__all__ = ["DEFAULT_MODEL", "Gateway", "log_failure", "open_edge"]
+__all__ = ["DEFAULT_MODEL", "Admitted", "Gateway", "log_failure", "open_edge"]
 
 _log = logging.getLogger(__name__)
 
@@ -75,6 +75,37 @@ async def _released(slot: Slot) -> None:
         _log.error("in-flight slot left to expire: %s", exc)
 
 
+class Admitted:
+    """An admitted request: runs cascades for it, each tier metered on the tenant's budgets."""
+
+    def __init__(self, gateway: Gateway, caller: Caller, slot: Slot) -> None:
+        self._gateway, self._caller, self._slot = gateway, caller, slot
+
+    async def run(
+        self,
+        cascade: Cascade,
+        problem: Problem,
+        overrides: RequestOverrides,
+        *,
+        seed: int | None,
+        deadline_s: float,
+        observer: Observer | None = None,
+    ) -> CascadeResult:
+        gateway, caller = self._gateway, self._caller
+        return await cascade.run(
+            problem,
+            overrides,
+            seed=seed,
+            deadline_s=deadline_s,
+            tenant=caller.tenant.id,
+            observer=observer,
+            gate=TenantMeter(
+                gateway.edge.ledger, caller, gateway.worst, self._slot, gateway.admission
+            ),
+            allowed_tiers=caller.tenant.allowed_tiers,
+        )
+
+
 class Gateway:
     """Authentication, policy choice, admission, metering and counting for one request."""
 
@@ -91,7 +122,7 @@ class Gateway:
         self.cascade = cascade
         self.edge = edge
         self.worst = worst if worst is not None else WorstCase({})
-        self._admission = admission
+        self.admission = admission
         self._metrics = metrics
         self._named = {
             name: cascade.with_policy(policy) for name, policy in (policies or {}).items()
@@ -164,22 +195,29 @@ class Gateway:
         the policy's limits (the call's own deadline, capped, or the default). `capped`: the
         cascade's tiers were already chosen within the tenant's `max_tier`."""
         if not capped:
-            overrides = cap_max_tier(
-                cascade.policy, overrides, caller.tenant.max_tier, who=f"tenant {caller.tenant.id}"
-            )
+            overrides = self.capped(caller, cascade, overrides)
         seconds = deadline_s(cascade.policy.limits)
+        async with self.admitted(caller, seconds) as admitted:
+            return await admitted.run(
+                cascade, problem, overrides, seed=seed, deadline_s=seconds, observer=observer
+            )
+
+    def capped(
+        self, caller: Caller, cascade: Cascade, overrides: RequestOverrides
+    ) -> RequestOverrides:
+        """The overrides with `max_tier` no higher than the tenant's."""
+        return cap_max_tier(
+            cascade.policy, overrides, caller.tenant.max_tier, who=f"tenant {caller.tenant.id}"
+        )
+
+    @asynccontextmanager
+    async def admitted(self, caller: Caller, seconds: float) -> AsyncIterator[Admitted]:
+        """One request admitted under the tenant's rate and concurrency limits for at most
+        `seconds`; it may run the cascade more than once (the OpenAI edge names a natural-
+        language task's function with one greedy call first), as one request."""
         slot = await self.edge.admit(caller, hold_s=seconds)
         try:
-            return await cascade.run(
-                problem,
-                overrides,
-                seed=seed,
-                deadline_s=seconds,
-                tenant=caller.tenant.id,
-                observer=observer,
-                gate=TenantMeter(self.edge.ledger, caller, self.worst, slot, self._admission),
-                allowed_tiers=caller.tenant.allowed_tiers,
-            )
+            yield Admitted(self, caller, slot)
         finally:
             await _released(slot)
 

@@ -58,8 +58,9 @@ def solution_prompt(problem: Problem, *, instruct: bool) -> SolutionPrompt:
     if not instruct:
         if problem.style == "humaneval":
             return SolutionPrompt(problem.prompt, "raw", _BASE_STOPS)
+        example = f"# {problem.example_test}\n" if problem.example_test else ""
         return SolutionPrompt(
-            f"# {problem.prompt.strip()}\n# {problem.example_test}\ndef {problem.entry_point}(",
+            f"# {problem.prompt.strip()}\n{example}def {problem.entry_point}(",
             "raw",
             _BASE_STOPS,
         )
@@ -69,9 +70,14 @@ def solution_prompt(problem: Problem, *, instruct: bool) -> SolutionPrompt:
             f"any imports it needs, in a single ```python block.\n\n```python\n{problem.prompt}```"
         )
     else:
+        example = (
+            f"\nYour code should pass this test:\n\n{problem.example_test}\n"
+            if problem.example_test
+            else ""  # a natural-language task whose function a tier named (OpenAI edge)
+        )
         text = (
             f"You are an expert Python programmer, and here is your task: {problem.prompt.strip()}"
-            f"\nYour code should pass this test:\n\n{problem.example_test}\n\n"
+            f"{example}\n"
             f"Write the function `{problem.entry_point}` in a single ```python block."
         )
     return SolutionPrompt(text, "chat", CHAT_STOPS)

@@ -41,12 +41,13 @@ class Ports:
         self.passing = dict(passing or {"S": False, "M": True})
         self.asked: list[tuple[str, int, int, int | None, str]] = []
         self.failure: Exception | None = None
+        self.code = CODE
 
     async def write_solutions(self, tier, problem, *, seed, timeout_s):
         if self.failure is not None:
             raise self.failure
         self.asked.append((tier.tier, tier.k, tier.max_tokens, seed, problem.entry_point))
-        codes = tuple(f"# {tier.tier}\n{CODE}" for _ in range(max(tier.k, 1)))
+        codes = tuple(f"# {tier.tier}\n{self.code}" for _ in range(max(tier.k, 1)))
         return Candidates(codes, Usage(10, 100, 0.001), 0.0)
 
     async def write_tests(self, tier, problem, *, seed, timeout_s):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import httpx
-import litellm
 import openai
 import pytest
 
@@ -144,19 +143,43 @@ async def test_natural_language_task_takes_its_entry_point_from_the_example(tmp_
     assert (path["style"], path["entry_point"], path["verified"]) == ("mbpp", "f", True)
 
 
-async def test_a_task_with_no_function_is_answered_unverified_by_the_designated_tier(
+async def test_a_task_naming_no_function_takes_it_from_the_first_tiers_answer(tmp_path) -> None:
+    ports = Ports({"S": False, "M": True})
+    # One request, one admission: the naming call and the cascade fit one request a minute.
+    tenant = Tenant(id="team-a", rate_limits=RateLimits(requests_per_min=1))
+    async with openai_router(tmp_path, ports, (tenant,)) as served:
+        async with _client(served) as client:
+            answer = await client.chat.completions.create(
+                model="cascade", messages=_user("Return the argument unchanged.")
+            )
+    path = answer.model_extra["codecascade"]
+    assert (path["entry_point"], path["style"], path["verified"]) == ("f", "mbpp", True)
+    assert path["naming"]["tier"] == "S" and path["tiers"] == ["S", "M"]
+    assert ports.asked == [
+        ("S", 0, 256, None, ""),
+        ("S", 2, 256, None, "f"),
+        ("M", 2, 256, None, "f"),
+    ]
+    # the naming call is paid for and counted: 110 tokens on top of the cascade's 270
+    assert answer.usage.total_tokens == 380
+    assert path["cost_usd"] == pytest.approx(0.0032)
+
+
+async def test_with_no_function_anywhere_the_designated_tier_answers_unverified(
     tmp_path,
 ) -> None:
     ports = Ports()
+    ports.code = "print([2, 3, 5, 7])\n"
     async with openai_router(tmp_path, ports) as served:
         async with _client(served) as client:
             answer = await client.chat.completions.create(
-                model="cascade", messages=_user("Print the first ten primes.")
+                model="cascade", messages=_user("Print the first four primes.")
             )
     path = answer.model_extra["codecascade"]
-    assert path["verified"] is False and "no function" in path["unverified_reason"]
+    assert path["verified"] is False and "defines none" in path["unverified_reason"]
     assert path["tiers"] == ["M"] and path["decision"] == "untested"
-    assert ports.asked == [("M", 0, 256, None, "")]  # the last tier, greedy, untested
+    # S named nothing; the designated tier (the last, greedy, untested) answers
+    assert ports.asked == [("S", 0, 256, None, ""), ("M", 0, 256, None, "")]
 
 
 async def test_max_tokens_caps_every_candidate(tmp_path) -> None:
@@ -283,7 +306,13 @@ async def test_auth_off_warns_on_every_response(tmp_path) -> None:
 
 # LiteLLM's own pydantic models warn on import of its OAuth helpers (not ours to fix).
 @pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning")
-async def test_litellm_calls_the_router_as_an_openai_compatible_provider(tmp_path) -> None:
+async def test_litellm_calls_the_router_as_an_openai_compatible_provider(
+    tmp_path, monkeypatch
+) -> None:
+    # LiteLLM's price table from its wheel, not fetched from GitHub (no network in tests).
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
     async with openai_router(tmp_path, Ports({"S": True})) as served:
         response = await litellm.acompletion(
             model="openai/cascade",

@@ -21,7 +21,9 @@ from codecascade.router.config import RouterSettings
 from codecascade.router.openai.app import error_body
 from codecascade.router.openai.mapping import (
     InvalidParameter,
+    defined_function,
     designated_policy,
+    first_tier_policy,
     map_request,
     parse_chat,
     parse_completion,
@@ -84,9 +86,12 @@ def test_text_parts_and_the_extension_name_the_task() -> None:
     assert (mapped.overrides.max_tier, mapped.overrides.k) == ("M", 3)
 
 
-def test_no_function_at_all_is_unverified() -> None:
+def test_a_task_naming_no_function_waits_for_the_first_tier_to_name_it() -> None:
     mapped = _chat("Print hello world.")
-    assert mapped.problem.entry_point == "" and "no function" in mapped.unverified_reason
+    assert mapped.problem.entry_point == "" and mapped.needs_entry_point
+    assert "no function" in mapped.unverified_reason
+    assert defined_function("import os\ndef a():\n    pass\ndef b():\n    a()\n") == "b"
+    assert defined_function("print('hi')") == "" and defined_function("def (") == ""
 
 
 def test_a_named_entry_point_that_cannot_be_tested_is_the_callers_error() -> None:
@@ -129,6 +134,8 @@ def test_max_tokens_caps_each_tier_and_the_designated_tier_is_the_last_allowed()
     assert (only.tier, only.k, only.test_lines) == ("L", 0, 0)
     assert designated_policy(POLICY, ceiling="M").tiers[0].tier == "M"
     assert designated_policy(POLICY, allowed=("S",)).tiers[0].tier == "S"
+    (first,) = first_tier_policy(POLICY, allowed=("M", "L")).tiers
+    assert (first.tier, first.k) == ("M", 0)
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -28,6 +28,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from codecascade.core.errors import CascadeError, ErrorKind, InvalidInput, NotFound
+from codecascade.core.task import Problem
+from codecascade.core.usage import Usage
 from codecascade.mesh.context import (
     DEFAULT_TENANT,
     REQUEST_ID_KEY,
@@ -44,6 +46,7 @@ from codecascade.router.events import (
     Decision,
     EscalatedEvent,
     MatrixScored,
+    Observer,
     TierAttempt,
     TierFinished,
     TierStartedEvent,
@@ -54,15 +57,18 @@ from codecascade.router.openai.mapping import (
     CompletionRequest,
     InvalidParameter,
     Mapped,
+    defined_function,
     designated_policy,
+    first_tier_policy,
     map_request,
     parse_chat,
     parse_completion,
     with_max_tokens,
 )
-from codecascade.router.policy import OverrideLimits
+from codecascade.router.policy import RequestOverrides
 from codecascade.tenancy.edge import OPEN_WARNING
 from codecascade.tenancy.errors import BudgetExhausted, RetryLater
+from codecascade.tenancy.tenants import Caller
 
 __all__ = ["WARNING_HEADER", "build_app", "error_body", "event_comment", "extension"]
 
@@ -175,11 +181,38 @@ def _attempt(attempt: TierAttempt) -> dict[str, Any]:
     }
 
 
-def extension(result: CascadeResult, mapped: Mapped) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What one request got: the cascade's result, the task it ran, and (for a natural-language
+    task with no function named) the greedy call that named the function."""
+
+    mapped: Mapped
+    result: CascadeResult
+    naming: CascadeResult | None = None
+
+    @property
+    def usage(self) -> Usage:
+        return self.result.usage + (self.naming.usage if self.naming is not None else Usage())
+
+
+def _naming(naming: CascadeResult) -> dict[str, Any]:
+    usage = naming.usage
+    return {
+        "tier": naming.tier,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "cost_usd": usage.cost_usd,
+        "elapsed_s": naming.elapsed_s,
+    }
+
+
+def extension(answer: _Answer) -> dict[str, Any]:
     """The `codecascade` field: the path the answer took and whether it was verified."""
+    result, mapped = answer.result, answer.mapped
     verified = result.decision in (Decision.ACCEPTED, Decision.FINAL) and not (
         mapped.unverified_reason
     )
+    naming = answer.naming
     return {
         "policy": mapped.model,
         "tier": result.tier,
@@ -191,18 +224,19 @@ def extension(result: CascadeResult, mapped: Mapped) -> dict[str, Any]:
         or ("" if verified else "answered untested (k = 0)"),
         "entry_point": mapped.problem.entry_point,
         "style": mapped.problem.style,
+        "naming": None if naming is None else _naming(naming),
         "tiers": [a.tier for a in result.attempts],
         "attempts": [_attempt(a) for a in result.attempts],
-        "cost_usd": result.usage.cost_usd,
-        "elapsed_s": result.elapsed_s,
+        "cost_usd": answer.usage.cost_usd,
+        "elapsed_s": result.elapsed_s + (naming.elapsed_s if naming is not None else 0.0),
         "trace_id": result.trace_id,
         "degraded": result.degraded,
         "degraded_reason": result.degraded_reason,
     }
 
 
-def _usage(result: CascadeResult) -> dict[str, int]:
-    usage = result.usage
+def _usage(answer: _Answer) -> dict[str, int]:
+    usage = answer.usage
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
@@ -345,10 +379,83 @@ class OpenAIEdge:
                 set_identity(None)  # this request's task ends here; its job kept a copy
             otel_context.detach(token)
 
-    def _caller(self, request: Request) -> Any:
+    def _caller(self, request: Request) -> Caller:
         identity = current_identity()
         claimed = identity.tenant if identity else DEFAULT_TENANT
         return self._gateway.authenticate(request.headers.get("authorization"), claimed)
+
+    async def _run(self, caller: Caller, mapped: Mapped, observer: Observer | None) -> _Answer:
+        """The cascade for one mapped request, as one admitted request of the tenant.
+
+        A natural-language task that names no function first asks the policy's first tier for
+        one greedy solution and takes the function it defines as the entry point; then the
+        whole cascade runs on the task with that entry point. When nothing defines a function,
+        the policy's designated tier answers, unverified."""
+        gateway = self._gateway
+        cascade = gateway.cascade_for(caller, mapped.model)
+        policy = with_max_tokens(cascade.policy, mapped.max_tokens)
+        if policy is not cascade.policy:
+            cascade = cascade.with_policy(policy)
+        tenant = caller.tenant
+        overrides = gateway.capped(caller, cascade, mapped.overrides)
+        seconds = policy.limits.default_deadline_s
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+
+        def left() -> float:
+            return max(seconds - (loop.time() - started), 0.001)
+
+        async with gateway.admitted(caller, seconds) as admitted:
+            naming: CascadeResult | None = None
+            if mapped.needs_entry_point:
+                first = first_tier_policy(policy, overrides.max_tier, allowed=tenant.allowed_tiers)
+                naming = await admitted.run(
+                    cascade.with_policy(first),
+                    mapped.problem,
+                    RequestOverrides(),
+                    seed=mapped.seed,
+                    deadline_s=left(),
+                    observer=observer,
+                )
+                name = defined_function(naming.code)
+                if name:
+                    mapped = replace(
+                        mapped,
+                        problem=Problem(mapped.problem.prompt, name, "mbpp"),
+                        needs_entry_point=False,
+                        unverified_reason="",
+                    )
+                else:
+                    mapped = replace(
+                        mapped,
+                        needs_entry_point=False,
+                        unverified_reason=f"the task names no function and the first tier's "
+                        f"answer defines none ({mapped.unverified_reason})",
+                    )
+            if mapped.unverified_reason:
+                designated = designated_policy(
+                    policy, allowed=tenant.allowed_tiers, ceiling=overrides.max_tier
+                )
+                if naming is not None and designated.tiers[0].tier == naming.tier:
+                    return _Answer(mapped, naming)  # that answer is the designated tier's
+                result = await admitted.run(
+                    cascade.with_policy(designated),
+                    mapped.problem,
+                    RequestOverrides(),
+                    seed=mapped.seed,
+                    deadline_s=left(),
+                    observer=observer,
+                )
+                return _Answer(mapped, result, naming)
+            result = await admitted.run(
+                cascade,
+                mapped.problem,
+                overrides,
+                seed=mapped.seed,
+                deadline_s=left(),
+                observer=observer,
+            )
+            return _Answer(mapped, result, naming)
 
     # --- endpoints ---
 
@@ -410,45 +517,19 @@ class OpenAIEdge:
         async def observe(event: CascadeEvent) -> None:
             await queue.put(event)
 
-        mapped_box: list[Mapped] = []
-
-        async def job() -> CascadeResult:
+        async def job() -> _Answer:
             try:
                 with self._gateway.counted() as count:
                     parsed: ChatRequest | CompletionRequest = (
                         parse_chat(body) if kind == "chat" else parse_completion(body)
                     )
                     mapped = map_request(parsed)
-                    mapped_box.append(mapped)
                     caller = self._caller(request)
                     if mapped.user:
                         span.set_attribute("codecascade.end_user", mapped.user)
-                    cascade = self._gateway.cascade_for(caller, mapped.model)
-                    policy = with_max_tokens(cascade.policy, mapped.max_tokens)
-                    if mapped.unverified_reason:
-                        policy = designated_policy(
-                            policy,
-                            allowed=caller.tenant.allowed_tiers,
-                            ceiling=caller.tenant.max_tier,
-                        )
-                    if policy is not cascade.policy:
-                        cascade = cascade.with_policy(policy)
-
-                    def deadline_s(limits: OverrideLimits) -> float:
-                        return limits.default_deadline_s
-
-                    result = await self._gateway.run(
-                        caller,
-                        cascade,
-                        mapped.problem,
-                        mapped.overrides,
-                        seed=mapped.seed,
-                        deadline_s=deadline_s,
-                        observer=observe if stream else None,
-                        capped=bool(mapped.unverified_reason),
-                    )
-                    count(result.usage.cost_usd)
-                    return result
+                    answer = await self._run(caller, mapped, observe if stream else None)
+                    count(answer.usage.cost_usd)
+                    return answer
             except BaseException as exc:
                 span.record_exception(exc)
                 span.set_status(Status(StatusCode.ERROR, str(exc)))
@@ -461,16 +542,16 @@ class OpenAIEdge:
                 result = await task
             except Exception as exc:
                 return self._refusal(exc, headers)
-            answer = {
+            body = {
                 "id": call.id,
                 "object": call.object,
                 "created": call.created,
-                "model": mapped_box[0].model,
-                "choices": [_choice(kind, result.code)],
+                "model": result.mapped.model,
+                "choices": [_choice(kind, result.result.code)],
                 "usage": _usage(result),
-                "codecascade": extension(result, mapped_box[0]),
+                "codecascade": extension(result),
             }
-            return JSONResponse(answer, headers=headers)
+            return JSONResponse(body, headers=headers)
         # Streaming: refusals before the cascade's first event (auth, limits, the first tier's
         # budget) are still plain HTTP errors; after it, an error is an SSE `error` event.
         getter = asyncio.ensure_future(queue.get())
@@ -482,7 +563,7 @@ class OpenAIEdge:
                 return self._refusal(failure, headers)
         first = getter.result() if getter.done() and not getter.cancelled() else None
         return StreamingResponse(
-            self._events(call, task, queue, first, mapped_box),
+            self._events(call, task, queue, first),
             media_type="text/event-stream",
             headers={**headers, "cache-control": "no-cache"},
         )
@@ -490,10 +571,9 @@ class OpenAIEdge:
     async def _events(
         self,
         call: _Call,
-        task: asyncio.Task[CascadeResult],
+        task: asyncio.Task[_Answer],
         queue: asyncio.Queue[CascadeEvent],
         first: CascadeEvent | None,
-        mapped_box: list[Mapped],
     ) -> AsyncIterator[str]:
         try:
             if first is not None:
@@ -523,8 +603,8 @@ class OpenAIEdge:
                     _log.error("request failed: internal error", exc_info=failure)
                 yield f"data: {json.dumps(body)}\n\n"
                 return
-            result = task.result()
-            mapped = mapped_box[0]
+            answer = task.result()
+            mapped, result = answer.mapped, answer.result
             model = mapped.model
             yield _chunk(
                 call, model, [_delta(call.kind, "" if call.kind == "chat" else None, first=True)]
@@ -534,10 +614,10 @@ class OpenAIEdge:
                 call,
                 model,
                 [_delta(call.kind, None, finish=True)],
-                codecascade=extension(result, mapped),
+                codecascade=extension(answer),
             )
             if mapped.include_usage:
-                yield _chunk(call, model, [], usage=_usage(result))
+                yield _chunk(call, model, [], usage=_usage(answer))
             yield "data: [DONE]\n\n"
         finally:
             if not task.done():

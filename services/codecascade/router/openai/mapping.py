@@ -8,6 +8,7 @@ at their neutral values (at any other value they are refused too). See docs/open
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,7 +30,9 @@ __all__ = [
     "CompletionRequest",
     "InvalidParameter",
     "Mapped",
+    "defined_function",
     "designated_policy",
+    "first_tier_policy",
     "map_request",
     "parse_chat",
     "parse_completion",
@@ -132,8 +135,8 @@ class CompletionRequest(_Common):
 
 @dataclass(frozen=True, slots=True)
 class Mapped:
-    """A request ready for the gateway. `problem.entry_point` is empty when nothing can be
-    verified: the policy's designated tier answers, unverified (`unverified_reason`)."""
+    """A request ready for the gateway. `problem.entry_point` is empty when the task names no
+    function (`needs_entry_point`; `unverified_reason` says why make_problem found none)."""
 
     model: str
     problem: Problem
@@ -144,6 +147,8 @@ class Mapped:
     stream: bool
     include_usage: bool
     unverified_reason: str = ""
+    # A natural-language task naming no function: the first tier's greedy answer names it.
+    needs_entry_point: bool = False
 
 
 def _parse(kind: type[_R], body: object) -> _R:
@@ -273,6 +278,16 @@ def _problem(text: str, options: CascadeOptions) -> tuple[Problem, str]:
     return problem, ""
 
 
+def defined_function(code: str) -> str:
+    """The last top-level function a solution defines (its entry point), or ""."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return ""
+    names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    return names[-1] if names else ""
+
+
 def map_request(request: ChatRequest | CompletionRequest) -> Mapped:
     """The cascade's task and overrides for a parsed request."""
     if isinstance(request, ChatRequest):
@@ -287,7 +302,7 @@ def map_request(request: ChatRequest | CompletionRequest) -> Mapped:
             text = request.prompt
         max_tokens = request.max_tokens
     options = request.codecascade or CascadeOptions()
-    problem, unverified = _problem(text, options)
+    problem, no_function = _problem(text, options)
     overrides = RequestOverrides(
         max_tier=options.max_tier,
         threshold=options.threshold,
@@ -306,7 +321,8 @@ def map_request(request: ChatRequest | CompletionRequest) -> Mapped:
         user=request.user or "",
         stream=bool(request.stream),
         include_usage=bool(stream_options.get("include_usage")),
-        unverified_reason=unverified,
+        needs_entry_point=bool(no_function),
+        unverified_reason=no_function,
     )
 
 
@@ -321,19 +337,36 @@ def with_max_tokens(policy: CascadePolicy, max_tokens: int | None) -> CascadePol
     return policy.model_copy(update={"tiers": tiers})
 
 
-def designated_policy(
-    policy: CascadePolicy, *, allowed: tuple[str, ...] = (), ceiling: str = ""
-) -> CascadePolicy:
-    """The policy for a task nothing can verify: its designated tier alone, greedy (k = 0), no
-    tests. The designated tier is the most capable one the caller may use: the last active tier
-    up to the tenant's `max_tier`, among its allowed tiers."""
+def _usable(policy: CascadePolicy, ceiling: str, allowed: tuple[str, ...]) -> list[TierPolicy]:
     active = [t for t in policy.tiers if t.active]
     names = [t.tier for t in active]
     if ceiling in names:
         active = active[: names.index(ceiling) + 1]
     if allowed:
         active = [t for t in active if t.tier in allowed] or active  # the gateway refuses
-    chosen: TierPolicy = active[-1].model_copy(
+    return active
+
+
+def first_tier_policy(
+    policy: CascadePolicy, ceiling: str = "", *, allowed: tuple[str, ...] = ()
+) -> CascadePolicy:
+    """The policy for naming a natural-language task's function: the first tier the caller may
+    use, one greedy answer (k = 0)."""
+    chosen = _usable(policy, ceiling, allowed)[0].model_copy(
+        update={"k": 0, "test_lines": 0, "test_generations": 0}
+    )
+    return policy.model_copy(
+        update={"tiers": (chosen,), "description": f"naming the function with {chosen.tier}"}
+    )
+
+
+def designated_policy(
+    policy: CascadePolicy, *, allowed: tuple[str, ...] = (), ceiling: str = ""
+) -> CascadePolicy:
+    """The policy for a task nothing can verify: its designated tier alone, greedy (k = 0), no
+    tests. The designated tier is the most capable one the caller may use: the last active tier
+    up to the tenant's `max_tier`, among its allowed tiers."""
+    chosen = _usable(policy, ceiling, allowed)[-1].model_copy(
         update={"k": 0, "test_lines": 0, "test_generations": 0}
     )
     return policy.model_copy(
