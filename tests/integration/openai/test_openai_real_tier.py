@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-import litellm
 import openai
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -149,7 +148,11 @@ async def test_models_and_errors(router: Router) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning")  # LiteLLM's own models
-async def test_litellm_through_the_router(router: Router) -> None:
+async def test_litellm_through_the_router(router: Router, monkeypatch) -> None:
+    # LiteLLM's price table from its wheel, not fetched from GitHub (no network in tests).
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
     response = await litellm.acompletion(
         model="openai/cascade",
         api_base=router.base_url,
@@ -159,3 +162,19 @@ async def test_litellm_through_the_router(router: Router) -> None:
     )
     assert "def add" in response.choices[0].message.content
     assert response.usage.completion_tokens > 0
+
+
+async def test_a_natural_language_task_is_named_by_the_first_tier(router: Router) -> None:
+    task = "Write a Python function that returns the larger of two numbers."
+    async with _client(router) as client:
+        answer = await client.chat.completions.create(
+            model="cascade", messages=[{"role": "user", "content": task}], seed=1
+        )
+    path = answer.model_extra["codecascade"]
+    if path["entry_point"]:  # S's answer defined a function: the cascade ran on it
+        assert path["naming"]["tier"] == "S" and path["naming"]["completion_tokens"] > 0
+        assert f"def {path['entry_point']}" in answer.choices[0].message.content
+    else:  # it did not: S is also the designated tier, so its answer stands, unverified
+        assert path["naming"] is None and path["tiers"] == ["S"]
+        assert path["verified"] is False and "defines none" in path["unverified_reason"]
+    assert answer.usage.completion_tokens > 0
