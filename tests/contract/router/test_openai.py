@@ -7,11 +7,13 @@ three ports are doubles (tests/contract/router/openai_harness.py)."""
 from __future__ import annotations
 
 import json
+import socket
 
 import httpx
 import openai
 import pytest
 
+from codecascade.router.openai.server import _bind
 from codecascade.router.policy import CascadePolicy, TierPolicy
 from codecascade.tenancy.tenants import RateLimits, Tenant
 from codecascade.tierclient.errors import TierUnavailable
@@ -323,3 +325,14 @@ async def test_litellm_calls_the_router_as_an_openai_compatible_provider(
         )
     assert response.choices[0].message.content == f"# S\n{CODE}"
     assert response.usage.total_tokens == 135
+
+
+def test_the_http_port_turns_nagle_off() -> None:
+    """With Nagle on, every request after the first on a keep-alive connection waited ~40 ms
+    for the delayed ACK between the response's head and body (measured: p50 48 ms -> 3.6 ms)."""
+    listening = _bind("127.0.0.1", 0)
+    try:
+        assert listening.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        assert listening.proto == socket.IPPROTO_TCP  # so asyncio sets it on each connection
+    finally:
+        listening.close()
