@@ -151,7 +151,7 @@ class PeerEcho:
         async def peer(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
             return context.peer().encode()
 
-        handler = grpc.unary_unary_rpc_method_handler(peer)
+        handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(peer)
         server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler("test.PeerEcho", {"Peer": handler}),)
         )
@@ -171,7 +171,9 @@ async def test_servers_age_connections_so_clients_reconnect() -> None:
     settings = SandboxSettings(grpc_port=0, max_connection_age_s=0.2, max_connection_age_grace_s=1)
     async with running_server(settings, PeerEcho()) as running:
         async with open_channel(running.address) as channel:
-            call = channel.unary_unary("/test.PeerEcho/Peer")
+            call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+                "/test.PeerEcho/Peer"
+            )
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 20
             peers: list[bytes] = []
