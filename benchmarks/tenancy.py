@@ -21,95 +21,29 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
-import grpc
+from edge_harness import PROMPT, InstantTier, RouterService, write_open_tenant
 
 from codecascade.cli.supervisor import free_port
-from codecascade.core.task import Problem
-from codecascade.core.usage import Usage
 from codecascade.mesh.channels import open_channel
 from codecascade.mesh.server import running_server
 from codecascade.mesh.settings import ServiceSettings
 from codecascade.router.cascade import Cascade
 from codecascade.router.metering import WorstCase
 from codecascade.router.policy import CascadePolicy, TierPolicy
-from codecascade.router.ports import AssertSet, Candidates, Execution
 from codecascade.router.servicer import CascadeServicer
 from codecascade.tenancy.edge import Edge
-from codecascade.tenancy.keys import hash_key, new_key, new_key_id
 from codecascade.tenancy.ledger import Ledger, LedgerStore
 from codecascade.tenancy.memory import MemoryStore
 from codecascade.tenancy.ratelimit import RateGate, RateLimiter
 from codecascade.tenancy.redis_limits import RedisRateLimiter
 from codecascade.tenancy.redis_store import RedisStore
 from codecascade.tenancy.tenants import (
-    ApiKey,
-    Budget,
-    Organisation,
-    RateLimits,
-    Tenant,
     TenantDirectory,
-    TenantsFile,
-    write_tenants,
 )
 from codecascade.v1 import cascade_service_pb2 as pb
 from codecascade.v1 import cascade_service_pb2_grpc as pb_grpc
-
-PROMPT = "def f(x):\n    '''Identity.'''\n"
-
-
-class _Instant:
-    """All three cascade ports, answering at once (k = 0 uses only the first)."""
-
-    async def write_solutions(
-        self, tier: TierPolicy, problem: Problem, *, seed: int | None, timeout_s: float
-    ) -> Candidates:
-        return Candidates(("def f(x):\n    return x\n",), Usage(10, 20, 0.00002), 0.0)
-
-    async def write_tests(
-        self, tier: TierPolicy, problem: Problem, *, seed: int | None, timeout_s: float
-    ) -> AssertSet:
-        return AssertSet((), Usage(), 0.0)
-
-    async def run_matrix(
-        self, problem: Problem, solutions: tuple[str, ...], tests: tuple[str, ...], *,
-        timeout_s: float,
-    ) -> Execution:  # fmt: skip
-        return Execution((), 0.0)
-
-
-class _Router:
-    service_names: Sequence[str] = ("codecascade.v1.CascadeService",)
-
-    def __init__(self, servicer: CascadeServicer) -> None:
-        self._servicer = servicer
-
-    def register(self, server: grpc.aio.Server) -> None:
-        pb_grpc.add_CascadeServiceServicer_to_server(self._servicer, server)
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-
-def _tenants_file(path: Path) -> str:
-    key = new_key()
-    record = ApiKey(id=new_key_id(), sha256=hash_key(key), created=datetime.now(UTC))
-    tenant = Tenant(
-        id="bench",
-        organisation="acme",
-        budget=Budget(period="day", usd=1e6, lifetime_usd=1e6),
-        rate_limits=RateLimits(requests_per_min=1e9, concurrent_requests=100),
-        keys=(record,),
-    )
-    organisation = Organisation(id="acme", budget=Budget(usd=1e6))
-    write_tenants(path, TenantsFile(organisations=(organisation,), tenants=(tenant,)))
-    return key
 
 
 async def _edge(
@@ -132,13 +66,13 @@ async def _rpc(
     path: Path, key: str, store: LedgerStore | None, limiter: RateGate, requests: int
 ) -> list[float]:
     """Generate calls, one after another, through the edge (auth off when there is no store)."""
-    ports = _Instant()
+    ports = InstantTier()
     policy = CascadePolicy(tiers=(TierPolicy(tier="S", k=0, max_tokens=100),))
     edge = Edge(TenantDirectory(path), Ledger(store), limiter) if store else None
     servicer = CascadeServicer(Cascade(policy, ports, ports, ports), edge, WorstCase({"S": 1.0}))
     metadata = (("authorization", f"Bearer {key}"),) if store else ()
     request = pb.GenerateRequest(task=pb.Task(prompt=PROMPT))
-    async with running_server(ServiceSettings(grpc_port=0), _Router(servicer)) as server:
+    async with running_server(ServiceSettings(grpc_port=0), RouterService(servicer)) as server:
         async with open_channel(server.address) as channel:
             stub = pb_grpc.CascadeServiceStub(channel)
             took = []
@@ -162,7 +96,7 @@ async def main(requests: int) -> None:
         raise SystemExit("redis-server is not installed: run scripts/setup.sh")
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "tenants.yaml"
-        key = _tenants_file(path)
+        key = write_open_tenant(path)
         _report("edge, memory", await _edge(MemoryStore(), RateLimiter(), path, key, requests))
         port = free_port()
         redis = await asyncio.create_subprocess_exec(
