@@ -186,8 +186,8 @@ class RouterService:
             test_tokens_overhead=settings.test_tokens_overhead,
             test_tokens_per_line=settings.test_tokens_per_line,
         )
-        self._testsynth = open_channel(settings.testsynth_addr)
-        self._sandbox = open_channel(settings.sandbox_addr)
+        self._testsynth = open_channel(settings.testsynth_addr, options=settings.channel_options())
+        self._sandbox = open_channel(settings.sandbox_addr, options=settings.channel_options())
         self.cascade = Cascade(
             policy,
             TierSolutionWriter(tiers),

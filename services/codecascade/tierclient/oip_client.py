@@ -5,6 +5,12 @@ Each attempt carries the time left as its gRPC deadline (so the server can give 
 also bounded locally (`RetryingTierClient`), so a server that stops answering can never hold the
 caller past its deadline. A server killed mid-request resets the connection: gRPC reports
 UNAVAILABLE at once, which is retried and then surfaced as `TierUnavailable` with the detail.
+
+Load spreading (docs/load-balancing.md): the client dials like a mesh channel,
+`codecascade.mesh.channels.channel_target(address)` (a plain `host:port` becomes `dns:///host:port`,
+every address behind a headless Service a backend) with the mesh's load-balancing policy
+(`round_robin` unless GRPC_LB_POLICY says otherwise), so calls spread over a tier's replicas
+instead of all going to the one pod tritonclient's default `pick_first` connects to.
 """
 
 from __future__ import annotations
@@ -17,13 +23,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from tritonclient.grpc import InferInput, InferResult
+from tritonclient.grpc import MAX_GRPC_MESSAGE_SIZE, InferInput, InferResult, KeepAliveOptions
 from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
 
 from codecascade.core.errors import CascadeError
 from codecascade.core.sampling import PromptFormat, SamplingParams
 from codecascade.core.tiers import TierSpec
+from codecascade.mesh.channels import ChannelOptions, channel_arguments, channel_target
 from codecascade.tierclient.base import Parsed, RetryingTierClient
 from codecascade.tierclient.errors import (
     TierDeadlineExceeded,
@@ -34,7 +41,7 @@ from codecascade.tierclient.errors import (
     TierUnavailable,
 )
 
-__all__ = ["OipTierClient", "sampling_parameters_json"]
+__all__ = ["OipTierClient", "oip_channel_args", "sampling_parameters_json"]
 
 _STATUS_ERRORS: dict[str, type[CascadeError]] = {
     "StatusCode.UNAVAILABLE": TierUnavailable,
@@ -58,6 +65,31 @@ def sampling_parameters_json(params: SamplingParams) -> str:
     if params.seed is not None:
         body["seed"] = params.seed
     return json.dumps(body)
+
+
+def oip_channel_args(options: ChannelOptions | None = None) -> list[tuple[str, str | int]]:
+    """tritonclient's `channel_args` for a tier: tritonclient's own defaults plus the mesh's
+    load balancing.
+
+    `channel_args` replaces the list tritonclient builds when it is not given, so that list is
+    rebuilt here first, as tritonclient 2.73 writes it: its message size limit (INT32_MAX both
+    ways; a tier's reply is not held to the mesh's `max_message_bytes`) and its keepalive
+    defaults (`KeepAliveOptions()`). The mesh's arguments for `options` (default
+    `ChannelOptions()`: round_robin) add what tritonclient does not set, the policy
+    (`grpc.lb_policy_name`) and the default service config; each key appears once.
+    """
+    keepalive = KeepAliveOptions()
+    arguments: dict[str, str | int] = {
+        "grpc.max_send_message_length": MAX_GRPC_MESSAGE_SIZE,
+        "grpc.max_receive_message_length": MAX_GRPC_MESSAGE_SIZE,
+        "grpc.keepalive_time_ms": keepalive.keepalive_time_ms,
+        "grpc.keepalive_timeout_ms": keepalive.keepalive_timeout_ms,
+        "grpc.keepalive_permit_without_calls": keepalive.keepalive_permit_without_calls,
+        "grpc.http2.max_pings_without_data": keepalive.http2_max_pings_without_data,
+    }
+    for key, value in channel_arguments(options if options is not None else ChannelOptions()):
+        arguments.setdefault(key, value)
+    return list(arguments.items())
 
 
 def _bytes_input(name: str, value: str) -> InferInput:
@@ -91,16 +123,30 @@ def _ints(array: npt.NDArray[Any] | None) -> tuple[int, ...]:
 
 
 class OipTierClient(RetryingTierClient[InferResult]):
-    """A `TierClient` for any OIP v2 gRPC server with Triton's LLM tensor names."""
+    """A `TierClient` for any OIP v2 gRPC server with Triton's LLM tensor names.
 
-    def __init__(self, spec: TierSpec, *, clock: Callable[[], float] = time.monotonic) -> None:
+    `channel_options` (a service's `settings.channel_options()`; default `ChannelOptions()`,
+    round_robin) picks the load-balancing policy over the tier's addresses; message sizes and
+    keepalive stay tritonclient's (`oip_channel_args`).
+    """
+
+    def __init__(
+        self,
+        spec: TierSpec,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        channel_options: ChannelOptions | None = None,
+    ) -> None:
         super().__init__(spec, clock=clock)
+        self._channel_args = oip_channel_args(channel_options)
         self._grpc: InferenceServerClient | None = None
 
     def _client(self) -> InferenceServerClient:
         # Created on first use, inside the running event loop that grpc.aio binds it to.
         if self._grpc is None:
-            self._grpc = InferenceServerClient(url=self._spec.address)
+            self._grpc = InferenceServerClient(
+                url=channel_target(self._spec.address), channel_args=self._channel_args
+            )
         return self._grpc
 
     async def _send(
