@@ -13,7 +13,12 @@ from codecascade.tierclient.connect import connect_registry
 
 def _build(settings: RouterSettings, registry: CollectorRegistry) -> RouterService:
     policy = CascadePolicy.load(settings.policy_file)
-    return RouterService(settings, policy, connect_registry(settings.tiers), registry=registry)
+    return RouterService(
+        settings,
+        policy,
+        connect_registry(settings.tiers, settings.channel_options()),
+        registry=registry,
+    )
 
 
 def main() -> int:

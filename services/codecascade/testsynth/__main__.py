@@ -13,7 +13,9 @@ def main() -> int:
     return run_service(
         "codecascade-testsynth",
         SynthesisSettings,
-        lambda settings, _registry: SynthesisService(settings, connect_registry(settings.tiers)),
+        lambda settings, _registry: SynthesisService(
+            settings, connect_registry(settings.tiers, settings.channel_options())
+        ),
     )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from codecascade.core.errors import InvalidInput
 from codecascade.core.tiers import TierSpec
+from codecascade.mesh.channels import ChannelOptions
 from codecascade.tierclient.client import TierClient
 from codecascade.tierclient.registry import TierRegistry
 from codecascade.tierclient.tracing import TracedTierClient
@@ -17,18 +18,24 @@ from codecascade.tierclient.tracing import TracedTierClient
 __all__ = ["connect", "connect_registry"]
 
 
-def connect(spec: TierSpec) -> TierClient:
-    """A client for `spec`; imports only the protocol library that tier needs."""
+def connect(spec: TierSpec, channel_options: ChannelOptions | None = None) -> TierClient:
+    """A client for `spec`; imports only the protocol library that tier needs.
+
+    `channel_options` (the service's GRPC_LB_POLICY and message size) shape OIP v2 channels;
+    None keeps the mesh defaults (round_robin over every address the name resolves to).
+    """
     if spec.protocol == "oip-grpc":
         from codecascade.tierclient.oip_client import OipTierClient
 
-        return OipTierClient(spec)
+        return OipTierClient(spec, channel_options=channel_options)
     from codecascade.tierclient.openai_client import OpenAITierClient
 
     return OpenAITierClient(spec)
 
 
-def connect_registry(specs: Sequence[TierSpec]) -> TierRegistry:
+def connect_registry(
+    specs: Sequence[TierSpec], channel_options: ChannelOptions | None = None
+) -> TierRegistry:
     """Clients for every configured tier, each traced with GenAI inference spans.
 
     Raises InvalidInput for a tier without an address: only `cascade up` serves such a tier
@@ -37,4 +44,5 @@ def connect_registry(specs: Sequence[TierSpec]) -> TierRegistry:
     missing = [s.name for s in specs if not s.address]
     if missing:
         raise InvalidInput(f"tiers {', '.join(missing)} have no address to connect to")
-    return TierRegistry(specs, {s.name: TracedTierClient(connect(s)) for s in specs})
+    clients = {s.name: TracedTierClient(connect(s, channel_options)) for s in specs}
+    return TierRegistry(specs, clients)
