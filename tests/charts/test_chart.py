@@ -488,9 +488,15 @@ def test_values_defaults_equal_the_code_defaults() -> None:
         fields = settings_type.model_fields
         for key, value in values[component]["settings"].items():
             assert key in fields, f"{component}.settings.{key} is no setting of {settings_type}"
-            assert fields[key].default == value, f"{component}.settings.{key}"
+            default = fields[key].get_default(call_default_factory=True)
+            assert default == value, f"{component}.settings.{key}"
         assert values[component]["grpcPort"] == fields["grpc_port"].default
         assert values[component]["shutdownGraceSeconds"] == fields["shutdown_grace_s"].default
+    router, fields = values["router"], RouterSettings.model_fields
+    assert router["tls"]["port"] == fields["tls_port"].default
+    assert router["http"]["port"] == fields["http_port"].default
+    assert router["ledger"]["store"] == fields["ledger_store"].default
+    assert router["ledger"]["redisUrl"] == fields["redis_url"].default
 
 
 def test_schema_mirrors_the_pydantic_models() -> None:
@@ -604,6 +610,12 @@ def test_template_files_are_named_kind_component(renderer: Renderer) -> None:
     kinds = {d["kind"].lower() for d in renderer(VALUE_SETS["values-prod"]).docs}
     kinds |= {d["kind"].lower() for d in renderer(()).docs}
     kinds |= {d["kind"].lower() for d in renderer(VALUE_SETS["combo-external-tiers"]).docs}
+    gateway = [
+        f"router.gateway.{r}.{k}"
+        for r in ("grpcRoute", "httpRoute")
+        for k in ("enabled=true", "parentRefs[0].name=gw")
+    ]
+    kinds |= {d["kind"].lower() for d in renderer(VALUE_SETS["combo-public-edge"], gateway).docs}
     kinds.add("poddisruptionbudget")
     short = {"poddisruptionbudget": "pdb"}
     for path in (CHART / "templates").glob("*.yaml"):

@@ -178,6 +178,42 @@ expands from the Secret-backed variable defined before it. Args: root
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- $r := .Values.router -}}
+{{- if and $r.enabled $r.tenants.enabled (gt (int $r.replicas) 1) (eq $r.ledger.store "memory") -}}
+{{- fail (printf "router.replicas is %v with router.ledger.store memory and tenants on: each replica would keep its own budgets and rate limits (a tenant could spend its budget once per replica); set router.ledger.store redis (docs/tenancy.md) or router.replicas 1" $r.replicas) -}}
+{{- end -}}
+{{- if and $r.enabled $r.tenants.enabled (not $r.tenants.existingSecret) (not $r.tenants.file) -}}
+{{- fail "router.tenants.enabled needs router.tenants.existingSecret (a Secret holding the tenants file) or router.tenants.file" -}}
+{{- end -}}
+{{- if and $r.enabled $r.tls.enabled (not $r.tls.secretName) -}}
+{{- fail "router.tls.enabled needs router.tls.secretName (a kubernetes.io/tls Secret: tls.crt, tls.key)" -}}
+{{- end -}}
+{{- if and $r.enabled $r.tls.clientCaSecret (not $r.tls.enabled) -}}
+{{- fail "router.tls.clientCaSecret (mTLS) needs router.tls.enabled and router.tls.secretName" -}}
+{{- end -}}
+{{- if and $r.enabled $r.tls.enabled (eq (int $r.tls.port) (int $r.grpcPort)) -}}
+{{- fail "router.tls.port must differ from router.grpcPort (the plain port stays for the mesh and probes)" -}}
+{{- end -}}
+{{- if and $r.enabled $r.http.port (or (eq (int $r.http.port) (int $r.grpcPort)) (and $r.tls.enabled (eq (int $r.http.port) (int $r.tls.port))) (eq (int $r.http.port) (int $r.metricsPort))) -}}
+{{- fail "router.http.port must differ from router.grpcPort, router.tls.port and router.metricsPort" -}}
+{{- end -}}
+{{- if and $r.enabled $r.ingress.http.enabled (not $r.http.port) -}}
+{{- fail "router.ingress.http.enabled needs router.http.port (0 turns the HTTP API off)" -}}
+{{- end -}}
+{{- if and $r.enabled $r.gateway.httpRoute.enabled (not $r.http.port) -}}
+{{- fail "router.gateway.httpRoute.enabled needs router.http.port (0 turns the HTTP API off)" -}}
+{{- end -}}
+{{- if and $r.enabled $r.ingress.http.enabled -}}
+{{- $timeout := index $r.ingress.http.annotations "nginx.ingress.kubernetes.io/proxy-read-timeout" | default "" -}}
+{{- if and $timeout (lt (float64 $timeout) (float64 .Values.policy.limits.max_deadline_s)) -}}
+{{- fail (printf "router.ingress.http: nginx.ingress.kubernetes.io/proxy-read-timeout (%v s) is below policy.limits.max_deadline_s (%v s): the proxy would cut long streams" $timeout .Values.policy.limits.max_deadline_s) -}}
+{{- end -}}
+{{- end -}}
+{{- range $name, $_ := $r.policies -}}
+{{- if eq $name "cascade" -}}
+{{- fail "router.policies: `cascade` is the router's own policy (`policy:`); name the others differently" -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.router.enabled (not .Values.testsynth.enabled) (not .Values.router.testsynthAddr) -}}
 {{- fail "router.enabled needs testsynth.enabled or router.testsynthAddr" -}}
 {{- end -}}

@@ -113,6 +113,18 @@ spec:
               containerPort: {{ $v.metricsPort }}
               protocol: TCP
             {{- end }}
+            {{- if eq $c "router" }}
+            {{- if $v.tls.enabled }}
+            - name: tls
+              containerPort: {{ $v.tls.port }}
+              protocol: TCP
+            {{- end }}
+            {{- if $v.http.port }}
+            - name: http
+              containerPort: {{ $v.http.port }}
+              protocol: TCP
+            {{- end }}
+            {{- end }}
           env:
             - name: GRPC_HOST
               value: "0.0.0.0"
@@ -158,6 +170,9 @@ spec:
               readOnly: true
             - name: tmp
               mountPath: /tmp
+            {{- if eq $c "router" }}
+            {{- include "codecascade.routerMounts" $ctx | nindent 12 }}
+            {{- end }}
       volumes:
         - name: config
           configMap:
@@ -168,6 +183,9 @@ spec:
             medium: Memory
             {{- end }}
             sizeLimit: {{ $v.tmpSizeLimit }}
+        {{- if eq $c "router" }}
+        {{- include "codecascade.routerVolumes" $ctx | nindent 8 }}
+        {{- end }}
       {{- with $v.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}
@@ -211,7 +229,121 @@ spec:
   value: {{ default (printf "%s:%d" (include "codecascade.serviceHost" (dict "root" $root "component" "testsynth")) (int $root.Values.testsynth.grpcPort)) $root.Values.router.testsynthAddr | quote }}
 - name: SANDBOX_ADDR
   value: {{ default (printf "%s:%d" (include "codecascade.serviceHost" (dict "root" $root "component" "sandbox")) (int $root.Values.sandbox.grpcPort)) $root.Values.router.sandboxAddr | quote }}
+{{- $v := $root.Values.router }}
+{{- if $v.tenants.enabled }}
+- name: TENANTS_FILE
+  value: {{ printf "/var/run/secrets/codecascade/tenants/%s" $v.tenants.key | quote }}
+{{- end }}
+{{- if $v.tls.enabled }}
+- name: TLS_HOST
+  value: "0.0.0.0"
+- name: TLS_PORT
+  value: {{ $v.tls.port | quote }}
+- name: TLS_CERT_FILE
+  value: /var/run/secrets/codecascade/tls/tls.crt
+- name: TLS_KEY_FILE
+  value: /var/run/secrets/codecascade/tls/tls.key
+{{- if $v.tls.clientCaSecret }}
+- name: TLS_CLIENT_CA_FILE
+  value: {{ printf "/var/run/secrets/codecascade/client-ca/%s" $v.tls.clientCaKey | quote }}
+{{- end }}
+{{- end }}
+- name: LEDGER_STORE
+  value: {{ $v.ledger.store | quote }}
+{{- if eq $v.ledger.store "redis" }}
+- name: REDIS_URL
+  value: {{ $v.ledger.redisUrl | quote }}
+{{- if $v.ledger.redisPasswordSecret.name }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.ledger.redisPasswordSecret.name }}
+      key: {{ $v.ledger.redisPasswordSecret.key }}
+{{- end }}
+{{- end }}
+{{- if $v.http.port }}
+- name: HTTP_HOST
+  value: "0.0.0.0"
+- name: HTTP_PORT
+  value: {{ $v.http.port | quote }}
+{{- else }}
+- name: HTTP_ENABLED
+  value: "false"
+{{- end }}
+{{- if $v.policies }}
+- name: POLICIES
+  value: {{ include "codecascade.policiesJson" $root | quote }}
+{{- end }}
 {{- include "codecascade.tiersEnv" . }}
+{{- end -}}
+
+{{/* Named policies: model name -> file in the mesh ConfigMap (keys are hashed: a name may hold ':'). */}}
+{{- define "codecascade.policyKey" -}}
+{{- printf "policy-%s.yaml" (sha256sum . | trunc 16) -}}
+{{- end -}}
+
+{{- define "codecascade.policiesJson" -}}
+{{- $out := dict -}}
+{{- range $name, $_ := .Values.router.policies -}}
+{{- $_ := set $out $name (printf "/etc/codecascade/%s" (include "codecascade.policyKey" $name)) -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/* The tenants file's Secret: the chart's own (router.tenants.file) or an existing one. */}}
+{{- define "codecascade.tenantsSecretName" -}}
+{{- default (printf "%s-tenants" (include "codecascade.componentName" (dict "root" .root "component" "router"))) .root.Values.router.tenants.existingSecret -}}
+{{- end -}}
+
+{{/*
+The router's Secret mounts: whole directories (never subPath), so a changed Secret reaches the
+files and the router reloads them without a restart (TENANTS_FILE, the TLS pair, the client CA).
+*/}}
+{{- define "codecascade.routerMounts" -}}
+{{- $v := .root.Values.router -}}
+{{- if $v.tenants.enabled }}
+- name: tenants
+  mountPath: /var/run/secrets/codecascade/tenants
+  readOnly: true
+{{- end }}
+{{- if $v.tls.enabled }}
+- name: tls
+  mountPath: /var/run/secrets/codecascade/tls
+  readOnly: true
+{{- if $v.tls.clientCaSecret }}
+- name: client-ca
+  mountPath: /var/run/secrets/codecascade/client-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "codecascade.routerVolumes" -}}
+{{- $v := .root.Values.router -}}
+{{- if $v.tenants.enabled }}
+- name: tenants
+  secret:
+    secretName: {{ include "codecascade.tenantsSecretName" . }}
+    items:
+      - key: {{ $v.tenants.key }}
+        path: {{ $v.tenants.key }}
+{{- end }}
+{{- if $v.tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ $v.tls.secretName }}
+    items:
+      - {key: tls.crt, path: tls.crt}
+      - {key: tls.key, path: tls.key}
+{{- if $v.tls.clientCaSecret }}
+- name: client-ca
+  secret:
+    secretName: {{ $v.tls.clientCaSecret }}
+    items:
+      - key: {{ $v.tls.clientCaKey }}
+        path: {{ $v.tls.clientCaKey }}
+{{- end }}
+{{- end }}
 {{- end -}}
 
 {{- define "codecascade.testsynthEnv" -}}
@@ -249,6 +381,22 @@ spec:
       port: {{ $v.metricsPort }}
       targetPort: metrics
       protocol: TCP
+    {{- end }}
+    {{- if eq .component "router" }}
+    {{- if $v.tls.enabled }}
+    - name: tls
+      port: {{ $v.tls.port }}
+      targetPort: tls
+      protocol: TCP
+      appProtocol: grpc
+    {{- end }}
+    {{- if $v.http.port }}
+    - name: http
+      port: {{ $v.http.port }}
+      targetPort: http
+      protocol: TCP
+      appProtocol: http
+    {{- end }}
     {{- end }}
 {{- end -}}
 

@@ -97,11 +97,29 @@ spec:
       ports:
         - port: {{ $v.grpcPort }}
           protocol: TCP
+        {{- if $v.tls.enabled }}
+        - port: {{ $v.tls.port }}
+          protocol: TCP
+        {{- end }}
+        {{- if $v.http.port }}
+        - port: {{ $v.http.port }}
+          protocol: TCP
+        {{- end }}
     {{- with include "codecascade.metricsIngress" . | trim }}
     {{- . | nindent 4 }}
     {{- end }}
   egress:
     {{- include "codecascade.dnsEgress" . | nindent 4 }}
+    {{- if eq $v.ledger.store "redis" }}
+    {{- $port := regexFind "[0-9]+$" (regexFind ":[0-9]+" (regexReplaceAll "^[a-z]+://([^@/]*@)?" $v.ledger.redisUrl "")) | default "6379" }}
+    - {{- with $v.ledger.redisEgressTo }}
+      to:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      ports:
+        - port: {{ $port }}
+          protocol: TCP
+    {{- end }}
     - to:
         {{- include "codecascade.peer" (dict "root" $root "component" "testsynth") | nindent 8 }}
       ports:
