@@ -25,6 +25,7 @@ import base64
 import json
 import re
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -217,9 +218,51 @@ def _namespace(cluster: Cluster) -> str:
     return name
 
 
+PUBLIC_EDGE = "public-edge.yaml"
+
+
+def _public_edge_secrets(cluster: Cluster, ns: str) -> None:
+    """The Secrets docs/deploy.md ("The public edge") has the operator create out of band: the
+    tenants file, the TLS pair (a real self-signed one), the client CA (mTLS), Redis's password."""
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=router.codecascade", "-keyout", "tls.key", "-out", "tls.crt"],
+            cwd=tmp, check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        crt, key = (Path(tmp, name).read_text() for name in ("tls.crt", "tls.key"))
+    tenants = {"version": 1, "tenants": []}
+    cluster.apply(
+        yaml.safe_dump_all(
+            [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": name, "namespace": ns},
+                    "type": kind,
+                    "stringData": data,
+                }
+                for name, kind, data in (
+                    ("codecascade-tenants", "Opaque", {"tenants.yaml": yaml.safe_dump(tenants)}),
+                    (
+                        "codecascade-router-tls",
+                        "kubernetes.io/tls",
+                        {"tls.crt": crt, "tls.key": key},
+                    ),
+                    ("codecascade-client-ca", "Opaque", {"ca.crt": crt}),
+                    ("codecascade-redis", "Opaque", {"password": uuid.uuid4().hex}),
+                )
+            ]
+        )
+    )
+
+
 def _prerequisites(cluster: Cluster, ns: str, values: Path | None) -> None:
     """What the docs say an operator creates before installing: the Triton model-repository claim
-    of values-prod (bound to a static PV so the scheduler can place the pods)."""
+    of values-prod (bound to a static PV so the scheduler can place the pods), the public edge's
+    Secrets."""
+    if values is not None and values.name == PUBLIC_EDGE:
+        _public_edge_secrets(cluster, ns)
     if values is None or "triton-model-repository" not in values.read_text():
         return
     cluster.apply(f"""
@@ -443,6 +486,44 @@ def test_every_deployment_rolls_out_on_the_right_nodes(release: Release) -> None
             ) == status.get("expectedPods")
 
         wait_until(f"PDB {pdb['metadata']['name']} sees healthy pods", observed, timeout=60)
+
+
+def test_public_edge_ports_reach_ready_router_pods(release: Release) -> None:
+    """With tenants, TLS (mTLS), the Redis ledger and the HTTP API on, the router rolls out with
+    the Secrets mounted and its Service's tls and http ports reach ready endpoints."""
+    if release.values is None or release.values.name != PUBLIC_EDGE:
+        pytest.skip("public-edge values only")
+    cluster, ns = release.cluster, release.namespace
+    release_router = f"{RELEASE}-router"
+    cluster.kubectl(
+        "rollout", "status", f"deployment/{release_router}", "-n", ns, "--timeout=180s", timeout=200
+    )
+    deploy = cluster.get_json("deployment", release_router, "-n", ns)
+    pod = deploy["spec"]["template"]["spec"]
+    secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert secrets == {"codecascade-tenants", "codecascade-router-tls", "codecascade-client-ca"}
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["LEDGER_STORE"]["value"] == "redis"
+    assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "codecascade-redis"
+    assert deploy["status"].get("readyReplicas") == deploy["spec"]["replicas"] == 2
+
+    def ready_ports() -> set[str] | None:
+        slices = cluster.get_json(
+            "endpointslices", "-n", ns, "-l", f"kubernetes.io/service-name={release_router}"
+        )["items"]
+        ready = [
+            e
+            for s in slices
+            for e in s.get("endpoints") or []
+            if (e.get("conditions") or {}).get("ready")
+        ]
+        ports = {p["name"] for s in slices for p in s.get("ports") or []}
+        return ports if len(ready) == 2 and {"tls", "http"} <= ports else None
+
+    assert {"grpc", "tls", "http"} <= wait_until("router endpoints on tls and http", ready_ports)
+    ingress = cluster.get_json("ingress", f"{release_router}-http", "-n", ns)
+    notes = ingress["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
 
 
 def test_gpu_tiers_are_placed_on_gpu_nodes_only(release: Release) -> None:
