@@ -9,7 +9,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 # Names that look like attributes but are tracer/logger names.
-NOT_ATTRIBUTES = {"codecascade.cli", "codecascade.mesh", "codecascade.router", "codecascade.tiers"}
+# Tracer scope names, not attributes.
+NOT_ATTRIBUTES = {
+    "codecascade.cli",
+    "codecascade.mesh",
+    "codecascade.router",
+    "codecascade.router.openai",
+    "codecascade.tiers",
+}
 
 
 def _declared() -> set[str]:
