@@ -17,14 +17,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
-import redis.asyncio as redis
-from redis.exceptions import RedisError
-
-from codecascade.tenancy.errors import LedgerUnavailable
 from codecascade.tenancy.ratelimit import Slot, refusal
+from codecascade.tenancy.redis_client import FailClosed, open_client
 from codecascade.tenancy.redis_store import DEFAULT_PREFIX
 from codecascade.tenancy.tenants import RateLimits
 
@@ -122,24 +118,13 @@ class RedisRateLimiter:
         self._prefix = prefix
         self._clock = clock
         self._margin_s = margin_s
-        self._client = redis.Redis.from_url(
-            url,
-            password=password,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            decode_responses=True,
+        self._client = open_client(url, password=password, timeout_s=timeout_s)
+        self._call = FailClosed(
+            f"the rate limits (Redis at {url}) are unreachable, so no call can be admitted "
+            "and none is let through"
         )
         self._admit = self._client.register_script(_ADMIT)
         self._tokens = self._client.register_script(_TOKENS)
-
-    async def _call(self, pending: Awaitable[Any]) -> Any:
-        try:
-            return await pending
-        except (RedisError, OSError) as exc:
-            raise LedgerUnavailable(
-                f"the rate limits (Redis at {self.url}) are unreachable, so no call can be "
-                f"admitted and none is let through: {exc.__class__.__name__}: {exc}"
-            ) from exc
 
     async def admit(self, tenant: str, limits: RateLimits, *, hold_s: float = 600.0) -> Slot:
         base = f"{self._prefix}rate:{tenant}:"

@@ -22,11 +22,8 @@ import json
 from collections.abc import Awaitable, Sequence
 from typing import Any, cast
 
-import redis.asyncio as redis
-from redis.exceptions import RedisError
-
-from codecascade.tenancy.errors import LedgerUnavailable
 from codecascade.tenancy.ledger import Account, Balance, Refusal
+from codecascade.tenancy.redis_client import FailClosed, open_client
 
 __all__ = ["DEFAULT_PREFIX", "RedisStore"]
 
@@ -116,29 +113,13 @@ class RedisStore:
     ) -> None:
         self.url = url
         self._prefix = prefix
-        self._client = redis.Redis.from_url(
-            url,
-            password=password,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            decode_responses=True,
+        self._client = open_client(url, password=password, timeout_s=timeout_s)
+        self._call = FailClosed(
+            f"the budget ledger (Redis at {url}) is unreachable, so no call can be metered "
+            "and none is let through"
         )
         self._reserve = self._client.register_script(_RESERVE)
         self._settle = self._client.register_script(_SETTLE)
-
-    def _unavailable(self, exc: Exception) -> LedgerUnavailable:
-        return LedgerUnavailable(
-            f"the budget ledger (Redis at {self.url}) is unreachable, so no call can be "
-            f"metered and none is let through: {exc.__class__.__name__}: {exc}"
-        )
-
-    async def _call(self, pending: Awaitable[Any]) -> Any:
-        try:
-            return await pending
-        except RedisError as exc:
-            raise self._unavailable(exc) from exc
-        except OSError as exc:
-            raise self._unavailable(exc) from exc
 
     async def ping(self) -> None:
         await self._call(cast(Awaitable[Any], self._client.ping()))
