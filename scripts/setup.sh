@@ -32,6 +32,9 @@ command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 # The tenancy ledger's shared store; its tests start their own on a free loopback port.
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# Prometheus (and promtool): the autoscaler's signal source, `cascade up --observe`, and the
+# tests that evaluate the dashboard and alert expressions against live metrics.
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
