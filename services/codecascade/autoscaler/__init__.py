@@ -1,0 +1,1 @@
+"""The autoscaler: each tier above the first scaled on the escalation traffic into it."""
