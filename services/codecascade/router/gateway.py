@@ -220,6 +220,7 @@ class Gateway:
             yield Admitted(self, caller, slot)
         finally:
             await _released(slot)
+            await self._record_budgets(caller)
 
     @contextmanager
     def counted(self) -> Iterator[Callable[[float], None]]:
@@ -235,6 +236,22 @@ class Gateway:
             self._count("internal", 0.0)
             raise
         self._count("ok", sum(cost))
+
+    async def _record_budgets(self, caller: Caller) -> None:
+        """The budget gauges after a request of a budgeted caller: one store read, so the
+        near-exhaustion alert sees spend as it happens; a store that cannot be read leaves the
+        gauges as they were (the request's outcome is already decided)."""
+        if self._metrics is None or (
+            caller.tenant.budget is None
+            and (caller.organisation is None or caller.organisation.budget is None)
+        ):
+            return
+        try:
+            balances = await self.edge.ledger.balances(caller)
+        except LedgerUnavailable as exc:
+            _log.warning("budget gauges not updated: %s", exc)
+            return
+        self._metrics.record_balances(caller, balances)
 
     def _count(self, outcome: str, cost_usd: float) -> None:
         if self._metrics is None:

@@ -2,18 +2,28 @@
 
 `RouterMetrics.observe` is an observer the cascade is built with: escalations, answers by tier,
 tokens, cost and time per tier are counted from the events the cascade emits, never from inside
-its decision code. Escalations and tier latency carry the request's trace id as an OpenMetrics
-exemplar, so a spike on a dashboard leads to a trace that shows why.
+its decision code. Escalations, tier latency and accepted scores carry the request's trace id as
+an OpenMetrics exemplar, so a spike on a dashboard leads to a trace that shows why. The chart's
+dashboard and alert rules (charts/codecascade/dashboards, rules) read exactly these series.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from codecascade.mesh.metrics import trace_exemplar
-from codecascade.router.events import Answered, CascadeEvent, EscalatedEvent, TierFinished
+from codecascade.router.events import (
+    Answered,
+    CascadeEvent,
+    Decision,
+    EscalatedEvent,
+    TierFinished,
+)
+from codecascade.tenancy.ledger import Balance, to_usd
+from codecascade.tenancy.tenants import Caller
 
 __all__ = ["RouterMetrics", "TenantMetrics"]
 
@@ -25,6 +35,8 @@ class RouterMetrics:
     cost: Counter
     tokens: Counter
     tier_seconds: Histogram
+    attempts: Counter
+    accepted_score: Histogram
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> RouterMetrics:
@@ -60,6 +72,24 @@ class RouterMetrics:
                 registry=registry,
                 buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320),
             ),
+            # Every tier call, by how it ended (the attempt's reason code: accepted,
+            # below_threshold, tier_unavailable, ...): the traffic a tier receives, and the
+            # tier-down alert's evidence that the router is sending to a tier that does not answer.
+            attempts=Counter(
+                "codecascade_tier_attempts",
+                "Tier attempts finished, by tier and reason code (accepted, tier_unavailable, ...)",
+                ["tier", "reason"],
+                registry=registry,
+            ),
+            # Where accepted answers sit above θ: mass piling up just over the threshold means
+            # the policy accepts on thin agreement (docs/dashboards.md).
+            accepted_score=Histogram(
+                "codecascade_accepted_score",
+                "Agreement score of tier attempts accepted at or above their threshold, by tier.",
+                ["tier"],
+                registry=registry,
+                buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0),
+            ),
         )
 
     async def observe(self, event: CascadeEvent) -> None:
@@ -78,9 +108,13 @@ class RouterMetrics:
             self.cost.labels(attempt.tier).inc(usage.cost_usd)
             self.tokens.labels(attempt.tier, "input").inc(usage.prompt_tokens)
             self.tokens.labels(attempt.tier, "output").inc(usage.completion_tokens)
+            exemplar = trace_exemplar()
             self.tier_seconds.labels(attempt.tier, attempt.decision.name.lower()).observe(
-                attempt.elapsed_s, exemplar=trace_exemplar()
+                attempt.elapsed_s, exemplar=exemplar
             )
+            self.attempts.labels(attempt.tier, attempt.reason_code or "none").inc()
+            if attempt.decision is Decision.ACCEPTED:
+                self.accepted_score.labels(attempt.tier).observe(attempt.score, exemplar=exemplar)
         elif isinstance(event, Answered):
             result = event.result
             self.requests.labels(result.tier, result.decision.name.lower()).inc()
@@ -96,6 +130,8 @@ class TenantMetrics:
 
     requests: Counter
     cost: Counter
+    budget_spent: Gauge
+    budget_limit: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> TenantMetrics:
@@ -112,9 +148,42 @@ class TenantMetrics:
                 ["tenant"],
                 registry=registry,
             ),
+            # The ledger's balances as of the owner's last request (a store read after each
+            # request of a budgeted tenant; nothing polls the store). `owner` is the tenant or
+            # the organisation, `scope` the account (tenant_period, organisation_lifetime, ...).
+            budget_spent=Gauge(
+                "codecascade_budget_spent_usd",
+                "Dollars spent plus reserved in flight on a budget, as of its last request.",
+                ["owner", "scope"],
+                registry=registry,
+            ),
+            budget_limit=Gauge(
+                "codecascade_budget_limit_usd",
+                "The budget's limit in dollars (accounts with a limit only).",
+                ["owner", "scope"],
+                registry=registry,
+            ),
         )
 
     def record(self, tenant: str, outcome: str, cost_usd: float = 0.0) -> None:
         self.requests.labels(tenant, outcome).inc()
         if cost_usd:
             self.cost.labels(tenant).inc(cost_usd)
+
+    def record_balances(self, caller: Caller, balances: Sequence[Balance]) -> None:
+        """Sets the budget gauges of `caller`'s limited accounts (unlimited ones have no series:
+        a ratio to infinity alerts on nothing)."""
+        for balance in balances:
+            account = balance.account
+            if balance.remaining is None:
+                continue
+            organisation = caller.organisation
+            owner = (
+                organisation.id
+                if account.scope.startswith("organisation") and organisation is not None
+                else caller.tenant.id
+            )
+            self.budget_spent.labels(owner, account.scope).set(
+                to_usd(balance.spent + balance.reserved)
+            )
+            self.budget_limit.labels(owner, account.scope).set(to_usd(account.limit))

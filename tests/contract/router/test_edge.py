@@ -369,6 +369,10 @@ async def test_per_tenant_metrics(tmp_path) -> None:
         == 1
     )
     assert value("codecascade_tenant_requests_total", tenant="made-up", outcome="ok") == 0
+    # The budget gauges the near-exhaustion alert reads: the ledger as of the last request.
+    scope = {"owner": "t", "scope": "tenant_period"}
+    assert value("codecascade_budget_spent_usd", **scope) == pytest.approx(0.02)
+    assert value("codecascade_budget_limit_usd", **scope) == pytest.approx(0.11)
 
 
 async def test_a_tenant_runs_its_own_policy_and_tier_ceiling(tmp_path) -> None:

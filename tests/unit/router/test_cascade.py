@@ -103,6 +103,11 @@ async def test_escalates_below_threshold_and_records_everything() -> None:
         == 1
     )
     assert registry.get_sample_value("codecascade_cost_usd_total", {"tier": "S"}) > 0
+    attempts = {"tier": "S", "reason": "below_threshold"}
+    assert registry.get_sample_value("codecascade_tier_attempts_total", attempts) == 1
+    accepted = {"tier": "M", "le": "1.0"}
+    assert registry.get_sample_value("codecascade_accepted_score_bucket", accepted) == 1
+    assert registry.get_sample_value("codecascade_accepted_score_count", {"tier": "S"}) is None
     spans = {s.name: s for s in exporter.get_finished_spans()}
     workflow = spans["invoke_workflow codecascade"]
     assert [e.name for e in workflow.events] == ["codecascade.escalation"]
