@@ -51,6 +51,7 @@ __all__ = [
     "generation_cost",
     "grid_ks",
     "grid_ls",
+    "line_share",
     "tier_outcome",
     "tier_settings",
 ]
@@ -157,6 +158,7 @@ class TierOutcome:
     tokens: float
     cpu_s: float
     answer: int = -1  # the cache row of the answer (samples, then greedy); -1 when not known
+    wall_s: float = 0.0  # the tier's measured wall time for those calls (the autoscaler benchmark)
 
     def accepts(self, theta: float) -> bool:
         """Whether an earlier tier stops here at θ: the rule the router applies (core.decision)."""
@@ -169,11 +171,17 @@ def generation_cost(generation: AssertGeneration, lines: int) -> tuple[float, fl
     The cache generated l_max lines once; a request for fewer would have stopped after the first
     `lines` asserts, so its cost is the generation's scaled by their share of the asserts' text.
     """
+    share = line_share(generation, lines)
+    return generation.tokens * share, generation.cpu_s * share
+
+
+def line_share(generation: AssertGeneration, lines: int) -> float:
+    """The share of a generation of l_max lines that a request for `lines` would have made: its
+    first `lines` asserts' share of the asserts' text (1.0 when it kept no more than that)."""
     kept = generation.asserts
     if lines >= len(kept):
-        return float(generation.tokens), generation.cpu_s
-    share = sum(map(len, kept[:lines])) / max(sum(map(len, kept)), 1)
-    return generation.tokens * share, generation.cpu_s * share
+        return 1.0
+    return sum(map(len, kept[:lines])) / max(sum(map(len, kept)), 1)
 
 
 def _selected_columns(
@@ -210,8 +218,9 @@ def tier_outcome(
     greedy_row = len(gen.samples)
     if k == 0:
         correct = exe.hidden[greedy_row] == "1"
+        greedy = gen.greedy
         return TierOutcome(
-            1.0, False, correct, float(gen.greedy.tokens), gen.greedy.cpu_s, greedy_row
+            1.0, False, correct, float(greedy.tokens), greedy.cpu_s, greedy_row, greedy.wall_s
         )
     if k == 1:
         rows = [greedy_row]
@@ -236,10 +245,12 @@ def tier_outcome(
     answer = rows[scored.best_solution] if scored.best_solution >= 0 else rows[0]
     tokens = float(sum(c.tokens for c in calls))
     cpu = sum(c.cpu_s for c in calls)
+    wall = sum(c.wall_s for c in calls)
     for generation, _ in generations:
         test_tokens, test_cpu = generation_cost(generation, lines)
         tokens += test_tokens
         cpu += test_cpu
+        wall += generation.wall_s * line_share(generation, lines)
     return TierOutcome(
         score=scored.score,
         passed_any=scored.best_solution >= 0,
@@ -247,6 +258,7 @@ def tier_outcome(
         tokens=tokens,
         cpu_s=cpu,
         answer=answer,
+        wall_s=wall,
     )
 
 

@@ -213,3 +213,26 @@ def test_settings_offer_t_at_k_max_for_smaller_sampled_k() -> None:
     assert TierSetting(5, 2) in final and TierSetting(5, 2, 1.0, 5) not in final
     assert all(s.t == 0 for s in tier_settings(5, 2, last=False) if s.k == 1)
     assert TierSetting(3, 2, 0.5, 5).label(last=False) == "k3 t5 l2 θ0.5"
+
+
+def test_wall_seconds_follow_the_calls_and_the_test_lines_used() -> None:
+    # The autoscaler benchmark's service times: answer calls in full, test generations scaled
+    # like their tokens (a request for fewer lines would have stopped earlier).
+    gen, exe = _record()
+    timed = GenerationRecord(
+        **{
+            **{f: getattr(gen, f) for f in gen.__dataclass_fields__},
+            "samples": tuple(
+                Call(c.text, c.tokens, c.cpu_s, c.tokens / 5, c.code) for c in gen.samples
+            ),
+            "greedy": Call("", 5, 0.5, 1.0, "code5"),
+            "test_generations": tuple(
+                AssertGeneration(g.asserts, g.tokens, g.cpu_s, 2.0) for g in gen.test_generations
+            ),
+            "greedy_tests": AssertGeneration(gen.greedy_tests.asserts, 6, 0.6, 3.0),
+        }
+    )
+    assert tier_outcome(timed, exe, 0, 0).wall_s == pytest.approx(1.0)
+    assert tier_outcome(timed, exe, 1, 1).wall_s == pytest.approx(1.0 + 1.5)
+    # 60 answer tokens / 5 = 12 s; gens 0 and 1 half their text, gen 2 (one assert) all of it.
+    assert tier_outcome(timed, exe, 3, 1).wall_s == pytest.approx(12.0 + 1.0 + 1.0 + 2.0)
