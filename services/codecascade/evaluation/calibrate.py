@@ -19,7 +19,7 @@ from codecascade.evaluation.grid import Config, OutcomeTable, Point, TierSetting
 from codecascade.evaluation.pareto import choose, pareto_front
 from codecascade.router.policy import CascadePolicy, TierPolicy
 
-__all__ = ["Calibration", "Split", "baselines", "calibrate", "split", "to_policy"]
+__all__ = ["Calibration", "Split", "baselines", "calibrate", "split", "to_config", "to_policy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,3 +122,15 @@ def to_policy(
             )
         )
     return CascadePolicy(tiers=tuple(entries), description=description)
+
+
+def to_config(policy: CascadePolicy) -> Config:
+    """The grid point a policy file describes, the inverse of `to_policy`: what the replay test
+    and the autoscaler benchmark evaluate a calibrated policy with."""
+    return Config(
+        tuple(
+            (t.tier, TierSetting(t.k, t.test_lines, t.threshold, t.test_generations))
+            for t in policy.tiers
+            if t.active
+        )
+    )

@@ -21,7 +21,7 @@ import pytest
 from codecascade.core.task import Problem
 from codecascade.core.usage import Usage, token_cost
 from codecascade.evaluation.cache import Call, EvalCache, ExecutionRecord, GenerationRecord
-from codecascade.evaluation.calibrate import to_policy
+from codecascade.evaluation.calibrate import to_config, to_policy
 from codecascade.evaluation.grid import (
     Config,
     OutcomeTable,
@@ -123,15 +123,6 @@ class _CachedTiers:
         return Execution(passed, 0.0)
 
 
-def _config(policy: CascadePolicy) -> Config:
-    """The grid point a policy file describes (the calibrator writes one from the other)."""
-    steps = []
-    for tier in (t for t in policy.tiers if t.active):
-        setting = TierSetting(tier.k, tier.test_lines, tier.threshold, tier.test_generations)
-        steps.append((tier.tier, setting))
-    return Config(tuple(steps))
-
-
 @dataclass(frozen=True, slots=True)
 class _Replayed:
     tiers: tuple[str, ...]
@@ -196,7 +187,7 @@ def test_the_cascade_answers_every_cached_problem_as_the_grid_says(
     tier_names = cache.settings.tier_names
     if name == CALIBRATED:
         policy = CascadePolicy.load(POLICY)
-        config = _config(policy)
+        config = to_config(policy)
         # The file is what the calibrator writes for that grid point.
         written = to_policy(config, tier_names, max_tokens=384, description=policy.description)
         assert written.tiers == policy.tiers
@@ -205,7 +196,7 @@ def test_the_cascade_answers_every_cached_problem_as_the_grid_says(
         # The policy the calibrator would write for this grid point, as the router loads it.
         policy = to_policy(config, tier_names, max_tokens=384, description=name)
         policy = CascadePolicy.from_yaml(policy.to_yaml())
-    assert _config(policy) == config
+    assert to_config(policy) == config
     tiers = config.tiers
     gens = {t: cache.generations(t) for t in tiers}
     exes = {t: cache.executions(t) for t in tiers}

@@ -15,7 +15,7 @@ from codecascade.evaluation.cache import (
     EvalSettings,
     GenerationRecord,
 )
-from codecascade.evaluation.calibrate import calibrate, split, to_policy
+from codecascade.evaluation.calibrate import calibrate, split, to_config, to_policy
 from codecascade.evaluation.errors import CacheMismatch, NothingFits
 from codecascade.evaluation.grid import Config, OutcomeTable, Point, TierOutcome, TierSetting
 from codecascade.evaluation.pareto import choose, pareto_front
@@ -91,6 +91,7 @@ def test_policy_round_trips_through_the_router_schema() -> None:
         ("M", -1, 0, -1, 1.0),
         ("L", 10, 4, 10, 1.0),
     ]
+    assert to_config(loaded) == config  # skipped tiers drop out; the last tier's θ is 1.0
 
 
 def test_report_block_is_replaced_in_place(tmp_path: Path) -> None:
