@@ -21,6 +21,7 @@ import grpc
 from codecascade.core.errors import CascadeError
 from codecascade.mesh.channels import open_channel
 from codecascade.mesh.interceptors import ClientInterceptor
+from codecascade.mesh.telemetry import rpc_client_interceptors
 from codecascade.tenancy.admin import add_client_cert, add_key, revoke_key, set_organisation
 from codecascade.tenancy.keys import cert_fingerprint
 from codecascade.tenancy.tenants import TenantsFile, read_tenants, write_tenants
@@ -197,7 +198,9 @@ def router_channel(
         private_key=Path(key_file).read_bytes() if key_file else None,
         certificate_chain=Path(cert_file).read_bytes() if cert_file else None,
     )
-    return grpc.aio.secure_channel(address, credentials, interceptors=[ClientInterceptor()])
+    return grpc.aio.secure_channel(
+        address, credentials, interceptors=[*rpc_client_interceptors(), ClientInterceptor()]
+    )
 
 
 async def _get_usage(

@@ -25,6 +25,7 @@ from codecascade.mesh.settings import (
     ChannelOptions,
     LbPolicy,
 )
+from codecascade.mesh.telemetry import rpc_client_interceptors
 
 __all__ = [
     "DEFAULT_LB_POLICY",
@@ -78,5 +79,5 @@ def open_channel(
     return grpc.aio.insecure_channel(
         channel_target(address),
         options=channel_arguments(chosen),
-        interceptors=[ClientInterceptor()],
+        interceptors=[*rpc_client_interceptors(), ClientInterceptor()],
     )

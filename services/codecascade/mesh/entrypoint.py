@@ -41,11 +41,11 @@ def run_service(
     configure_logging()
     try:
         settings = settings_type.load()
+        configure_logging(settings.log_level)
+        telemetry = setup_telemetry(service_name)
     except CascadeError as exc:
         _log.error("cannot start %s: %s", service_name, exc)
         return 2
-    configure_logging(settings.log_level)
-    telemetry = setup_telemetry(service_name)
     try:
         asyncio.run(_serve(settings, build))
     except CascadeError as exc:

@@ -1,9 +1,15 @@
-"""gRPC interceptors: the one place calls get identity, spans, deadlines, metrics and status.
+"""gRPC interceptors: the one place calls get identity, spans, deadlines, metrics, status, logs.
 
-Server side, every handler runs inside a SERVER span parented on the caller's W3C context, with
-the tenant and request id bound for logs, under the caller's deadline, and with exceptions mapped
-to status codes by `codecascade.mesh.errors.status_for` (handlers never call `context.abort`).
-Client side, every call carries the current trace context and identity onward.
+Server side, every handler runs inside the SERVER span that opentelemetry-instrumentation-grpc's
+aio interceptor opens, parented on the caller's W3C context (`codecascade.mesh.telemetry`; it
+runs first, so this one sees its span as the current one). This interceptor names the span as
+before (`package.Service/Method`), binds the tenant and request id for logs and the span, runs
+the handler under the caller's deadline, maps exceptions to status codes with
+`codecascade.mesh.errors.status_for` (handlers never call `context.abort`), counts the call, and
+writes one JSON log line per call, answered or failed: method, status code, duration, tenant,
+request id, trace id (`codecascade.mesh.logs`).
+Client side, the instrumentation's interceptors inject the trace context and open a CLIENT span;
+`ClientInterceptor` forwards the current tenant/request id.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any, NoReturn, cast
 import grpc
 from grpc.aio import ClientCallDetails, ServicerContext
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
+from opentelemetry.trace import Status, StatusCode
 
 from codecascade.core.errors import InvalidInput
 from codecascade.mesh.context import (
@@ -28,19 +34,18 @@ from codecascade.mesh.context import (
 )
 from codecascade.mesh.errors import status_for
 from codecascade.mesh.metrics import RpcMetrics, trace_exemplar
-from codecascade.mesh.telemetry import context_from_metadata, inject_metadata
+from codecascade.mesh.telemetry import UNTRACED_SERVICE_PREFIXES
 
 __all__ = ["ClientInterceptor", "ServerInterceptor"]
 
 _log = logging.getLogger(__name__)
 
-# Infrastructure methods are served but neither traced nor counted: probes would drown the data.
-_UNTRACED_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
-
-
-def _rpc_attributes(method: str) -> dict[str, str]:
-    service, _, name = method.lstrip("/").rpartition("/")
-    return {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+# Infrastructure methods are served but neither traced, counted nor logged: probes would drown
+# the data.
+_UNTRACED_PREFIXES = tuple(f"/{prefix}" for prefix in UNTRACED_SERVICE_PREFIXES)
+# The per-call log lines' own logger (codecascade.mesh.interceptors.calls): a deployment can
+# filter or silence them apart from the rest.
+_calls = logging.getLogger(f"{__name__}.calls")
 
 
 class _Undecodable:
@@ -100,29 +105,39 @@ class _CallScope:
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, message))
             span.set_attribute("rpc.grpc.status_code", code.value[0])
-        self.finish(code)
+        self.finish(code, message)
         await self._context.abort(code, message)
         raise AssertionError("abort returned")  # pragma: no cover
 
-    def finish(self, code: grpc.StatusCode) -> None:
+    def finish(self, code: grpc.StatusCode, message: str = "") -> None:
+        """Counts the call and writes its log line (inside its span: the line has the trace id)."""
+        elapsed = time.perf_counter() - self._started
         metrics = self._interceptor.metrics
         if metrics is not None:
             metrics.handled.labels(self._method, code.name).inc()
-            metrics.duration.labels(self._method).observe(
-                time.perf_counter() - self._started, exemplar=trace_exemplar()
-            )
+            metrics.duration.labels(self._method).observe(elapsed, exemplar=trace_exemplar())
+        fields: dict[str, object] = {
+            "rpc_method": self._method,
+            "grpc_code": code.name,
+            "duration_ms": round(elapsed * 1000, 3),
+        }
+        if message:
+            fields["detail"] = message[:500]
+        _calls.log(
+            logging.INFO if code is grpc.StatusCode.OK else logging.WARNING,
+            "%s %s %.1f ms",
+            self._method,
+            code.name,
+            elapsed * 1000,
+            extra=fields,
+        )
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):
     """Wraps every handler of an aio server; see the module docstring."""
 
-    def __init__(
-        self,
-        metrics: RpcMetrics | None = None,
-        tracer_provider: TracerProvider | None = None,
-    ) -> None:
+    def __init__(self, metrics: RpcMetrics | None = None) -> None:
         self.metrics = metrics
-        self._tracer = trace.get_tracer("codecascade.mesh", tracer_provider=tracer_provider)
 
     async def intercept_service(
         self,
@@ -151,14 +166,13 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             )
         return handler  # client-streaming methods: none in our APIs
 
-    def _start(self, method: str, context: ServicerContext[Any, Any]) -> trace.Span:
-        metadata = context.invocation_metadata()
-        return self._tracer.start_span(
-            method.lstrip("/"),
-            context=context_from_metadata(metadata),
-            kind=SpanKind.SERVER,
-            attributes=_rpc_attributes(method),
-        )
+    @staticmethod
+    def _start(method: str) -> trace.Span:
+        """The call's SERVER span, opened by the gRPC instrumentation; named as the semantic
+        conventions write it (the instrumentation keeps the path's leading slash)."""
+        span = trace.get_current_span()
+        span.update_name(method.lstrip("/"))
+        return span
 
     async def _bind_identity(
         self, scope: _CallScope, span: trace.Span, context: ServicerContext[Any, Any]
@@ -178,18 +192,18 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
     ) -> Callable[[Any, ServicerContext[Any, Any]], Awaitable[Any]]:
         async def handle(request: Any, context: ServicerContext[Any, Any]) -> Any:
             scope = _CallScope(self, method, context)
-            span = self._start(method, context)
-            with trace.use_span(span, end_on_exit=True):
-                token = await self._bind_identity(scope, span, context)
-                try:
-                    async with asyncio.timeout(context.time_remaining()):
-                        response = await behavior(_decoded(request), context)
-                except Exception as exc:
-                    await scope.fail(exc, span)
-                finally:
-                    _reset(token)
+            span = self._start(method)
+            token = await self._bind_identity(scope, span, context)
+            try:
+                async with asyncio.timeout(context.time_remaining()):
+                    response = await behavior(_decoded(request), context)
+            except Exception as exc:
+                await scope.fail(exc, span)
+            else:
                 scope.finish(grpc.StatusCode.OK)
-                return response
+            finally:
+                _reset(token)
+            return response
 
         return handle
 
@@ -200,18 +214,18 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
     ) -> Callable[[Any, ServicerContext[Any, Any]], AsyncIterator[Any]]:
         async def handle(request: Any, context: ServicerContext[Any, Any]) -> AsyncIterator[Any]:
             scope = _CallScope(self, method, context)
-            span = self._start(method, context)
-            with trace.use_span(span, end_on_exit=True):
-                token = await self._bind_identity(scope, span, context)
-                try:
-                    async with asyncio.timeout(context.time_remaining()):
-                        async for message in behavior(_decoded(request), context):
-                            yield message
-                except Exception as exc:
-                    await scope.fail(exc, span)
-                finally:
-                    _reset(token)
+            span = self._start(method)
+            token = await self._bind_identity(scope, span, context)
+            try:
+                async with asyncio.timeout(context.time_remaining()):
+                    async for message in behavior(_decoded(request), context):
+                        yield message
+            except Exception as exc:
+                await scope.fail(exc, span)
+            else:
                 scope.finish(grpc.StatusCode.OK)
+            finally:
+                _reset(token)
 
         return handle
 
@@ -227,11 +241,11 @@ class ClientInterceptor(
     grpc.aio.UnaryUnaryClientInterceptor,
     grpc.aio.UnaryStreamClientInterceptor,
 ):
-    """Adds the W3C trace context and the current tenant/request id to every outgoing call."""
+    """Adds the current tenant/request id to every outgoing call (the trace context is the gRPC
+    instrumentation's: `codecascade.mesh.telemetry.rpc_client_interceptors`)."""
 
     def _details(self, details: ClientCallDetails) -> ClientCallDetails:
         metadata = list(details.metadata or ())
-        metadata.extend(inject_metadata())
         identity = current_identity()
         if identity is not None:
             present = {key for key, _ in metadata}

@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry
 from codecascade.mesh.interceptors import ServerInterceptor
 from codecascade.mesh.metrics import MetricsEndpoint, RpcMetrics
 from codecascade.mesh.settings import ServiceSettings
+from codecascade.mesh.telemetry import rpc_server_interceptor
 
 __all__ = ["RunningServer", "Service", "running_server", "serve_forever"]
 
@@ -82,7 +83,11 @@ async def running_server(
     # over new replicas: docs/load-balancing.md.
     options: list[tuple[str, int]] = [*settings.server_options(), ("grpc.so_reuseport", 0)]
     server = grpc.aio.server(
-        interceptors=[ServerInterceptor(RpcMetrics.create(registry), tracer_provider)],
+        # The instrumentation's span first: ours runs inside it (codecascade.mesh.interceptors).
+        interceptors=[
+            rpc_server_interceptor(tracer_provider),
+            ServerInterceptor(RpcMetrics.create(registry)),
+        ],
         options=options,
     )
     service.register(server)

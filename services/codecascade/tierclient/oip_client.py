@@ -31,6 +31,8 @@ from codecascade.core.errors import CascadeError
 from codecascade.core.sampling import PromptFormat, SamplingParams
 from codecascade.core.tiers import TierSpec
 from codecascade.mesh.channels import ChannelOptions, channel_arguments, channel_target
+from codecascade.mesh.context import current_identity
+from codecascade.mesh.telemetry import inject_metadata
 from codecascade.tierclient.base import Parsed, RetryingTierClient
 from codecascade.tierclient.errors import (
     TierDeadlineExceeded,
@@ -41,7 +43,7 @@ from codecascade.tierclient.errors import (
     TierUnavailable,
 )
 
-__all__ = ["OipTierClient", "oip_channel_args", "sampling_parameters_json"]
+__all__ = ["OipTierClient", "call_headers", "oip_channel_args", "sampling_parameters_json"]
 
 _STATUS_ERRORS: dict[str, type[CascadeError]] = {
     "StatusCode.UNAVAILABLE": TierUnavailable,
@@ -90,6 +92,17 @@ def oip_channel_args(options: ChannelOptions | None = None) -> list[tuple[str, s
     for key, value in channel_arguments(options if options is not None else ChannelOptions()):
         arguments.setdefault(key, value)
     return list(arguments.items())
+
+
+def call_headers() -> dict[str, str]:
+    """gRPC metadata for a tier call: the W3C trace context of the current (inference) span, so
+    the tier server's spans continue the caller's trace, and the tenant/request id. tritonclient
+    builds its own channel, which takes no interceptors; its `headers` become call metadata."""
+    headers = dict(inject_metadata())
+    identity = current_identity()
+    if identity is not None:
+        headers.update(identity.metadata())
+    return headers
 
 
 def _bytes_input(name: str, value: str) -> InferInput:
@@ -167,6 +180,7 @@ class OipTierClient(RetryingTierClient[InferResult]):
                 inputs,
                 client_timeout=left,
                 parameters={"prompt_format": prompt_format} if prompt_format else None,
+                headers=call_headers(),
             )
         except InferenceServerException as exc:
             raise _error(exc, self._what) from exc

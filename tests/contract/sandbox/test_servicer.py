@@ -8,6 +8,9 @@ Nothing waits on the clock: the double says when a job is in flight and holds it
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import logging
 import urllib.request
 from collections.abc import AsyncIterator
 
@@ -23,6 +26,7 @@ from prometheus_client.samples import Sample
 
 from codecascade.mesh.channels import open_channel
 from codecascade.mesh.health import is_serving
+from codecascade.mesh.logs import JsonFormatter
 from codecascade.mesh.metrics import MetricsEndpoint
 from codecascade.mesh.server import RunningServer, running_server
 from codecascade.sandbox.config import SandboxSettings
@@ -256,6 +260,37 @@ async def test_trace_context_crosses_the_call(stub, provider, exporter) -> None:
     assert span.context.trace_id == parent.get_span_context().trace_id
     assert span.parent is not None and span.parent.span_id == parent.get_span_context().span_id
     assert span.attributes is not None and span.attributes["codecascade.tenant"] == "acme"
+
+
+async def test_one_json_log_line_per_call_answered_or_failed(
+    stub, backend, provider, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every call leaves one line: method, status, duration, tenant, request id, trace id."""
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.setFormatter(JsonFormatter())  # formats at emit time, inside the call's span
+    calls = logging.getLogger("codecascade.mesh.interceptors.calls")
+    calls.addHandler(handler)
+    caplog.set_level(logging.INFO, logger=calls.name)
+    tracer = provider.get_tracer("test")
+    try:
+        with tracer.start_as_current_span("client") as parent:
+            await stub.Execute(_request(), timeout=10, metadata=(("x-tenant-id", "acme"),))
+            backend.error = PoolExhausted("no sandbox free within 5 s; retry later")
+            with pytest.raises(grpc.aio.AioRpcError):
+                await stub.Execute(_request(), timeout=10, metadata=(("x-request-id", "r-2"),))
+    finally:
+        calls.removeHandler(handler)
+    answered, failed = (json.loads(line) for line in lines.getvalue().splitlines())
+    trace_id = format(parent.get_span_context().trace_id, "032x")
+    assert answered["rpc_method"] == "/codecascade.v1.SandboxService/Execute"
+    assert answered["grpc_code"] == "OK" and answered["severity"] == "INFO"
+    assert answered["duration_ms"] > 0 and answered["tenant"] == "acme"
+    assert answered["trace_id"] == trace_id and "request_id" in answered
+    assert failed["grpc_code"] == "RESOURCE_EXHAUSTED" and failed["severity"] == "WARNING"
+    assert "no sandbox free" in failed["detail"]
+    assert failed["tenant"] == "default" and failed["request_id"] == "r-2"
+    assert failed["trace_id"] == trace_id
 
 
 async def test_graceful_shutdown_finishes_in_flight_calls(
