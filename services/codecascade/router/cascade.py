@@ -49,6 +49,7 @@ from codecascade.router.events import (
     EscalatedEvent,
     MatrixScored,
     Observer,
+    TierAborted,
     TierAttempt,
     TierFinished,
     TierStartedEvent,
@@ -256,6 +257,7 @@ class Cascade:
                         )
                     except BaseException:
                         await reservation.release()
+                        await emit(TierAborted(tier.tier))
                         raise
                     await reservation.settle(tier.tier, attempt.usage)
                     tier_span.set_attribute("codecascade.decision", attempt.decision.name)

@@ -24,6 +24,7 @@ __all__ = [
     "EscalatedEvent",
     "MatrixScored",
     "Observer",
+    "TierAborted",
     "TierAttempt",
     "TierFinished",
     "TierStartedEvent",
@@ -81,6 +82,14 @@ class TierFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class TierAborted:
+    """A tier's attempt ended by an exception (cancelled, out of budget) before it finished:
+    what it started is over, so the in-flight count it raised comes down (router.metrics)."""
+
+    tier: str
+
+
+@dataclass(frozen=True, slots=True)
 class Answered:
     """The request has its answer (a request no tier could answer raises instead)."""
 
@@ -88,7 +97,13 @@ class Answered:
 
 
 CascadeEvent = (
-    TierStartedEvent | CandidatesReady | MatrixScored | EscalatedEvent | TierFinished | Answered
+    TierStartedEvent
+    | CandidatesReady
+    | MatrixScored
+    | EscalatedEvent
+    | TierFinished
+    | TierAborted
+    | Answered
 )
 
 

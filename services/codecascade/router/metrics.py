@@ -20,7 +20,9 @@ from codecascade.router.events import (
     CascadeEvent,
     Decision,
     EscalatedEvent,
+    TierAborted,
     TierFinished,
+    TierStartedEvent,
 )
 from codecascade.tenancy.ledger import Balance, to_usd
 from codecascade.tenancy.tenants import Caller
@@ -37,6 +39,9 @@ class RouterMetrics:
     tier_seconds: Histogram
     attempts: Counter
     accepted_score: Histogram
+    # The autoscaler's signals (docs/autoscaler.md): requests entering each tier, and inside it now.
+    tier_arrivals: Counter
+    tier_in_flight: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> RouterMetrics:
@@ -90,6 +95,20 @@ class RouterMetrics:
                 registry=registry,
                 buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0),
             ),
+            tier_arrivals=Counter(
+                "codecascade_tier_arrivals",
+                "Requests that entered a tier (the first tier's: the request rate; a later "
+                "tier's: the escalations into it), by tier.",
+                ["tier"],
+                registry=registry,
+            ),
+            tier_in_flight=Gauge(
+                "codecascade_tier_in_flight",
+                "Requests inside a tier now (started, not yet finished), by tier: with the "
+                "escalation rate, the autoscaler's leading indicator for the next tier.",
+                ["tier"],
+                registry=registry,
+            ),
         )
 
     async def observe(self, event: CascadeEvent) -> None:
@@ -98,12 +117,18 @@ class RouterMetrics:
 
     def record(self, event: CascadeEvent) -> None:
         """Counts what `event` says; events that change no series are ignored."""
-        if isinstance(event, EscalatedEvent):
+        if isinstance(event, TierStartedEvent):
+            self.tier_arrivals.labels(event.tier).inc()
+            self.tier_in_flight.labels(event.tier).inc()
+        elif isinstance(event, TierAborted):
+            self.tier_in_flight.labels(event.tier).dec()
+        elif isinstance(event, EscalatedEvent):
             self.escalations.labels(event.from_tier, event.to_tier, event.reason_code).inc(
                 exemplar=trace_exemplar()
             )
         elif isinstance(event, TierFinished):
             attempt = event.attempt
+            self.tier_in_flight.labels(attempt.tier).dec()
             usage = attempt.usage
             self.cost.labels(attempt.tier).inc(usage.cost_usd)
             self.tokens.labels(attempt.tier, "input").inc(usage.prompt_tokens)

@@ -36,6 +36,7 @@ from codecascade.router.events import (
     CascadeResult,
     EscalatedEvent,
     MatrixScored,
+    TierAborted,
     TierAttempt,
     TierFinished,
     TierStartedEvent,
@@ -167,7 +168,7 @@ def usage_to_proto(report: UsageReport) -> pb.GetUsageResponse:
 def event_to_proto(event: CascadeEvent) -> pb.GenerateStreamResponse | None:
     """The stream message for an event; None for events the stream does not carry (a tier's
     bookkeeping, and the answer, which the stream sends once as `completed`)."""
-    if isinstance(event, TierFinished | Answered):
+    if isinstance(event, TierFinished | TierAborted | Answered):
         return None
     if isinstance(event, TierStartedEvent):
         return pb.GenerateStreamResponse(

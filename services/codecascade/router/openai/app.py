@@ -47,6 +47,7 @@ from codecascade.router.events import (
     EscalatedEvent,
     MatrixScored,
     Observer,
+    TierAborted,
     TierAttempt,
     TierFinished,
     TierStartedEvent,
@@ -150,6 +151,8 @@ def _event(event: CascadeEvent) -> dict[str, Any] | None:
             "decision": event.attempt.decision.name.lower(),
             "score": event.attempt.score,
         }
+    if isinstance(event, TierAborted):
+        return None  # the request's error, or its cancellation, follows
     assert isinstance(event, Answered)
     return None  # the answer follows as chunks
 
