@@ -29,7 +29,7 @@ from codecascade.core.tiers import TierSpec
 from codecascade.evaluation.cache import EvalCache, EvalSettings
 from codecascade.evaluation.datasets import EvalProblem, load_dataset
 from codecascade.evaluation.errors import EvaluationError
-from codecascade.evaluation.execute import execute_all
+from codecascade.evaluation.execute import execute_all, execute_cross
 from codecascade.evaluation.harvest import (
     CpuClock,
     ProcessCpuClock,
@@ -210,8 +210,26 @@ async def _eval(
     return 0
 
 
+async def _cross(cache: EvalCache) -> int:
+    """The cross pass alone (no model): every tier's solutions against every tier's asserts."""
+    task = asyncio.current_task()
+    if task is not None and threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
+    backend = RunscBackend(SandboxSettings(pool_size=1, sandbox_state_dir=_sandbox_state(cache)))
+    await backend.start()
+    try:
+        done = await execute_cross(cache, backend, out=sys.stderr)
+    finally:
+        await backend.close()
+    print(f"{done} cross matrices added to {cache.root}; {len(cache.cross())} in all")
+    return 0
+
+
 def _run_eval(args: argparse.Namespace) -> int:
     try:
+        if args.cross:
+            return asyncio.run(_cross(EvalCache.load(Path(os.path.abspath(args.cache)))))
         return asyncio.run(_eval(args, *_prepare(args)))
     except (EvaluationError, SandboxUnavailable, ChildFailed) as exc:
         print(f"cascade eval: {exc}", file=sys.stderr)
@@ -318,6 +336,13 @@ def add_eval_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "works): the tiers it names are called there instead of being started here",
     )
     parser.add_argument("--start-timeout", type=float, default=600.0, help="tier start, s")
+    parser.add_argument(
+        "--cross",
+        action="store_true",
+        help="no generation: run every tier's cached solutions against every tier's cached "
+        "asserts in the sandbox (cache format 2: tests carried up the cascade, selection with "
+        "all tiers' tests); resumable, reads --cache only",
+    )
     parser.set_defaults(run=_run_eval)
 
 

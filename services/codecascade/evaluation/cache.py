@@ -9,6 +9,12 @@ Per (tier, problem), `generations-<tier>.jsonl` holds the raw model output, the 
 it, generated tokens and CPU-seconds for every call; `executions-<tier>.jsonl` holds the pass
 matrix of every sampled and greedy solution against every distinct test, and each solution's
 result on the hidden test. Matrix rows are strings of 0/1 to keep the lines short.
+
+Cache format 2 adds `cross.jsonl`: per problem, every tier's solutions against the union of
+every tier's asserts (tests carried up the cascade, and selection with all tiers' tests), made
+from the cached generations alone (`cascade eval --cross`). A format 1 cache (no `cache_format`
+in its settings) still reads; it simply has no cross matrices, and the options needing them are
+left out of the grid.
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ from codecascade.core.tiers import TierSpec
 from codecascade.evaluation.errors import CacheMismatch
 
 __all__ = [
+    "CACHE_FORMAT",
     "HARVEST_VERSION",
     "AssertGeneration",
     "Call",
+    "CrossRecord",
     "EvalCache",
     "EvalSettings",
     "ExecutionRecord",
@@ -37,6 +45,10 @@ __all__ = [
 # its own). 2: the samples of a tier in one request, decoded in one batch, as the product asks;
 # seconds split by tokens. Caches of different versions price the same work differently.
 HARVEST_VERSION = 2
+
+# What the cache directory may hold. 1: generations and executions per tier. 2: also
+# `cross.jsonl` (every tier's solutions against every tier's asserts). Older files read as 1.
+CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +63,7 @@ class EvalSettings:
     max_tokens: int
     task_ids: tuple[str, ...] = ()
     harvest_version: int = HARVEST_VERSION
+    cache_format: int = CACHE_FORMAT
 
     def to_json(self) -> dict[str, Any]:
         tiers = [t.model_dump(include={"name", "price_per_1k_tokens"}) for t in self.tiers]
@@ -67,6 +80,7 @@ class EvalSettings:
             max_tokens=int(data["max_tokens"]),
             task_ids=tuple(data.get("task_ids", ())),
             harvest_version=int(data.get("harvest_version", 1)),  # before the field: 1
+            cache_format=int(data.get("cache_format", 1)),  # before the field: 1
         )
 
     def price(self, tier: str) -> float:
@@ -173,6 +187,40 @@ class ExecutionRecord:
         return self.matrix[row][column] == "1"
 
 
+@dataclass(frozen=True, slots=True)
+class CrossRecord:
+    """One problem's solutions of every tier against the union of every tier's asserts.
+
+    `rows` names each row (tier, cache row: samples then greedy); `columns` are the distinct
+    asserts of every tier (examples, sampled and greedy generations), in tier order. `version`
+    is the record's own format, so a later change can still read these lines.
+    """
+
+    task_id: str
+    rows: tuple[tuple[str, int], ...]
+    columns: tuple[str, ...]
+    matrix: tuple[str, ...]  # one "0101…" string per row
+    sandbox_s: float = 0.0
+    version: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CrossRecord:
+        version = int(data.get("version", 1))
+        if version != 1:
+            raise CacheMismatch(f"cross record version {version} is newer than this code reads")
+        return cls(
+            task_id=data["task_id"],
+            rows=tuple((str(t), int(r)) for t, r in data["rows"]),
+            columns=tuple(data["columns"]),
+            matrix=tuple(data["matrix"]),
+            sandbox_s=float(data.get("sandbox_s", 0.0)),
+            version=version,
+        )
+
+
 def _lines(path: Path) -> Iterator[dict[str, Any]]:
     if not path.exists():
         return
@@ -198,8 +246,9 @@ class EvalCache:
         if meta.exists():
             old = EvalSettings.from_json(json.loads(meta.read_text(encoding="utf-8")))
             mine, theirs = settings.to_json(), old.to_json()
-            mine.pop("task_ids")
-            theirs.pop("task_ids")
+            for key in ("task_ids", "cache_format"):  # a format 1 cache is extended in place
+                mine.pop(key)
+                theirs.pop(key)
             if mine != theirs:
                 changed = sorted(k for k in mine if mine[k] != theirs[k])
                 raise CacheMismatch(
@@ -230,8 +279,23 @@ class EvalCache:
         records = (ExecutionRecord.from_json(d) for d in _lines(self._path("executions", tier)))
         return {r.task_id: r for r in records}
 
+    def cross(self) -> dict[str, CrossRecord]:
+        """Every problem's cross matrix (none in a format 1 cache)."""
+        records = (CrossRecord.from_json(d) for d in _lines(self.root / "cross.jsonl"))
+        return {r.task_id: r for r in records}
+
+    def add_cross(self, record: CrossRecord) -> None:
+        if self.settings.cache_format < CACHE_FORMAT:  # the directory now holds format 2 files
+            self.settings = replace(self.settings, cache_format=CACHE_FORMAT)
+            meta = self.root / "settings.json"
+            meta.write_text(json.dumps(self.settings.to_json(), indent=1), encoding="utf-8")
+        self._write_line(self.root / "cross.jsonl", record.to_json())
+
     def _append(self, kind: str, tier: str, data: dict[str, Any]) -> None:
-        path = self._path(kind, tier)
+        self._write_line(self._path(kind, tier), data)
+
+    @staticmethod
+    def _write_line(path: Path, data: dict[str, Any]) -> None:
         # After a kill mid-write the file ends inside a line: start on a fresh one.
         torn = path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
         with path.open("a", encoding="utf-8") as handle:

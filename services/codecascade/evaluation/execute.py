@@ -12,12 +12,26 @@ from __future__ import annotations
 import time
 from typing import TextIO
 
-from codecascade.evaluation.cache import EvalCache, ExecutionRecord, GenerationRecord
+from codecascade.evaluation.cache import (
+    CrossRecord,
+    EvalCache,
+    ExecutionRecord,
+    GenerationRecord,
+)
 from codecascade.evaluation.datasets import EvalProblem
 from codecascade.evaluation.progress import Progress
 from codecascade.sandbox.execution import Backend, ExecutionJob, Limits, Outcome
 
-__all__ = ["HIDDEN_LIMITS", "MATRIX_LIMITS", "Layout", "execute_all", "execute_record", "layout"]
+__all__ = [
+    "HIDDEN_LIMITS",
+    "MATRIX_LIMITS",
+    "Layout",
+    "cross_record",
+    "execute_all",
+    "execute_cross",
+    "execute_record",
+    "layout",
+]
 
 MATRIX_LIMITS = Limits(test_timeout_s=3.0, memory_bytes=256 * 1024 * 1024, output_bytes=1024)
 HIDDEN_LIMITS = Limits(test_timeout_s=10.0, memory_bytes=256 * 1024 * 1024, output_bytes=1024)
@@ -95,4 +109,45 @@ async def execute_all(
         result = await execute_record(by_id[record.task_id], record, backend)
         cache.add_execution(result)
         progress.step(f"{record.tier} {record.task_id}", f"hidden {result.hidden}")
+    return len(todo)
+
+
+async def cross_record(records: list[GenerationRecord], backend: Backend) -> CrossRecord:
+    """Every tier's solutions (samples, then greedy) against every tier's distinct asserts."""
+    rows: list[tuple[str, int]] = []
+    solutions: list[str] = []
+    columns: list[str] = []
+    for record in records:
+        calls = (*record.samples, record.greedy)
+        rows += [(record.tier, row) for row in range(len(calls))]
+        solutions += [c.code for c in calls]
+        columns += [c for c in layout(record)[0] if c not in columns]
+    started = time.monotonic()
+    matrix = await _run(backend, solutions, tuple(columns), records[0].entry_point, MATRIX_LIMITS)
+    return CrossRecord(
+        task_id=records[0].task_id,
+        rows=tuple(rows),
+        columns=tuple(columns),
+        matrix=tuple(matrix),
+        sandbox_s=time.monotonic() - started,
+    )
+
+
+async def execute_cross(cache: EvalCache, backend: Backend, *, out: TextIO) -> int:
+    """Runs the cross matrix of every problem all tiers generated and the cache lacks."""
+    tiers = cache.settings.tier_names
+    generated = {t: cache.generations(t) for t in tiers}
+    done = cache.cross()
+    todo = [
+        task
+        for task in cache.settings.task_ids
+        if task not in done and all(task in generated[t] for t in tiers)
+    ]
+    if not todo:
+        return 0
+    progress = Progress("cross", len(todo), out)
+    for task in todo:
+        result = await cross_record([generated[t][task] for t in tiers], backend)
+        cache.add_cross(result)
+        progress.step(task, f"{len(result.rows)} x {len(result.columns)}")
     return len(todo)

@@ -21,8 +21,9 @@ would have stopped earlier (the paper truncated its generations the same way).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations, product
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -37,9 +38,13 @@ from codecascade.evaluation.cache import (
 )
 from codecascade.testsynth.agreement import DEFAULT_RULE, select_by_agreement
 
+if TYPE_CHECKING:  # options builds on this module: imported where used
+    from codecascade.evaluation.options import ProblemRecords, StepOutcome
+
 __all__ = [
     "KS",
     "LS",
+    "OPTIONS",
     "THETAS",
     "Config",
     "OutcomeTable",
@@ -52,6 +57,8 @@ __all__ = [
     "grid_ks",
     "grid_ls",
     "line_share",
+    "option_configurations",
+    "selected_columns",
     "tier_outcome",
     "tier_settings",
 ]
@@ -81,16 +88,33 @@ class TierSetting:
     l: int  # noqa: E741 - the paper's name
     theta: float = 1.0
     t: int = 0
+    # Options beyond the paper (evaluation.options, issue 18): samples drawn `batch` at a time
+    # with early exit (0: all at once), the earlier tiers' kept asserts added to this tier's
+    # (`carry`; l may then be 0), and the last tier choosing among every candidate seen.
+    batch: int = 0
+    carry: bool = False
+    union: bool = False
 
     @property
     def key(self) -> tuple[int, int, int]:
         return (self.k, self.l, self.t)
 
+    @property
+    def plain(self) -> bool:
+        """No option beyond the paper: the tier's outcome is one of the precomputed arrays."""
+        return not (self.batch or self.carry or self.union)
+
     def label(self, *, last: bool) -> str:
         if self.k == 0:
             return "k0"
         tests = f" t{self.t}" if self.t else ""
-        return f"k{self.k}{tests} l{self.l}" + ("" if last else f" θ{self.theta:.1f}")
+        options = (
+            (f" b{self.batch}" if self.batch else "")
+            + (" +carried" if self.carry else "")
+            + (" +all" if self.union else "")
+        )
+        theta = "" if last and not self.batch else f" θ{self.theta:.1f}"
+        return f"k{self.k}{tests} l{self.l}{theta}{options}"
 
 
 def _generation_counts(k: int, k_max: int) -> tuple[int, ...]:
@@ -126,12 +150,20 @@ class Config:
     """One cascade: (tier, setting) pairs, cheapest tier first."""
 
     steps: tuple[tuple[str, TierSetting], ...]
+    # The learned pre-router (evaluation.prerouter): the first tier is skipped when the
+    # predicted probability that it fails is at least this (0: never skipped).
+    skip: float = 0.0
 
     def label(self) -> str:
         last = len(self.steps) - 1
-        return " → ".join(
+        text = " → ".join(
             f"{tier}({s.label(last=i == last)})" for i, (tier, s) in enumerate(self.steps)
         )
+        return f"[skip {self.steps[0][0]} at p≥{self.skip:.2f}] {text}" if self.skip else text
+
+    @property
+    def plain(self) -> bool:
+        return not self.skip and all(s.plain for _, s in self.steps)
 
     @property
     def tiers(self) -> tuple[str, ...]:
@@ -146,6 +178,60 @@ def configurations(tiers: Sequence[str], k_max: int, l_max: int) -> Iterator[Con
         for chosen in combinations(tiers, size):
             for settings in product(*([early] * (size - 1)), final):
                 yield Config(tuple(zip(chosen, settings, strict=True)))
+
+
+OPTIONS = ("early", "carry", "union")
+BATCHES = (1, 2)  # samples per draw with early exit
+LAST_THETAS = (0.4, 0.6, 0.8)  # when a batched last tier may answer early
+
+
+def _batched(
+    settings: list[TierSetting], thetas: Sequence[float] | None = None
+) -> list[TierSetting]:
+    """Early-exit variants (k >= 3); `thetas` for a last tier, whose θ the paper ignores."""
+    return [
+        replace(s, batch=b, theta=s.theta if thetas is None else theta)
+        for s in settings
+        if s.k >= 3
+        for b in BATCHES
+        for theta in ((s.theta,) if thetas is None else thetas)
+    ]
+
+
+def option_configurations(
+    tiers: Sequence[str], k_max: int, l_max: int, options: Sequence[str]
+) -> Iterator[Config]:
+    """The configurations using some of `options` (the paper's grid is `configurations`).
+
+    Kept to one or two tiers (the options multiply the grid; no three-tier cascade with S in
+    front was on the headline's front): early exit on either tier, carried tests and selection
+    among every candidate on the second; union only after an unbatched first tier.
+    """
+    unknown = set(options) - set(OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown options {sorted(unknown)}; known: {', '.join(OPTIONS)}")
+    early = tier_settings(k_max, l_max, last=False)
+    final = tier_settings(k_max, l_max, last=True)
+    tested = [s for s in final if s.k >= 2]
+    first = [*early, *(_batched(early) if "early" in options else [])]
+    last = list(final)
+    if "carry" in options:
+        bare = [TierSetting(k, 0, 1.0, 0, carry=True) for k in grid_ks(k_max) if k >= 2]
+        last += [replace(s, carry=True) for s in tested] + bare
+    if "union" in options:
+        last += [replace(s, union=True) for s in last if s.k >= 2]
+    if "early" in options:
+        last += _batched([s for s in last if s.k >= 2], LAST_THETAS)
+    if "early" in options:
+        for tier in tiers:
+            for setting in _batched(tested, LAST_THETAS):
+                yield Config(((tier, setting),))
+    for a, b in combinations(tiers, 2):
+        for one in first:
+            for two in last:
+                if (one.plain and two.plain) or (two.union and one.batch):
+                    continue  # the paper's grid has it; union keys on an unbatched first tier
+                yield Config(((a, one), (b, two)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +270,7 @@ def line_share(generation: AssertGeneration, lines: int) -> float:
     return sum(map(len, kept[:lines])) / max(sum(map(len, kept)), 1)
 
 
-def _selected_columns(
+def selected_columns(
     gen: GenerationRecord,
     exe: ExecutionRecord,
     generation_columns: list[tuple[int, ...]],
@@ -239,7 +325,7 @@ def tier_outcome(
         generations = list(
             zip(gen.test_generations[:count], exe.generation_columns[:count], strict=True)
         )
-    columns = _selected_columns(gen, exe, [cols[:lines] for _, cols in generations], max_tests)
+    columns = selected_columns(gen, exe, [cols[:lines] for _, cols in generations], max_tests)
     matrix = [[exe.passes(r, c) for c in columns] for r in rows]
     scored = agreement(matrix)
     answer = rows[scored.best_solution] if scored.best_solution >= 0 else rows[0]
@@ -283,7 +369,11 @@ class ProblemOutcomes:
     cpu_s: FloatArray
     tokens: FloatArray
     visited: npt.NDArray[np.intp]  # how many of the configuration's tiers the problem visited
-    answer: npt.NDArray[np.intp]  # the cache row of the answer, in the last tier visited
+    answer: npt.NDArray[np.intp]  # the cache row of the answer, in `answer_tier`
+    # The tier (index in the configuration's steps) whose candidate answered: the last tier
+    # visited, or with `union` possibly an earlier one.
+    answer_tier: npt.NDArray[np.intp] | None = None
+    skipped: BoolArray | None = None  # the pre-router skipped the first tier
 
 
 @dataclass
@@ -294,6 +384,7 @@ class _Arrays:
     tokens: FloatArray
     cpu_s: FloatArray
     answer: npt.NDArray[np.intp]
+    answer_step: npt.NDArray[np.intp] | None = None  # steps back from this tier (union)
 
 
 class OutcomeTable:
@@ -311,6 +402,14 @@ class OutcomeTable:
         self.task_ids = tuple(task_ids)
         self.prices = dict(prices)
         self.k_max, self.l_max = k_max, l_max
+        # Set by `from_cache`: the records the options beyond the paper are evaluated from,
+        # and whether every problem has its cross matrix (carried tests, union selection).
+        self.records: list[ProblemRecords] | None = None
+        self.cross = False
+        self._options: dict[object, _Arrays] = {}
+        # The pre-router's predicted probability that each tier fails, per problem (set by the
+        # calibrator from a model trained on the validation split only).
+        self.skip_probability: dict[str, FloatArray] = {}
         self._arrays = {
             key: _Arrays(
                 np.array([o.score for o in rows], dtype=np.float64),
@@ -344,8 +443,74 @@ class OutcomeTable:
             if (k == 0) == (line == 0)
             for t in _generation_counts(k, settings.k_max)
         }
+        from codecascade.evaluation.options import ProblemRecords  # it builds on this module
+
         prices = {t: settings.price(t) for t in names}
-        return cls(ids, prices, outcomes, k_max=settings.k_max, l_max=settings.l_max)
+        table = cls(ids, prices, outcomes, k_max=settings.k_max, l_max=settings.l_max)
+        cross = cache.cross()
+        table.records = [
+            ProblemRecords(
+                {t: gens[t][i] for t in names}, {t: exes[t][i] for t in names}, cross.get(i)
+            )
+            for i in ids
+        ]
+        table.cross = bool(ids) and all(i in cross for i in ids)
+        return table
+
+    def _extended(self, config: Config, index: int) -> _Arrays:
+        """Step `index` of a configuration with options (evaluation.options), per problem."""
+        tier, setting = config.steps[index]
+        last = index == len(config.steps) - 1
+        # What an earlier tier hands on (its kept tests, its candidates) depends on its (k, l, t)
+        # only: θ and early exit change when it stops, not what it drew (union is enumerated
+        # after unbatched tiers only).
+        context = (
+            tuple((t, TierSetting(s.k, s.l, 1.0, s.t)) for t, s in config.steps[:index])
+            if setting.carry or setting.union
+            else ()
+        )
+        key = (tier, setting, last, context)
+        cached = self._options.get(key)
+        if cached is not None:
+            return cached
+        if self.records is None:
+            raise ValueError("options beyond the paper need a table read from a cache")
+        from codecascade.evaluation.options import kept_tests, step_outcome
+
+        rows: list[StepOutcome] = []
+        for records in self.records:
+            carried: tuple[str, ...] = ()
+            seen: tuple[tuple[str, int], ...] = ()
+            seen_tests: tuple[str, ...] = ()
+            for before, earlier in context:  # what the earlier tiers drew and kept
+                done = step_outcome(records, before, earlier, last=False, carried=carried)
+                own = kept_tests(records, before, earlier.k, earlier.l, earlier.t)
+                carried += tuple(c for c in own if c not in carried)
+                seen += done.drawn
+                seen_tests += tuple(c for c in done.tests if c not in seen_tests)
+            rows.append(
+                step_outcome(
+                    records,
+                    tier,
+                    setting,
+                    last=last,
+                    carried=carried,
+                    seen=seen,
+                    seen_tests=seen_tests,
+                )
+            )
+        order = [t for t, _ in config.steps[: index + 1]]
+        arrays = _Arrays(
+            np.array([o.score for o in rows], dtype=np.float64),
+            np.array([o.passed_any for o in rows], dtype=np.bool_),
+            np.array([o.correct for o in rows], dtype=np.bool_),
+            np.array([o.tokens for o in rows], dtype=np.float64),
+            np.array([o.cpu_s for o in rows], dtype=np.float64),
+            np.array([o.answer[1] for o in rows], dtype=np.intp),
+            np.array([index - order.index(o.answer[0]) for o in rows], dtype=np.intp),
+        )
+        self._options[key] = arrays
+        return arrays
 
     @property
     def tiers(self) -> tuple[str, ...]:
@@ -365,9 +530,17 @@ class OutcomeTable:
         tokens = np.zeros(n)
         visited = np.zeros(n, dtype=np.intp)
         answer = np.full(n, -1, dtype=np.intp)
+        answer_tier = np.full(n, -1, dtype=np.intp)
+        skipped = np.zeros(n, dtype=np.bool_)
+        if config.skip:
+            skipped = self.skip_probability[config.steps[0][0]] >= config.skip
         last = len(config.steps) - 1
         for i, (tier, s) in enumerate(config.steps):
-            arrays = self._arrays[(tier, *s.key)]
+            arrays = self._arrays[(tier, *s.key)] if s.plain else self._extended(config, i)
+            if i == 0:
+                remaining = remaining & ~skipped
+            elif i == 1:
+                remaining = remaining | skipped  # the skipped ones start here
             tokens += np.where(remaining, arrays.tokens, 0.0)
             cost += np.where(remaining, token_cost(arrays.tokens, self.prices[tier]), 0.0)
             cpu += np.where(remaining, arrays.cpu_s, 0.0)
@@ -377,8 +550,10 @@ class OutcomeTable:
             )
             correct |= ends & arrays.correct
             answer = np.where(ends, arrays.answer, answer)
+            back = arrays.answer_step if arrays.answer_step is not None else 0
+            answer_tier = np.where(ends, i - back, answer_tier)
             remaining = remaining & ~ends
-        return ProblemOutcomes(correct, cost, cpu, tokens, visited, answer)
+        return ProblemOutcomes(correct, cost, cpu, tokens, visited, answer, answer_tier, skipped)
 
     def point(self, config: Config, indices: npt.NDArray[np.intp] | None = None) -> Point:
         outcomes = self.per_problem(config)
@@ -407,5 +582,10 @@ class OutcomeTable:
             problems=n,
         )
 
-    def configurations(self) -> Iterator[Config]:
-        return configurations(self.tiers, self.k_max, self.l_max)
+    def configurations(self, options: Sequence[str] = ()) -> Iterator[Config]:
+        """The paper's grid, then the configurations using some of `options` (carried tests
+        and union selection only when every problem has its cross matrix)."""
+        yield from configurations(self.tiers, self.k_max, self.l_max)
+        usable = [o for o in options if self.cross or o == "early"]
+        if usable:
+            yield from option_configurations(self.tiers, self.k_max, self.l_max, usable)

@@ -1,0 +1,196 @@
+"""The options beyond the paper (issue 18), evaluated per problem from a format 2 cache.
+
+Three options change what one tier does, and each has its counterpart in the router (the policy
+file's `carry_tests`, `batch` and `select_from_all`), so a policy the grid chooses is one the
+router executes:
+
+- **Tests carried up the cascade** (`carry`): a tier's verification adds the asserts every
+  earlier tier visited kept (its examples, then what its generations agreed on), after its own;
+  with l = 0 it writes none of its own and pays for none. The cells a tier's own matrix lacks
+  (its solutions against a lower tier's asserts) come from the cache's cross matrix.
+- **Early exit** (`batch` = b): the k samples are drawn b at a time and the tier stops as soon
+  as the answer is decided. After i of k samples the best product can only grow, so
+  best / (k·T) ≥ θ already means the full tier would accept; and it can grow at most to
+  T · (most solutions passing one test + k - i), so (that + k - i) / k < θ means it would
+  escalate. A non-last tier therefore makes exactly the decision it makes at full k (its
+  answer, when it accepts, is the best of the samples drawn); a last tier answers once the
+  first bound reaches its θ (θ then matters on the last tier too). Only the drawn samples'
+  tokens are paid (the test generation is one request, paid in full).
+- **Selection among every candidate seen** (`union`, last tier only): the last tier answers with
+  the best candidate, by the same agreement score, among all solutions drawn by every tier the
+  problem visited, against every test those tiers kept; the answer may be a lower tier's.
+
+Everything is a lookup in cached matrices: `agreement` (core.decision) scores, the product's
+agreement rule (`_selected_columns`) picks the kept tests, as in `grid.tier_outcome`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from codecascade.core.decision import agreement
+from codecascade.evaluation.cache import CrossRecord, ExecutionRecord, GenerationRecord
+from codecascade.evaluation.grid import (
+    MAX_TESTS,
+    TierSetting,
+    generation_cost,
+    selected_columns,
+)
+
+__all__ = ["ProblemRecords", "StepOutcome", "kept_tests", "step_outcome"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemRecords:
+    """One problem's cache records for every tier, and its cross matrix."""
+
+    gens: Mapping[str, GenerationRecord]
+    exes: Mapping[str, ExecutionRecord]
+    cross: CrossRecord | None
+
+    def passes(self, tier: str, row: int, test: str) -> bool:
+        exe = self.exes[tier]
+        try:
+            return exe.matrix[row][exe.columns.index(test)] == "1"
+        except ValueError:
+            pass
+        if self.cross is None:
+            raise LookupError(
+                f"{exe.task_id}: tier {tier} has no cell for a carried assert; run "
+                "`cascade eval --cross` on this cache (format 2) first"
+            )
+        r = self.cross.rows.index((tier, row))
+        return self.cross.matrix[r][self.cross.columns.index(test)] == "1"
+
+    def hidden(self, tier: str, row: int) -> bool:
+        return self.exes[tier].hidden[row] == "1"
+
+
+def kept_tests(records: ProblemRecords, tier: str, k: int, lines: int, t: int) -> tuple[str, ...]:
+    """The asserts the tier keeps at (k, l, t): its examples, then what its generations agree
+    on (l = 0: the examples only), as the product selects them."""
+    gen, exe = records.gens[tier], records.exes[tier]
+    if lines == 0 or k == 0:
+        return tuple(exe.columns[c] for c in exe.example_columns)
+    if k == 1:
+        generations = [exe.greedy_columns]
+    else:
+        generations = list(exe.generation_columns[: t or k])
+    columns = selected_columns(gen, exe, [cols[:lines] for cols in generations], MAX_TESTS)
+    return tuple(exe.columns[c] for c in columns)
+
+
+def test_tokens(
+    records: ProblemRecords, tier: str, k: int, lines: int, t: int
+) -> tuple[float, float]:
+    """Tokens and CPU-seconds of the tier's own test generations at (k, l, t)."""
+    if lines == 0 or k == 0:
+        return 0.0, 0.0
+    gen = records.gens[tier]
+    generations = [gen.greedy_tests] if k == 1 else list(gen.test_generations[: t or k])
+    costs = [generation_cost(g, lines) for g in generations]
+    return sum(c[0] for c in costs), sum(c[1] for c in costs)
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """One tier of a cascade on one problem, with the options applied."""
+
+    score: float  # the full-k score: the decision is the one the tier makes without early exit
+    passed_any: bool
+    correct: bool
+    tokens: float
+    cpu_s: float
+    answer: tuple[str, int]  # (tier, cache row) of the answer
+    drawn: tuple[tuple[str, int], ...]  # the candidates this tier drew
+    tests: tuple[str, ...]  # the tests it verified with (own kept, then carried)
+
+
+def _bounds(matrix: Sequence[Sequence[bool]], drawn: int, k: int) -> tuple[float, float, int]:
+    """After `drawn` of k samples: the score's lower and upper bound at full k, and the best
+    drawn row (-1 when nothing passed)."""
+    rows = matrix[:drawn]
+    tests = len(matrix[0]) if matrix else 0
+    if tests == 0:
+        return 0.0, 0.0, -1
+    scored = agreement(rows)
+    per_test = max(sum(row[j] for row in rows) for j in range(tests))
+    lower = scored.score * drawn / k  # the same best product over k · T
+    upper = (per_test + k - drawn) / k
+    return lower, upper, scored.best_solution
+
+
+def step_outcome(
+    records: ProblemRecords,
+    tier: str,
+    setting: TierSetting,
+    *,
+    last: bool,
+    carried: tuple[str, ...] = (),
+    seen: tuple[tuple[str, int], ...] = (),
+    seen_tests: tuple[str, ...] = (),
+) -> StepOutcome:
+    """The tier at `setting` on one problem; `carried` are the asserts earlier tiers kept,
+    `seen` the candidates they drew and `seen_tests` every test they used (for `union`)."""
+    gen = records.gens[tier]
+    greedy_row = len(gen.samples)
+    k, lines, t = setting.k, setting.l, setting.t
+    if k == 0:
+        row = (tier, greedy_row)
+        return StepOutcome(
+            1.0,
+            False,
+            records.hidden(*row),
+            float(gen.greedy.tokens),
+            gen.greedy.cpu_s,
+            row,
+            (row,),
+            (),
+        )
+    rows = [greedy_row] if k == 1 else list(range(k))
+    calls = [gen.greedy] if k == 1 else list(gen.samples[:k])
+    own = kept_tests(records, tier, k, lines, t)
+    tests = list(own)
+    if setting.carry:
+        tests += [c for c in carried if c not in own]
+    tests = tests[:MAX_TESTS]
+    matrix = [[records.passes(tier, r, c) for c in tests] for r in rows]
+    full = agreement(matrix)
+    drawn = len(rows)
+    best = full.best_solution
+    if setting.batch and k >= 2:
+        theta = setting.theta
+        for count in range(setting.batch, k + setting.batch, setting.batch):
+            count = min(count, k)
+            if count == k:
+                break
+            lower, upper, partial_best = _bounds(matrix, count, k)
+            if partial_best >= 0 and lower >= theta:
+                drawn, best = count, partial_best  # accepted (or, last, answered) early
+                break
+            if not last and upper < theta:
+                drawn = count  # cannot reach θ any more: escalate
+                break
+    answer_row = rows[best] if best >= 0 else rows[0]
+    tokens = float(sum(c.tokens for c in calls[:drawn]))
+    cpu = sum(c.cpu_s for c in calls[:drawn])
+    test_tok, test_cpu = test_tokens(records, tier, k, lines, t)
+    drawn_rows = tuple((tier, r) for r in rows[:drawn])
+    answer = (tier, answer_row)
+    if setting.union and last:
+        candidates = (*seen, *drawn_rows)
+        every = list(dict.fromkeys((*seen_tests, *tests)))[: MAX_TESTS * 4]
+        union = agreement([[records.passes(tr, r, c) for c in every] for tr, r in candidates])
+        if union.best_solution >= 0:
+            answer = candidates[union.best_solution]
+    return StepOutcome(
+        score=full.score,
+        passed_any=full.passed_any,
+        correct=records.hidden(*answer),
+        tokens=tokens + test_tok,
+        cpu_s=cpu + test_cpu,
+        answer=answer,
+        drawn=drawn_rows,
+        tests=tuple(tests),
+    )
