@@ -78,7 +78,7 @@ def features(problem: Problem) -> tuple[float, ...]:
 
 
 class PreRouterModel(BaseModel):
-    """A standardised logistic regression: P(fail) = logistic(coef · (x - mean) / scale + intercept)."""
+    """A standardised logistic regression: P(fail) = logistic(coef · (x - mean) / scale + b)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
