@@ -8,7 +8,9 @@
 # go.sum hash + go version + build recipe) matches. skaffold (tests/cluster/skaffold/go.mod) is
 # built there too, for tests/cluster/test_skaffold.py; `up` does not need it and does not build it.
 #
-#   scripts/cluster.sh build [name...]   build the binaries (all, or those named) if missing or stale
+#   scripts/cluster.sh build [name...]   build the binaries (all, or those named) if missing or stale;
+#                                        with no name also `crds`
+#   scripts/cluster.sh crds     the Prometheus Operator CRDs into build/cluster/crds (go.sum-checked)
 #   scripts/cluster.sh up       build if needed, generate certs + kubeconfig, start, wait ready
 #   scripts/cluster.sh down     stop everything `up` started, by PID (TERM, then KILL); idempotent
 #   scripts/cluster.sh env      print `export KUBECONFIG=...`
@@ -479,6 +481,32 @@ cmd_up() {
   echo "export KUBECONFIG=$KUBECONFIG_FILE"
 }
 
+# The Prometheus Operator's CRDs (ServiceMonitor, PodMonitor, PrometheusRule), from its Go module
+# at the version tests/cluster/tools/prometheus-operator/go.mod pins: `go mod download` checks the
+# zip against that go.sum, then the CRDs the chart can render are copied into build/ (gitignored;
+# never into the repository). No Prometheus Operator runs: the tests apply these CRDs so the API
+# server validates the chart's objects against them, and validate offline with them.
+PROM_OPERATOR_MODULE=github.com/prometheus-operator/prometheus-operator
+PROM_CRD_DIR=${PROM_CRD_DIR:-$ROOT/build/cluster/crds/prometheus-operator}
+PROM_CRDS=(servicemonitors podmonitors prometheusrules)
+
+cmd_crds() {
+  command -v go >/dev/null || die "go is not on PATH (the Prometheus Operator CRDs come from its Go module)"
+  local dir json src f
+  dir=$MOD/tools/prometheus-operator
+  json=$(cd "$dir" && go mod download -json "$PROM_OPERATOR_MODULE") ||
+    die "go mod download $PROM_OPERATOR_MODULE failed (see above; pinned in $dir/go.sum)"
+  src=$(cd "$dir" && go list -m -f '{{.Dir}}' "$PROM_OPERATOR_MODULE")
+  [ -n "$src" ] && [ -d "$src/example/prometheus-operator-crd" ] ||
+    die "no example/prometheus-operator-crd in $PROM_OPERATOR_MODULE ($json)"
+  mkdir -p "$PROM_CRD_DIR"
+  for f in "${PROM_CRDS[@]}"; do
+    install -m 0644 "$src/example/prometheus-operator-crd/monitoring.coreos.com_$f.yaml" "$PROM_CRD_DIR/"
+  done
+  (cd "$dir" && go list -m -f '{{.Version}}' "$PROM_OPERATOR_MODULE") >"$PROM_CRD_DIR/VERSION"
+  log "Prometheus Operator CRDs $(cat "$PROM_CRD_DIR/VERSION"): ${PROM_CRD_DIR#"$ROOT"/}"
+}
+
 cmd_down() {
   # The API server's clients first (together), then the API server, then etcd.
   stop keda-operator kwok kube-scheduler kube-controller-manager
@@ -503,10 +531,11 @@ cmd_status() {
 }
 
 case "${1:-}" in
-  build) shift; cmd_build "$@" ;;
+  build) shift; cmd_build "$@"; [ $# -gt 0 ] || cmd_crds ;;
+  crds) cmd_crds ;;
   up) cmd_up ;;
   down) cmd_down ;;
   env) echo "export KUBECONFIG=$KUBECONFIG_FILE" ;;
   status) cmd_status ;;
-  *) echo "usage: $0 build [name...]|up|down|env|status" >&2; exit 2 ;;
+  *) echo "usage: $0 build [name...]|crds|up|down|env|status" >&2; exit 2 ;;
 esac

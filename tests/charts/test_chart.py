@@ -4,7 +4,8 @@ Each value set (the chart defaults, every k8s/values-*.yaml, the combinations in
 rendered with `helm template` and asserted on: hardening, probes, labels, no service-account
 token, the sandbox's gVisor runtime class and denied egress; built-in kinds go through
 `kubernetes-validate --strict` for Kubernetes 1.32 and the newest version it knows; custom resources
-are validated against the KServe CRDs in ../shared/reference with unknown fields rejected; the
+are validated against the KServe CRDs in ../shared/reference and the Prometheus Operator's CRDs
+(from its pinned Go module) with unknown fields rejected; the
 policy and tier list the chart mounts are parsed by the services' own settings code.
 """
 
@@ -30,6 +31,7 @@ from codecascade.router.config import RouterSettings
 from codecascade.router.policy import CascadePolicy
 from codecascade.sandbox.config import SandboxSettings
 from codecascade.testsynth.config import SynthesisSettings
+from tests.cluster.kube import prometheus_operator_crds
 
 from .conftest import (
     CHART,
@@ -66,10 +68,11 @@ CRD_FILES = {
     ("serving.kserve.io", "InferenceService"): "kserve/serving.kserve.io_inferenceservices.yaml",
     ("serving.kserve.io", "ServingRuntime"): "kserve/serving.kserve.io_servingruntimes.yaml",
 }
-# Custom resources with no CRD in ../shared/reference: only their shape is asserted below.
-NO_REFERENCE_CRD = {
-    ("monitoring.coreos.com", "ServiceMonitor"),
-    ("monitoring.coreos.com", "PodMonitor"),
+# Not in ../shared/reference: from the Prometheus Operator's pinned Go module (conftest).
+PROMETHEUS_CRD_FILES = {
+    ("monitoring.coreos.com", "ServiceMonitor"): "monitoring.coreos.com_servicemonitors.yaml",
+    ("monitoring.coreos.com", "PodMonitor"): "monitoring.coreos.com_podmonitors.yaml",
+    ("monitoring.coreos.com", "PrometheusRule"): "monitoring.coreos.com_prometheusrules.yaml",
 }
 
 
@@ -369,7 +372,10 @@ def _strict(schema: Any) -> Any:
 
 
 def crd_validator(group: str, kind: str, version: str) -> jsonschema.Draft7Validator:
-    path = REFERENCE / "crds" / CRD_FILES[(group, kind)]
+    if (group, kind) in PROMETHEUS_CRD_FILES:
+        path = prometheus_operator_crds() / PROMETHEUS_CRD_FILES[(group, kind)]
+    else:
+        path = REFERENCE / "crds" / CRD_FILES[(group, kind)]
     if not path.is_file():
         pytest.fail(f"{path} is missing: the CRD reference schemas live in ../shared/reference")
     crd = yaml.safe_load(path.read_text())
@@ -387,10 +393,9 @@ def test_custom_resources_match_their_crds(rendered: Rendered) -> None:
         group, _, version = doc["apiVersion"].rpartition("/")
         if "." not in group or group.endswith(".k8s.io"):
             continue
-        if (group, doc["kind"]) in NO_REFERENCE_CRD:
+        if group == "monitoring.coreos.com" and doc["kind"] != "PrometheusRule":
             endpoints = doc["spec"].get("endpoints") or doc["spec"]["podMetricsEndpoints"]
             assert {e["port"] for e in endpoints} <= {"metrics", "http1"}
-            continue
         validator = crd_validator(group, doc["kind"], version)
         errors = [
             f"{'.'.join(str(p) for p in e.absolute_path)}: {e.message}"
@@ -411,6 +416,22 @@ def test_crd_validation_rejects_unknown_fields() -> None:
     bad = copy.deepcopy(good)
     bad["spec"]["predictor"]["model"]["storageURI"] = "s3://typo"
     assert list(validator.iter_errors(bad))
+
+
+def test_monitoring_objects_match_the_prometheus_operator_crds(renderer: Renderer) -> None:
+    """values-prod's ServiceMonitors and tier PodMonitor pass the operator's own schemas (not just
+    a shape check), and the strict validator does catch a misspelt field."""
+    prod = next(p for p in EXAMPLE_VALUES if p.stem == "values-prod")
+    rendered = renderer((prod,))
+    monitors = rendered.of_kind("ServiceMonitor") + rendered.of_kind("PodMonitor")
+    assert {d["kind"] for d in monitors} == {"ServiceMonitor", "PodMonitor"}
+    for doc in monitors:
+        validator = crd_validator("monitoring.coreos.com", doc["kind"], "v1")
+        assert not list(validator.iter_errors(doc)), doc["metadata"]["name"]
+    bad = copy.deepcopy(rendered.of_kind("PodMonitor")[0])
+    bad["spec"]["podMetricsEndpoints"][0]["scrapeInterval"] = "30s"  # the field is `interval`
+    validator = crd_validator("monitoring.coreos.com", "PodMonitor", "v1")
+    assert any("scrapeInterval" in e.message for e in validator.iter_errors(bad))
 
 
 # -- chart and code cannot drift ----------------------------------------------------------------

@@ -10,6 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROMETHEUS_CRDS = ROOT / "build" / "cluster" / "crds" / "prometheus-operator"
+
 
 @dataclass(frozen=True)
 class Cluster:
@@ -56,3 +61,24 @@ class Cluster:
 
     def pids(self) -> dict[str, int]:
         return {p.stem: int(p.read_text()) for p in sorted((self.run_dir / "pids").glob("*.pid"))}
+
+
+def prometheus_operator_crds() -> Path:
+    """The folder with the Prometheus Operator's CRDs (ServiceMonitor, PodMonitor, PrometheusRule).
+
+    They are not in ../shared/reference: `scripts/cluster.sh crds` takes them from the operator's
+    Go module at the version tests/cluster/tools/prometheus-operator pins (the zip checked against
+    its go.sum) into build/, run here when they are missing (Go and the module proxy are on every
+    machine of the project, CI's included).
+    """
+    if not (PROMETHEUS_CRDS / "VERSION").is_file():
+        result = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "cluster.sh"), "crds"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if result.returncode != 0:
+            pytest.fail(f"scripts/cluster.sh crds failed:\n{result.stderr}")
+    return PROMETHEUS_CRDS

@@ -12,11 +12,9 @@ project ships.
    nothing;
 5. `helm uninstall` leaves nothing behind.
 
-Not here: ServiceMonitors/PodMonitors (no Prometheus Operator CRD in ../shared/reference, so the
-values files that enable them are installed with `serviceMonitor.enabled=false`; the offline tests
-render them) and
-KServe's controller (InferenceServices are stored and compared, but no controller turns them into
-predictor pods).
+ServiceMonitors/PodMonitors are installed against the Prometheus Operator's CRDs (from its pinned
+Go module, `scripts/cluster.sh crds`; no operator runs). Not here: KServe's controller
+(InferenceServices are stored and compared, but no controller turns them into predictor pods).
 """
 
 from __future__ import annotations
@@ -37,7 +35,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.cluster.kube import Cluster
+from tests.cluster.kube import Cluster, prometheus_operator_crds
 
 pytestmark = pytest.mark.cluster
 
@@ -142,7 +140,7 @@ def _values_id(path: Path | None) -> str:
     return "defaults" if path is None else path.relative_to(ROOT).as_posix()
 
 
-def _needs_servicemonitor_off(values: Path | None) -> bool:
+def _enables_monitors(values: Path | None) -> bool:
     if values is None:
         return False
     data = yaml.safe_load(values.read_text()) or {}
@@ -151,9 +149,11 @@ def _needs_servicemonitor_off(values: Path | None) -> bool:
 
 @pytest.fixture(scope="module")
 def crds(cluster: Cluster) -> Iterator[None]:
-    """KServe and KEDA CRDs from ../shared/reference (read in place), Established; one more fake
-    gVisor node (values-prod runs 4 sandbox replicas of 2 CPU each plus gVisor's overhead, more
-    than kwok-gvisor-0's 8 CPUs: a production gVisor pool has more than one node)."""
+    """KServe and KEDA CRDs from ../shared/reference (read in place) and the Prometheus
+    Operator's (ServiceMonitor, PodMonitor, PrometheusRule: from its pinned Go module),
+    Established; one more fake gVisor node (values-prod runs 4 sandbox replicas of 2 CPU each
+    plus gVisor's overhead, more than kwok-gvisor-0's 8 CPUs: a production gVisor pool has more
+    than one node)."""
     for folder in ("kserve", "keda"):
         cluster.kubectl(
             "apply",
@@ -163,6 +163,9 @@ def crds(cluster: Cluster) -> Iterator[None]:
             str(REFERENCE / folder),
             timeout=180,
         )
+    cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "-f", str(prometheus_operator_crds())
+    )
     # Established for every CRD (`kubectl wait --for=condition=Established crd --all` fails at once
     # on a CRD created a moment ago, whose status has no conditions yet: poll instead).
 
@@ -292,8 +295,7 @@ def release(request: pytest.FixtureRequest, cluster: Cluster, crds: None) -> Ite
     values: Path | None = request.param
     ns = _namespace(cluster)
     _prerequisites(cluster, ns, values)
-    sets = ["serviceMonitor.enabled=false"] if _needs_servicemonitor_off(values) else []
-    rel = Release(cluster, ns, values, sets)
+    rel = Release(cluster, ns, values, [])
     rel.helm("install", RELEASE, str(CHART), *rel.value_args(), "--timeout", "5m")
     yield rel
     rel.helm("uninstall", RELEASE, "--wait", check=False)
@@ -396,6 +398,32 @@ def test_install_stores_every_field_the_chart_set(release: Release) -> None:
         if diff:
             problems[f"{doc['kind']}/{doc['metadata']['name']}"] = diff
     assert not problems, json.dumps(problems, indent=1)
+
+
+def test_monitoring_objects_pass_the_prometheus_operator_schemas(release: Release) -> None:
+    """The release's ServiceMonitors/PodMonitors (PrometheusRules where rendered) are stored as
+    rendered (the test above); a server-side apply with strict field validation accepts them, and
+    refuses the same object with a misspelt field: the CRDs' structural schemas are in force."""
+    docs = [d for d in release.manifest() if d["apiVersion"].startswith("monitoring.coreos.com/")]
+    assert bool(docs) == _enables_monitors(release.values), [d["kind"] for d in docs]
+
+    def server_apply(doc: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        return release.cluster.kubectl(
+            "apply", "--server-side", "--force-conflicts", "--dry-run=server",
+            "--validate=strict", "--field-manager=schema-check", "-n", release.namespace,
+            "-f", "-", stdin=json.dumps(doc), check=False,
+        )  # fmt: skip
+
+    for doc in docs:
+        result = server_apply(doc)
+        assert result.returncode == 0, result.stderr
+    for doc in docs:
+        if doc["kind"] in ("ServiceMonitor", "PodMonitor"):
+            bad = json.loads(json.dumps(doc))
+            key = "endpoints" if doc["kind"] == "ServiceMonitor" else "podMetricsEndpoints"
+            bad["spec"][key][0]["scrapeInterval"] = "30s"  # the field is `interval`
+            result = server_apply(bad)
+            assert result.returncode != 0 and "scrapeInterval" in result.stderr, result.stderr
 
 
 def test_the_comparison_catches_pruning_and_defaulting(cluster: Cluster, crds: None) -> None:
@@ -721,7 +749,6 @@ def test_rotating_an_out_of_band_tier_key_secret_rolls_the_callers(
         (ROOT / "tests" / "charts" / "values" / "external-tiers.yaml").read_text()
     )
     values["tenantSecrets"] = []
-    values["serviceMonitor"] = {"enabled": False}
     path = tmp_path / "values.yaml"
     path.write_text(yaml.safe_dump(values))
     rel = Release(cluster, ns, path, [])
@@ -838,7 +865,7 @@ def test_uninstall_leaves_nothing_behind(cluster: Cluster, crds: None) -> None:
         cluster,
         ns,
         ROOT / "tests" / "charts" / "values" / "external-tiers.yaml",
-        ["serviceMonitor.enabled=false"],
+        [],
     )
     try:
         rel.helm("install", RELEASE, str(CHART), *rel.value_args(), "--wait", "--timeout", "3m")
