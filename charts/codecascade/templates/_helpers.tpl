@@ -71,6 +71,27 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{/* A third-party image (a Triton tier's): as given when pinned by digest, else
+reference@digest when imageDigests names it, else the reference. Args: dict root ref */}}
+{{- define "codecascade.thirdPartyImage" -}}
+{{- if contains "@sha256:" .ref -}}
+{{- .ref -}}
+{{- else if hasKey .root.Values.imageDigests .ref -}}
+{{- printf "%s@%s" .ref (index .root.Values.imageDigests .ref) -}}
+{{- else -}}
+{{- .ref -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Whether the release deploys any tier pods (kserve, huggingface or triton). Args: root */}}
+{{- define "codecascade.hasTierPods" -}}
+{{- range .Values.tiers }}{{ if ne .backend "external" }}true{{ end }}{{ end -}}
+{{- end -}}
+
+{{- define "codecascade.huggingfaceRuntimeName" -}}
+{{- printf "%s-huggingface" (include "codecascade.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{/* In-cluster DNS name of a component's Service. Args: dict root component */}}
 {{- define "codecascade.serviceHost" -}}
 {{- printf "%s.%s.svc.%s" (include "codecascade.componentName" .) .root.Release.Namespace .root.Values.clusterDomain -}}
@@ -86,6 +107,13 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- $tier.kserve.address -}}
 {{- else -}}
 {{- printf "%s-predictor.%s.svc.%s:%d" (include "codecascade.tierName" .) .root.Release.Namespace .root.Values.clusterDomain (int .root.Values.tierRuntime.grpcPort) -}}
+{{- end -}}
+{{- else if eq $tier.backend "huggingface" -}}
+{{- /* KServe's RawDeployment Service maps port 80 to the predictor's first container port. */ -}}
+{{- if $tier.huggingface.address -}}
+{{- $tier.huggingface.address -}}
+{{- else -}}
+{{- printf "http://%s-predictor.%s.svc.%s/openai/v1" (include "codecascade.tierName" .) .root.Release.Namespace .root.Values.clusterDomain -}}
 {{- end -}}
 {{- else -}}
 {{- printf "%s.%s.svc.%s:%d" (include "codecascade.tierName" .) .root.Release.Namespace .root.Values.clusterDomain (int $tier.triton.grpcPort) -}}
@@ -106,6 +134,7 @@ The shared `tiers:` list (codecascade.core.tiers.TierSpec), without API keys. Ar
 {{- range $tier := .Values.tiers -}}
 {{- $protocol := "oip-grpc" -}}
 {{- if eq .backend "external" }}{{ $protocol = .external.protocol }}{{ end -}}
+{{- if eq .backend "huggingface" }}{{ $protocol = "openai" }}{{ end -}}
 {{- $entry := dict "name" .name "protocol" $protocol "address" (include "codecascade.tierAddress" (dict "root" $root "tier" .)) "model" .model "price_per_1k_tokens" .price_per_1k_tokens -}}
 {{- range $key := list "prompt_format" "timeout_s" "max_attempts" "backoff_initial_s" "backoff_max_s" -}}
 {{- if hasKey $tier $key }}{{ $_ := set $entry $key (index $tier $key) }}{{ end -}}
@@ -151,6 +180,9 @@ expands from the Secret-backed variable defined before it. Args: root
 {{- if and (eq .backend "kserve") (not .kserve) -}}
 {{- fail (printf "tiers[%s]: backend kserve needs a `kserve:` block" .name) -}}
 {{- end -}}
+{{- if and (eq .backend "huggingface") (lt (int .huggingface.maxReplicas) (int .huggingface.minReplicas)) -}}
+{{- fail (printf "tiers[%s].huggingface.maxReplicas (%v) is below minReplicas (%v)" .name .huggingface.maxReplicas .huggingface.minReplicas) -}}
+{{- end -}}
 {{- end -}}
 {{- range .Values.policy.tiers -}}
 {{- if and (ge (int .k) 0) (not (hasKey $names (lower .tier))) -}}
@@ -175,6 +207,12 @@ expands from the Secret-backed variable defined before it. Args: root
 {{- range .Values.tiers -}}
 {{- if and (eq .backend "kserve") (not $.Values.tierImage.digest) -}}
 {{- fail "requireImageDigests: set tierImage.digest (sha256:...) — production pins images by digest" -}}
+{{- end -}}
+{{- if and (eq .backend "huggingface") (not $.Values.huggingfaceRuntime.image.digest) -}}
+{{- fail "requireImageDigests: set huggingfaceRuntime.image.digest (sha256:...) — production pins images by digest" -}}
+{{- end -}}
+{{- if and (eq .backend "triton") (not (contains "@sha256:" (include "codecascade.thirdPartyImage" (dict "root" $ "ref" .triton.image)))) -}}
+{{- fail (printf "requireImageDigests: tiers[%s].triton.image %s is not pinned: write it as repo@sha256:... or add its digest to imageDigests" .name .triton.image) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

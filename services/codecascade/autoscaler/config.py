@@ -14,10 +14,20 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from codecascade.autoscaler.policy import TierScaling
 from codecascade.mesh.settings import ServiceSettings
 
-__all__ = ["AutoscalerSettings", "ScalingOverrides"]
+__all__ = ["AutoscalerSettings", "ScalingOverrides", "TierObject"]
 
 Mode = Literal["keda", "direct", "off"]
 SignalSourceKind = Literal["prometheus", "scrape"]
+
+
+class TierObject(BaseModel):
+    """The Kubernetes object that runs one tier (settings: `kube_targets`, tier name -> object);
+    mode direct scales it through `autoscaler.kube.KubeScaleTarget`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["deployment", "inferenceservice"]
+    name: str = Field(min_length=1)
 
 
 class ScalingOverrides(BaseModel):
@@ -134,6 +144,19 @@ class AutoscalerSettings(ServiceSettings):
     escalation_prior_weight: float = Field(
         default=2.0, ge=0, description="Weight of escalation_prior, in requests."
     )
+    kubeconfig: str = Field(
+        default="",
+        description="Mode direct: a kubeconfig file; empty: the pod's ServiceAccount in a "
+        "cluster, else $KUBECONFIG or ~/.kube/config.",
+    )
+    kube_namespace: str = Field(
+        default="", description="Mode direct: the namespace of the tiers' objects."
+    )
+    kube_targets: dict[str, TierObject] = Field(
+        default_factory=dict,
+        description="Mode direct: the object each scaled tier runs as (tier name -> kind "
+        "deployment | inferenceservice, name).",
+    )
     tiers: dict[str, ScalingOverrides] = Field(
         default_factory=dict,
         description="Per-tier overrides of the settings above (tier name -> fields).",
@@ -157,6 +180,14 @@ class AutoscalerSettings(ServiceSettings):
                 "signal_source scrape needs router_metrics_urls (the routers' /metrics URLs, "
                 'e.g. ["http://127.0.0.1:9464/metrics"])'
             )
+        if self.mode == "direct":
+            scaled = self.scaled_tiers or self.chain[1:]
+            missing = sorted(set(scaled) - set(self.kube_targets))
+            if missing or not self.kube_namespace:
+                raise ValueError(
+                    f"mode direct needs kube_namespace and a kube_targets entry for every scaled "
+                    f"tier; missing objects for {missing}"
+                )
         for tier in self.chain:
             self.scaling(tier)  # raises on an inconsistent merge (min > max)
         return self

@@ -36,22 +36,14 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
-from pydantic import BaseModel, ConfigDict
+
+from codecascade.autoscaler.config import TierObject
 
 __all__ = ["KubeScaleTarget", "ScaleError", "TierObject", "load_api_client"]
 
 KSERVE_GROUP = "serving.kserve.io"
 KSERVE_VERSION = "v1beta1"
 MERGE_PATCH = "application/merge-patch+json"
-
-
-class TierObject(BaseModel):
-    """The Kubernetes object that runs one tier (settings: `kube_targets`, tier name -> object)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: Literal["deployment", "inferenceservice"]
-    name: str
 
 
 class ScaleError(RuntimeError):
