@@ -97,6 +97,12 @@ class AutoscalerSettings(ServiceSettings):
         description="Window over which arrival rates, escalation probability and work per "
         "arrival are measured (PromQL range; at least two scrape intervals).",
     )
+    stale_after_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A decision older than this (the signals unreadable since) is answered "
+        "UNAVAILABLE to KEDA, which then applies the ScaledObject's fallback.",
+    )
     request_timeout_s: float = Field(
         default=5.0, gt=0, description="Deadline of one Prometheus query or one /metrics scrape."
     )

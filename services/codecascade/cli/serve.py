@@ -27,6 +27,12 @@ def _router(_: Sequence[str]) -> int:
     return main()
 
 
+def _autoscaler(_: Sequence[str]) -> int:
+    from codecascade.autoscaler.__main__ import main
+
+    return main()
+
+
 def _tier(argv: Sequence[str]) -> int:
     from codecascade.tierserver.__main__ import main
 
@@ -34,6 +40,7 @@ def _tier(argv: Sequence[str]) -> int:
 
 
 SERVICES: dict[str, Callable[[Sequence[str]], int]] = {
+    "autoscaler": _autoscaler,
     "router": _router,
     "sandbox": _sandbox,
     "testsynth": _testsynth,

@@ -8,7 +8,8 @@
     ├── ResourceExhausted   kind RESOURCE_EXHAUSTED  a queue, pool or budget is full
     ├── DeadlineExceeded    kind DEADLINE_EXCEEDED   the caller's deadline ran out
     ├── Unauthenticated     kind UNAUTHENTICATED     no valid credentials came with the call
-    └── PermissionDenied    kind PERMISSION_DENIED   the caller is known but may not do this
+    ├── PermissionDenied    kind PERMISSION_DENIED   the caller is known but may not do this
+    └── Unimplemented       kind UNIMPLEMENTED       an optional method of a contract we serve
 
 Domain code raises these and never learns about gRPC: `codecascade.mesh.errors` maps a kind to a
 status code next to the interceptor that aborts with it. Anything that is not a CascadeError is
@@ -31,6 +32,7 @@ __all__ = [
     "ResourceExhausted",
     "Unauthenticated",
     "Unavailable",
+    "Unimplemented",
 ]
 
 
@@ -45,6 +47,7 @@ class ErrorKind(enum.Enum):
     DEADLINE_EXCEEDED = "deadline_exceeded"
     UNAUTHENTICATED = "unauthenticated"
     PERMISSION_DENIED = "permission_denied"
+    UNIMPLEMENTED = "unimplemented"
 
 
 class CascadeError(Exception):
@@ -79,6 +82,12 @@ class Unauthenticated(CascadeError):
 
 class PermissionDenied(CascadeError):
     kind = ErrorKind.PERMISSION_DENIED
+
+
+class Unimplemented(CascadeError):
+    """A method a third-party contract lets us leave out (KEDA's StreamMetricSpec)."""
+
+    kind = ErrorKind.UNIMPLEMENTED
 
 
 class NoFunctionToTest(InvalidInput):

@@ -11,6 +11,7 @@ into the same kind with `from_rpc_error`, so meaning survives a hop in both dire
     DEADLINE_EXCEEDED  <-> DEADLINE_EXCEEDED
     UNAUTHENTICATED    <-> UNAUTHENTICATED
     PERMISSION_DENIED  <-> PERMISSION_DENIED
+    UNIMPLEMENTED      <-> UNIMPLEMENTED
     INTERNAL            -> INTERNAL, with a generic message (details go to logs and spans)
 """
 
@@ -28,6 +29,7 @@ from codecascade.core.errors import (
     ResourceExhausted,
     Unauthenticated,
     Unavailable,
+    Unimplemented,
 )
 
 __all__ = ["from_rpc_error", "status_code", "status_for"]
@@ -41,6 +43,7 @@ _STATUS: dict[ErrorKind, grpc.StatusCode] = {
     ErrorKind.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
     ErrorKind.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
     ErrorKind.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    ErrorKind.UNIMPLEMENTED: grpc.StatusCode.UNIMPLEMENTED,
 }
 
 _FROM_STATUS: dict[grpc.StatusCode, type[CascadeError]] = {
@@ -51,6 +54,7 @@ _FROM_STATUS: dict[grpc.StatusCode, type[CascadeError]] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
     grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+    grpc.StatusCode.UNIMPLEMENTED: Unimplemented,
 }
 
 
