@@ -16,6 +16,7 @@ NOT_ATTRIBUTES = {
     "codecascade.router",
     "codecascade.router.openai",
     "codecascade.tiers",
+    "codecascade.tierserver",
 }
 
 

@@ -11,9 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["PromptFormat", "SamplingParams"]
+__all__ = ["GEN_AI_OPERATIONS", "PromptFormat", "SamplingParams"]
 
 PromptFormat = Literal["chat", "raw"]
+
+# The OpenTelemetry GenAI operation (`gen_ai.operation.name`) each prompt format is, for the
+# client's and the tier server's spans alike.
+GEN_AI_OPERATIONS: dict[PromptFormat, str] = {"chat": "chat", "raw": "text_completion"}
 
 
 @dataclass(frozen=True)

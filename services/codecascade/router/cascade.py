@@ -262,6 +262,14 @@ class Cascade:
                     await reservation.settle(tier.tier, attempt.usage)
                     tier_span.set_attribute("codecascade.decision", attempt.decision.name)
                     tier_span.set_attribute("codecascade.score", attempt.score)
+                    # What this tier cost, its tokens over every call it made (solutions, tests).
+                    tier_span.set_attributes(
+                        {
+                            "codecascade.cost_usd": attempt.usage.cost_usd,
+                            "gen_ai.usage.input_tokens": attempt.usage.prompt_tokens,
+                            "gen_ai.usage.output_tokens": attempt.usage.completion_tokens,
+                        }
+                    )
                 attempts.append(attempt)
                 spent = spent + attempt.usage
                 await emit(TierFinished(attempt))

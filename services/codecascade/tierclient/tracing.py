@@ -10,13 +10,11 @@ from __future__ import annotations
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
-from codecascade.core.sampling import PromptFormat, SamplingParams
+from codecascade.core.sampling import GEN_AI_OPERATIONS, PromptFormat, SamplingParams
 from codecascade.core.tiers import TierSpec
 from codecascade.tierclient.client import TierClient, TierResult
 
 __all__ = ["TracedTierClient"]
-
-_OPERATION = {"chat": "chat", "raw": "text_completion"}
 
 
 class TracedTierClient:
@@ -39,7 +37,7 @@ class TracedTierClient:
         prompt_format: PromptFormat | None = None,
     ) -> TierResult:
         spec = self._inner.spec
-        operation = _OPERATION[prompt_format or "chat"]
+        operation = GEN_AI_OPERATIONS[prompt_format or "chat"]
         attributes: dict[str, str | int | float] = {
             "gen_ai.operation.name": operation,
             "gen_ai.provider.name": spec.protocol,

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from codecascade.core.errors import CascadeError
+from codecascade.mesh.logs import configure_logging
+from codecascade.mesh.telemetry import setup_telemetry
 from codecascade.tierserver.config import TierSettings
 from codecascade.tierserver.engine import EngineConfig, LlamaEngine
 from codecascade.tierserver.generation import SamplingLimits
@@ -26,7 +28,8 @@ _UNSET_FLAGS = ("grpc_port", "http_port", "model_name", "enable_latency_logging"
 
 
 class _DropPerCallLogs(logging.Filter):
-    """KServe's gRPC LoggingInterceptor logs every call at INFO; per-call facts belong on spans."""
+    """KServe's gRPC LoggingInterceptor logs every call at INFO (the method only); the predictor
+    writes the call's line itself, with status, duration, tenant and trace id."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith("grpc method:")
@@ -68,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--workers must be 1: each worker process would load its own model copy")
     try:
         settings = _settings(args)
+        # Our lines (one per call, codecascade.tierserver.model) as JSON on stdout like every
+        # mesh service; KServe and uvicorn keep their own loggers and format.
+        configure_logging(settings.log_level)
+        telemetry = setup_telemetry(f"tier-{settings.served_model_name or settings.model}")
         resolved = resolve_model(
             settings.model, settings.model_cache_dir, verify_sha256=settings.verify_model_sha256
         )
@@ -99,13 +106,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kserve import ModelServer
 
     logging.getLogger("kserve").addFilter(_DropPerCallLogs())
-    ModelServer(
-        http_port=settings.http_port,
-        grpc_port=settings.grpc_port,
-        workers=1,
-        enable_latency_logging=bool(args.enable_latency_logging),
-        grace_period=int(settings.shutdown_grace_s),
-    ).start([model])
+    try:
+        ModelServer(
+            http_port=settings.http_port,
+            grpc_port=settings.grpc_port,
+            workers=1,
+            enable_latency_logging=bool(args.enable_latency_logging),
+            grace_period=int(settings.shutdown_grace_s),
+        ).start([model])
+    finally:
+        telemetry.shutdown()  # flushes the spans still buffered
     return 0
 
 

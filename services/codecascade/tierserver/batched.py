@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import codecs
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import llama_cpp
@@ -105,12 +105,16 @@ class BatchedSampler:
         max_tokens: int,
         stops: Sequence[str],
         cancel: threading.Event,
+        evaluated: Callable[[], None] | None = None,
     ) -> list[Sample]:
-        """len(seeds) samples of `prompt`; at most `group_size` of them."""
+        """len(seeds) samples of `prompt`; at most `group_size` of them. `evaluated` is called
+        once the prompt is decoded (the tier server's prompt-evaluation span ends there)."""
         n = len(seeds)
         llama_cpp.llama_memory_clear(self._ctx.memory, True)  # drop the previous request
         sequences = [_Sequence(self._sampler(seed, temperature, top_p), stops) for seed in seeds]
         last = self._evaluate_prompt(prompt, n)
+        if evaluated is not None:
+            evaluated()
         rows = {i: last for i in range(n)}  # sequence -> the batch row holding its next logits
         position = len(prompt)
         while rows and not cancel.is_set():

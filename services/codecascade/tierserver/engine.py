@@ -19,9 +19,11 @@ No KServe or gRPC here: the predictor in `model.py` maps tensors onto this API.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,7 +39,7 @@ from llama_cpp.llama_types import ChatCompletionRequestMessage, CreateCompletion
 from codecascade.core.sampling import PromptFormat, SamplingParams
 from codecascade.tierserver.batched import BatchedSampler, Sample
 from codecascade.tierserver.errors import InvalidRequest, ModelFileError, PromptTooLong, QueueFull
-from codecascade.tierserver.generation import Completion, FinishReason, SamplingLimits
+from codecascade.tierserver.generation import Completion, FinishReason, Phases, SamplingLimits
 
 __all__ = ["EngineConfig", "LlamaEngine"]
 
@@ -162,15 +164,21 @@ class LlamaEngine:
         cancel = threading.Event()
         fmt = prompt_format or self._config.prompt_format
         self._admitted += 1
+        submitted_ns = time.time_ns()
         job: Future[Completion] = self._executor.submit(
             self.generate_blocking, prompt, params, fmt, cancel
         )
         job.add_done_callback(lambda _: loop.call_soon_threadsafe(self._release))
         try:
-            return await asyncio.wrap_future(job)
+            completion = await asyncio.wrap_future(job)
         except asyncio.CancelledError:
             cancel.set()  # a running generation stops at its next token
             raise
+        if completion.phases is None:
+            return completion
+        return dataclasses.replace(
+            completion, phases=dataclasses.replace(completion.phases, submitted_ns=submitted_ns)
+        )
 
     def _release(self) -> None:
         self._admitted -= 1
@@ -186,12 +194,17 @@ class LlamaEngine:
         prompt_format: PromptFormat,
         cancel: threading.Event | None = None,
     ) -> Completion:
-        """The worker-thread body; also what a benchmark calls to measure llama.cpp directly."""
+        """The worker-thread body; also what a benchmark calls to measure llama.cpp directly.
+
+        The completion's `phases` start when the worker takes the request (`generate` fills in
+        when it was submitted)."""
         self._decoding.set()
+        clock = _PhaseClock()
         try:
-            return self._generate(prompt, params, prompt_format, cancel)
+            completion = self._generate(prompt, params, prompt_format, cancel, clock)
         finally:
             self._decoding.clear()
+        return dataclasses.replace(completion, phases=clock.phases())
 
     def _generate(
         self,
@@ -199,6 +212,7 @@ class LlamaEngine:
         params: SamplingParams,
         prompt_format: PromptFormat,
         cancel: threading.Event | None,
+        clock: _PhaseClock,
     ) -> Completion:
         llama = self._require_llama()
         rendered = self._render(prompt, prompt_format)
@@ -208,7 +222,8 @@ class LlamaEngine:
             raise PromptTooLong(n_prompt, n_ctx)
         budget = min(params.max_tokens, n_ctx - n_prompt)
         stop_flag = cancel if cancel is not None else threading.Event()
-        criteria = StoppingCriteriaList([_stop_when(stop_flag)])
+        # Called after each sampled token: its first call marks the prompt as evaluated.
+        criteria = StoppingCriteriaList([_stop_when(stop_flag, clock)])
         stops = list(params.stop) + list(rendered.stops)
         seeds = [
             params.seed + i if params.seed is not None else secrets.randbits(31)
@@ -217,7 +232,9 @@ class LlamaEngine:
         batched = self._batched
         group = batched.group_size(n_prompt, budget) if batched else 0
         if batched and not params.greedy and params.n > 1 and group > 1:
-            return _in_batches(batched, rendered, params, seeds, budget, stops, stop_flag, group)
+            return _in_batches(
+                batched, rendered, params, seeds, budget, stops, stop_flag, group, clock
+            )
         runs = 1 if params.greedy else params.n
         texts: list[str] = []
         reasons: list[FinishReason] = []
@@ -282,6 +299,7 @@ def _in_batches(
     stops: list[str],
     stop_flag: threading.Event,
     group: int,
+    clock: _PhaseClock,
 ) -> Completion:
     """The n samples decoded `group` at a time, each group one batch."""
     samples: list[Sample] = []
@@ -296,6 +314,7 @@ def _in_batches(
             max_tokens=budget,
             stops=stops,
             cancel=stop_flag,
+            evaluated=clock.first_token,
         )
     return Completion(
         texts=tuple(s.text for s in samples),
@@ -317,8 +336,33 @@ def _as_tuple(stop: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(s for s in stop if s)
 
 
-def _stop_when(flag: threading.Event) -> StoppingCriteria:
+class _PhaseClock:
+    """Marks, on the worker thread, when a generation started and when its prompt was done."""
+
+    __slots__ = ("_first_token_ns", "_started_ns")
+
+    def __init__(self) -> None:
+        self._started_ns = time.time_ns()
+        self._first_token_ns = 0
+
+    def first_token(self) -> None:
+        """Called when a first token exists; only the first call counts."""
+        if not self._first_token_ns:
+            self._first_token_ns = time.time_ns()
+
+    def phases(self) -> Phases:
+        finished = time.time_ns()
+        return Phases(
+            submitted_ns=self._started_ns,
+            started_ns=self._started_ns,
+            first_token_ns=self._first_token_ns or finished,
+            finished_ns=finished,
+        )
+
+
+def _stop_when(flag: threading.Event, clock: _PhaseClock) -> StoppingCriteria:
     def stopping(_ids: npt.NDArray[np.intc], _logits: npt.NDArray[np.single]) -> bool:
+        clock.first_token()
         return flag.is_set()
 
     return stopping

@@ -19,6 +19,7 @@ from codecascade.tierserver.errors import InvalidRequest
 __all__ = [
     "Completion",
     "FinishReason",
+    "Phases",
     "SamplingLimits",
     "parse_sampling_parameters",
 ]
@@ -40,13 +41,26 @@ class SamplingLimits:
 
 
 @dataclass(frozen=True)
+class Phases:
+    """When one generation went through its phases (`time.time_ns()` instants), so the tier
+    server can show them as spans of the caller's trace: waiting for the worker (queue), prompt
+    evaluation (until the first token is sampled), decoding (until the last one)."""
+
+    submitted_ns: int
+    started_ns: int
+    first_token_ns: int
+    finished_ns: int
+
+
+@dataclass(frozen=True)
 class Completion:
-    """`n` completions of one prompt, and what they cost in tokens."""
+    """`n` completions of one prompt, what they cost in tokens, and where the time went."""
 
     texts: tuple[str, ...]
     finish_reasons: tuple[FinishReason, ...]
     prompt_tokens: int
     completion_tokens: tuple[int, ...]
+    phases: Phases | None = None
 
     @property
     def total_completion_tokens(self) -> int:

@@ -111,8 +111,16 @@ async def test_escalates_below_threshold_and_records_everything() -> None:
     spans = {s.name: s for s in exporter.get_finished_spans()}
     workflow = spans["invoke_workflow codecascade"]
     assert [e.name for e in workflow.events] == ["codecascade.escalation"]
-    assert workflow.events[0].attributes["codecascade.escalation.to_tier"] == "M"
-    tier_m = spans["codecascade.tier M"]
+    event = dict(workflow.events[0].attributes or {})
+    assert event["codecascade.escalation.from_tier"] == "S"
+    assert event["codecascade.escalation.to_tier"] == "M"
+    assert event["codecascade.escalation.reason_code"] == "below_threshold"
+    assert event["codecascade.escalation.score"] < event["codecascade.escalation.threshold"]
+    assert str(event["codecascade.escalation.reason"]).startswith("score ")
+    tier_s, tier_m = spans["codecascade.tier S"], spans["codecascade.tier M"]
+    costs = [dict(s.attributes or {})["codecascade.cost_usd"] for s in (tier_s, tier_m)]
+    assert sum(costs) == pytest.approx(result.usage.cost_usd) and all(c > 0 for c in costs)
+    assert dict(tier_s.attributes or {})["gen_ai.usage.output_tokens"] > 0
     assert tier_m.links[0].context.span_id == spans["codecascade.tier S"].context.span_id
     assert "execute_tool run_tests" in spans
     assert result.trace_id == format(workflow.context.trace_id, "032x")
