@@ -70,12 +70,17 @@ def run_helm(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def requires_digests(values_file: Path) -> bool:
+    """Whether a values file sets requireImageDigests (then CI adds the digests: PROD_DIGESTS)."""
+    return bool((yaml.safe_load(values_file.read_text()) or {}).get("requireImageDigests"))
+
+
 def template_args(values_files: Sequence[Path] = (), sets: Sequence[str] = ()) -> list[str]:
     args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE]
     args += ["--kube-version", KUBE_VERSION]
     for path in values_files:
         args += ["-f", str(path)]
-        if path.name == "values-prod.yaml":  # requireImageDigests: what CI adds
+        if requires_digests(path):  # what CI adds
             args += ["-f", str(PROD_DIGESTS)]
     for item in sets:
         args += ["--set", item]

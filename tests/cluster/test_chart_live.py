@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.charts.conftest import PROD_DIGESTS, requires_digests
 from tests.cluster.kube import Cluster, prometheus_operator_crds
 
 pytestmark = pytest.mark.cluster
@@ -117,10 +118,8 @@ class Release:
 
     def value_args(self, *extra_sets: str) -> list[str]:
         args = ["-f", str(self.values)] if self.values else []
-        if (
-            self.values and self.values.name == "values-prod.yaml"
-        ):  # requireImageDigests: CI adds them
-            args += ["-f", str(ROOT / "tests" / "charts" / "prod-digests.yaml")]
+        if self.values and requires_digests(self.values):  # CI adds them
+            args += ["-f", str(PROD_DIGESTS)]
         for item in [*self.sets, *extra_sets]:
             args += ["--set", item]
         return args

@@ -51,6 +51,12 @@ DIGESTS = {
     "codecascade-tier": "sha256:" + "2" * 64,
 }
 TAGS = {"codecascade-mesh": "mesh-test", "codecascade-tier": "tier-test"}
+# What the prod profile takes from the environment (skaffold.yaml's header): the Dockerfiles' base
+# image and the Triton image's digest. Made-up, well-formed values.
+PROD_ENV = {
+    "CODECASCADE_BASE_IMAGE": "debian:bookworm-20251229-slim@sha256:" + "3" * 64,
+    "TRITON_IMAGE_DIGEST": "sha256:" + "4" * 64,
+}
 
 
 def _images(*, digests: bool) -> str:
@@ -74,7 +80,7 @@ def _template_vars(*, digests: bool) -> dict[str, str]:
         out[f"IMAGE_REPO_{key}"] = name
         out[f"IMAGE_TAG_{key}"] = TAGS[name]
         out[f"IMAGE_DIGEST_{key}"] = DIGESTS[name] if digests else ""
-    return out
+    return out | PROD_ENV
 
 
 def _pins_digests(release: dict[str, Any]) -> bool:
@@ -111,6 +117,7 @@ def skaffold(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "HOME": str(home),
         "PATH": f"{TOOLS}{os.pathsep}{os.environ.get('PATH', '')}",
         "SKAFFOLD_UPDATE_CHECK": "false",
+        **PROD_ENV,
     }
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "TierAttempt",
     "TierFinished",
     "TierStartedEvent",
+    "TierWaking",
 ]
 
 
@@ -82,6 +83,16 @@ class TierFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class TierWaking:
+    """The tier had no ready replica and its policy waits for it (`when_cold: wait`): the
+    request retries it with backoff for at most `budget_s` (what is left of its deadline)."""
+
+    tier: str
+    reason: str
+    budget_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class TierAborted:
     """A tier's attempt ended by an exception (cancelled, out of budget) before it finished:
     what it started is over, so the in-flight count it raised comes down (router.metrics)."""
@@ -103,6 +114,7 @@ CascadeEvent = (
     | EscalatedEvent
     | TierFinished
     | TierAborted
+    | TierWaking
     | Answered
 )
 
@@ -162,6 +174,9 @@ class CascadeResult:
     trace_id: str
     # Set when the budget could not pay for the policy and a cheaper tier answered instead.
     degraded_reason: str = ""
+    # Set when the next tier was cold (no ready replica) and its policy answered at once with the
+    # best earlier answer (`when_cold: answer_best`): that tier's name.
+    cold_tier: str = ""
 
     @property
     def degraded(self) -> bool:

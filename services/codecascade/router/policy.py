@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -50,6 +50,12 @@ class TierPolicy(BaseModel):
     max_tokens: int = Field(default=512, ge=16, le=8192, description="Tokens per solution.")
     temperature: float = Field(default=0.8, ge=0.0, le=2.0, description="Sampling when k > 1.")
     top_p: float = Field(default=0.95, gt=0.0, le=1.0, description="Nucleus sampling when k > 1.")
+    when_cold: Literal["wait", "answer_best"] = Field(
+        default="answer_best",
+        description="When the tier has no ready replica (scaled to zero, starting): answer at "
+        "once with the best earlier answer, marked cold_tier (answer_best), or wait for it "
+        "within the request's deadline, streaming TierWaking (wait). docs/autoscaler.md.",
+    )
 
     @model_validator(mode="after")
     def _lines_match_k(self) -> Self:

@@ -40,6 +40,7 @@ from codecascade.router.events import (
     TierAttempt,
     TierFinished,
     TierStartedEvent,
+    TierWaking,
 )
 from codecascade.router.gateway import Gateway, log_failure, open_edge
 from codecascade.router.metering import WorstCase
@@ -133,6 +134,7 @@ def result_to_proto(result: CascadeResult) -> pb.GenerateResponse:
         trace_id=result.trace_id,
         degraded=result.degraded,
         degraded_reason=result.degraded_reason,
+        cold_tier=result.cold_tier,
     )
 
 
@@ -177,6 +179,12 @@ def event_to_proto(event: CascadeEvent) -> pb.GenerateStreamResponse | None:
                 k=event.k,
                 test_lines=event.test_lines,
                 test_generations=event.test_generations,
+            )
+        )
+    if isinstance(event, TierWaking):
+        return pb.GenerateStreamResponse(
+            tier_waking=pb.TierWaking(
+                tier=event.tier, reason=event.reason, budget=duration(event.budget_s)
             )
         )
     if isinstance(event, CandidatesReady):
