@@ -67,6 +67,7 @@ LABEL_KEYS = {
 CRD_FILES = {
     ("serving.kserve.io", "InferenceService"): "kserve/serving.kserve.io_inferenceservices.yaml",
     ("serving.kserve.io", "ServingRuntime"): "kserve/serving.kserve.io_servingruntimes.yaml",
+    ("keda.sh", "ScaledObject"): "keda/keda.sh_scaledobjects.yaml",
 }
 # Not in ../shared/reference: from the Prometheus Operator's pinned Go module (conftest).
 PROMETHEUS_CRD_FILES = {
@@ -115,7 +116,9 @@ def test_every_object_has_the_recommended_labels(rendered: Rendered) -> None:
 
 def test_pods_are_hardened(rendered: Rendered) -> None:
     for name, spec in rendered.pod_specs():
-        assert spec["automountServiceAccountToken"] is False, name
+        # Only the autoscaler of autoscaling.mode direct calls the API server (its Role).
+        token = name.endswith("-autoscaler") and bool(rendered.of_kind("Role"))
+        assert spec["automountServiceAccountToken"] is token, name
         pod = spec["securityContext"]
         assert pod["runAsNonRoot"] is True, name
         assert pod["runAsUser"] > 0 and pod["runAsGroup"] > 0, name
@@ -631,6 +634,8 @@ def test_template_files_are_named_kind_component(renderer: Renderer) -> None:
     kinds = {d["kind"].lower() for d in renderer(VALUE_SETS["values-prod"]).docs}
     kinds |= {d["kind"].lower() for d in renderer(()).docs}
     kinds |= {d["kind"].lower() for d in renderer(VALUE_SETS["combo-external-tiers"]).docs}
+    for mode in ("keda", "direct"):
+        kinds |= {d["kind"].lower() for d in renderer(VALUE_SETS[f"combo-autoscaling-{mode}"]).docs}
     gateway = [
         f"router.gateway.{r}.{k}"
         for r in ("grpcRoute", "httpRoute")

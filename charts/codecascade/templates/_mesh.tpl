@@ -57,7 +57,9 @@ metadata:
     {{- toYaml . | nindent 4 }}
   {{- end }}
 spec:
+  {{- if not (include "codecascade.meshAutoscaled" $ctx) }}
   replicas: {{ $v.replicas }}
+  {{- end }}
   revisionHistoryLimit: 5
   selector:
     matchLabels:
@@ -76,7 +78,7 @@ spec:
         {{- include "codecascade.labels" $ctx | nindent 8 }}
       annotations:
         checksum/config: {{ include (print $root.Template.BasePath "/configmap-mesh.yaml") $root | sha256sum }}
-        {{- if and (ne $c "sandbox") (include "codecascade.tiersHaveKeys" $root) }}
+        {{- if and (has $c (list "router" "testsynth")) (include "codecascade.tiersHaveKeys" $root) }}
         checksum/tier-secrets: {{ include "codecascade.tierSecretsChecksum" $root }}
         {{- end }}
         {{- with $v.podAnnotations }}
@@ -84,7 +86,9 @@ spec:
         {{- end }}
     spec:
       serviceAccountName: {{ include "codecascade.serviceAccountName" $ctx }}
-      automountServiceAccountToken: false
+      {{- /* Only the autoscaler in direct mode calls the API server (its Role: get/patch on the
+      tier objects' scale); every other pod gets no token. */}}
+      automountServiceAccountToken: {{ and (eq $c "autoscaler") (eq $root.Values.autoscaling.mode "direct") }}
       enableServiceLinks: false
       {{- with $v.runtimeClassName }}
       runtimeClassName: {{ . }}
@@ -348,6 +352,9 @@ files and the router reloads them without a restart (TENANTS_FILE, the TLS pair,
 
 {{- define "codecascade.testsynthEnv" -}}
 {{- include "codecascade.tiersEnv" . | trim }}
+{{- end -}}
+
+{{- define "codecascade.autoscalerEnv" -}}
 {{- end -}}
 
 {{- define "codecascade.sandboxEnv" -}}

@@ -108,6 +108,14 @@ spec:
     {{- with include "codecascade.metricsIngress" . | trim }}
     {{- . | nindent 4 }}
     {{- end }}
+    {{- if and (include "codecascade.autoscalingOn" $root) (not $root.Values.autoscaling.prometheus.address) $v.metricsPort }}
+    # The autoscaler reads the routers' /metrics itself (no Prometheus: autoscaling.prometheus).
+    - from:
+        {{- include "codecascade.peer" (dict "root" $root "component" "autoscaler") | nindent 8 }}
+      ports:
+        - port: {{ $v.metricsPort }}
+          protocol: TCP
+    {{- end }}
   egress:
     {{- include "codecascade.dnsEgress" . | nindent 4 }}
     {{- if eq $v.ledger.store "redis" }}
