@@ -1,6 +1,6 @@
 {{/*
 Autoscaling (values `autoscaling`, docs/deploy.md "Autoscaling"). Each tier the chart deploys is
-one scalable object: a triton tier's Deployment, a kserve tier's predictor Deployment
+one scalable object: a triton tier's Deployment, a kserve or huggingface tier's predictor Deployment
 (<tier>-predictor, which KServe makes; its HPA is turned off with autoscalerClass external) or, with
 kserveTarget inferenceService, the InferenceService itself (direct mode only: it has no scale
 subresource, so neither KEDA nor an HPA can target it).
@@ -8,13 +8,6 @@ subresource, so neither KEDA nor an HPA can target it).
 
 {{- define "codecascade.autoscalingOn" -}}
 {{- if ne .Values.autoscaling.mode "off" }}true{{ end -}}
-{{- end -}}
-
-{{/* Tiers the chart deploys (kserve, triton), in cascade order: a list of tier values. Args: root */}}
-{{- define "codecascade.deployedTiers" -}}
-{{- $out := list -}}
-{{- range .Values.tiers }}{{ if ne .backend "external" }}{{ $out = append $out . }}{{ end }}{{ end -}}
-{{- toYaml $out -}}
 {{- end -}}
 
 {{/* The object that runs a tier, as the autoscaler's kube_targets names it: {kind, name}.
@@ -35,7 +28,8 @@ Args: dict root tier */}}
 {{- if eq .tier.backend "triton" -}}
 {min: {{ .tier.triton.replicas }}, max: {{ max (int .tier.triton.replicas) (int .root.Values.autoscaling.tritonMaxReplicas) }}}
 {{- else -}}
-{min: {{ .tier.kserve.minReplicas }}, max: {{ .tier.kserve.maxReplicas }}}
+{{- $k := index .tier .tier.backend -}}
+{min: {{ $k.minReplicas }}, max: {{ $k.maxReplicas }}}
 {{- end -}}
 {{- end -}}
 
@@ -51,7 +45,7 @@ values. Args: dict root tier */}}
 {{- $a := .root.Values.autoscaling -}}
 {{- if and (ne $a.mode "off") (ne .tier.backend "external") -}}
 {{- if not (include "codecascade.isFirstTier" .) }}true
-{{- else if and $a.mesh.firstTier.enabled (not (and (eq .tier.backend "kserve") (eq $a.kserveTarget "inferenceService"))) }}true
+{{- else if and $a.mesh.firstTier.enabled (not (and (ne .tier.backend "triton") (eq $a.kserveTarget "inferenceService"))) }}true
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -154,12 +148,12 @@ sum(rate(codecascade_tier_duration_seconds_sum{ {{- $m -}},tier="{{ .tier.name }
 {{- define "codecascade.validateAutoscaling" -}}
 {{- $a := .Values.autoscaling -}}
 {{- range .Values.tiers -}}
-{{- if and (eq .backend "kserve") (lt (int .kserve.minReplicas) 1) -}}
+{{- if and (has .backend (list "kserve" "huggingface")) (lt (int (index . .backend).minReplicas) 1) -}}
 {{- if eq $a.mode "off" -}}
-{{- fail (printf "tiers[%s].kserve.minReplicas is 0 with autoscaling.mode off: RawDeployment has no scale to zero of its own (KServe would silently run 1); set autoscaling.mode keda or direct, or minReplicas >= 1" .name) -}}
+{{- fail (printf "tiers[%s].%s.minReplicas is 0 with autoscaling.mode off: RawDeployment has no scale to zero of its own (KServe would silently run 1); set autoscaling.mode keda or direct, or minReplicas >= 1" .name .backend) -}}
 {{- end -}}
 {{- if eq $a.kserveTarget "inferenceService" -}}
-{{- fail (printf "tiers[%s].kserve.minReplicas is 0 with autoscaling.kserveTarget inferenceService: RawDeployment keeps one predictor; use kserveTarget predictorDeployment to scale to zero" .name) -}}
+{{- fail (printf "tiers[%s].%s.minReplicas is 0 with autoscaling.kserveTarget inferenceService: RawDeployment keeps one predictor; use kserveTarget predictorDeployment to scale to zero" .name .backend) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
