@@ -24,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, TracerProvider
@@ -53,6 +54,7 @@ from codecascade.router.events import (
     TierAttempt,
     TierFinished,
     TierStartedEvent,
+    TierWaking,
 )
 from codecascade.router.policy import CascadePolicy, RequestOverrides, TierPolicy, plan
 from codecascade.router.ports import (
@@ -71,6 +73,11 @@ __all__ = ["Cascade"]
 
 # Below this much time left, starting another tier cannot finish: answer with what we have.
 MIN_TIER_BUDGET_S = 1.0
+# A cold tier (`when_cold: wait`) is retried after these many seconds, doubling up to the cap.
+COLD_RETRY_FIRST_S = 0.5
+COLD_RETRY_MAX_S = 5.0
+# The reason code of a tier that could not be reached: no ready replica, as far as we can tell.
+_COLD_CODE = "tier_unavailable"
 
 # The rule's verdict (core.decision, shared with the offline grid) as the attempt records it.
 _DECISIONS = {
@@ -198,6 +205,7 @@ class Cascade:
             spent = Usage()
             stop_reason = ""
             degraded = ""
+            cold_tier = ""
             for index, planned in enumerate(tiers):
                 tier = planned
                 last = index == len(tiers) - 1
@@ -246,14 +254,20 @@ class Cascade:
                         TierStartedEvent(tier.tier, tier.k, tier.test_lines, tier.generations)
                     )
                     try:
-                        attempt = await self._attempt(
+                        attempt = await self._unless_cold(
                             tier,
-                            problem,
-                            seed=seed,
-                            deadline=deadline,
-                            last=last,
-                            emit=emit,
-                            gate=spend,
+                            deadline,
+                            emit,
+                            partial(
+                                self._attempt,
+                                tier,
+                                problem,
+                                seed=seed,
+                                deadline=deadline,
+                                last=last,
+                                emit=emit,
+                                gate=spend,
+                            ),
                         )
                     except BaseException:
                         await reservation.release()
@@ -273,6 +287,16 @@ class Cascade:
                 attempts.append(attempt)
                 spent = spent + attempt.usage
                 await emit(TierFinished(attempt))
+                if (
+                    attempt.reason_code == _COLD_CODE
+                    and tier.when_cold == "answer_best"
+                    and any(a.best_code is not None for a in attempts)
+                ):
+                    cold_tier = tier.tier
+                    stop_reason = (
+                        f"tier {tier.tier} is cold ({attempt.reason}); when_cold: answer_best"
+                    )
+                    break
                 previous_span = tier_span
                 if last or attempt.decision in (
                     Decision.ACCEPTED,
@@ -294,7 +318,9 @@ class Cascade:
                         )
                     )
             result = replace(
-                self._answer(attempts, stop_reason, started, trace_id), degraded_reason=degraded
+                self._answer(attempts, stop_reason, started, trace_id),
+                degraded_reason=degraded,
+                cold_tier=cold_tier,
             )
             workflow.set_attribute("codecascade.degraded", result.degraded)
             workflow.set_attribute("codecascade.final_tier", result.tier)
@@ -302,6 +328,34 @@ class Cascade:
             workflow.set_attribute("codecascade.cost_usd", result.usage.cost_usd)
             await emit(Answered(result))
             return result
+
+    async def _unless_cold(
+        self,
+        tier: TierPolicy,
+        deadline: float,
+        emit: Observer,
+        attempt: Callable[[], Awaitable[TierAttempt]],
+    ) -> TierAttempt:
+        """Runs `attempt`; when the tier could not be reached (cold: scaled to zero, or its
+        replicas still loading) and its policy says `when_cold: wait`, tells the stream once
+        (TierWaking) and retries with backoff while the request's deadline leaves a tier's
+        minimum. `answer_best` is decided by the caller, which sees the earlier answers."""
+        result = await attempt()
+        if result.reason_code != _COLD_CODE or tier.when_cold != "wait":
+            return result
+        pause = COLD_RETRY_FIRST_S
+        told = False
+        while result.reason_code == _COLD_CODE:
+            left = deadline - self._clock()
+            if left - pause < MIN_TIER_BUDGET_S:
+                return result
+            if not told:
+                await emit(TierWaking(tier.tier, result.reason, left))
+                told = True
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, COLD_RETRY_MAX_S)
+            result = await attempt()
+        return result
 
     async def _attempt(
         self,

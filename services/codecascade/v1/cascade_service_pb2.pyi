@@ -135,7 +135,7 @@ class TierAttempt(_message.Message):
     def __init__(self, tier: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[str] = ..., k: _Optional[int] = ..., test_lines: _Optional[int] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., matrix: _Optional[_Union[MatrixSummary, _Mapping]] = ..., solution_usage: _Optional[_Union[_usage_pb2.TokenUsage, _Mapping]] = ..., test_usage: _Optional[_Union[_usage_pb2.TokenUsage, _Mapping]] = ..., model_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., sandbox_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., elapsed: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., tests: _Optional[_Iterable[str]] = ..., test_generations: _Optional[int] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
-    __slots__ = ("code", "tier", "score", "threshold", "decision", "matrix", "attempts", "usage", "elapsed", "trace_id", "degraded", "degraded_reason")
+    __slots__ = ("code", "tier", "score", "threshold", "decision", "matrix", "attempts", "usage", "elapsed", "trace_id", "degraded", "degraded_reason", "cold_tier")
     CODE_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
@@ -148,6 +148,7 @@ class GenerateResponse(_message.Message):
     TRACE_ID_FIELD_NUMBER: _ClassVar[int]
     DEGRADED_FIELD_NUMBER: _ClassVar[int]
     DEGRADED_REASON_FIELD_NUMBER: _ClassVar[int]
+    COLD_TIER_FIELD_NUMBER: _ClassVar[int]
     code: str
     tier: str
     score: float
@@ -160,7 +161,8 @@ class GenerateResponse(_message.Message):
     trace_id: str
     degraded: bool
     degraded_reason: str
-    def __init__(self, code: _Optional[str] = ..., tier: _Optional[str] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., decision: _Optional[_Union[Decision, str]] = ..., matrix: _Optional[_Union[MatrixSummary, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[TierAttempt, _Mapping]]] = ..., usage: _Optional[_Union[_usage_pb2.TokenUsage, _Mapping]] = ..., elapsed: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., trace_id: _Optional[str] = ..., degraded: _Optional[bool] = ..., degraded_reason: _Optional[str] = ...) -> None: ...
+    cold_tier: str
+    def __init__(self, code: _Optional[str] = ..., tier: _Optional[str] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., decision: _Optional[_Union[Decision, str]] = ..., matrix: _Optional[_Union[MatrixSummary, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[TierAttempt, _Mapping]]] = ..., usage: _Optional[_Union[_usage_pb2.TokenUsage, _Mapping]] = ..., elapsed: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., trace_id: _Optional[str] = ..., degraded: _Optional[bool] = ..., degraded_reason: _Optional[str] = ..., cold_tier: _Optional[str] = ...) -> None: ...
 
 class TierStarted(_message.Message):
     __slots__ = ("tier", "k", "test_lines", "test_generations")
@@ -212,19 +214,31 @@ class Escalated(_message.Message):
     threshold: float
     def __init__(self, from_tier: _Optional[str] = ..., to_tier: _Optional[str] = ..., reason: _Optional[str] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ...) -> None: ...
 
+class TierWaking(_message.Message):
+    __slots__ = ("tier", "reason", "budget")
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    tier: str
+    reason: str
+    budget: _duration_pb2.Duration
+    def __init__(self, tier: _Optional[str] = ..., reason: _Optional[str] = ..., budget: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
 class GenerateStreamResponse(_message.Message):
-    __slots__ = ("tier_started", "candidates_generated", "tests_executed", "escalated", "completed")
+    __slots__ = ("tier_started", "candidates_generated", "tests_executed", "escalated", "completed", "tier_waking")
     TIER_STARTED_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_GENERATED_FIELD_NUMBER: _ClassVar[int]
     TESTS_EXECUTED_FIELD_NUMBER: _ClassVar[int]
     ESCALATED_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    TIER_WAKING_FIELD_NUMBER: _ClassVar[int]
     tier_started: TierStarted
     candidates_generated: CandidatesGenerated
     tests_executed: TestsExecuted
     escalated: Escalated
     completed: GenerateResponse
-    def __init__(self, tier_started: _Optional[_Union[TierStarted, _Mapping]] = ..., candidates_generated: _Optional[_Union[CandidatesGenerated, _Mapping]] = ..., tests_executed: _Optional[_Union[TestsExecuted, _Mapping]] = ..., escalated: _Optional[_Union[Escalated, _Mapping]] = ..., completed: _Optional[_Union[GenerateResponse, _Mapping]] = ...) -> None: ...
+    tier_waking: TierWaking
+    def __init__(self, tier_started: _Optional[_Union[TierStarted, _Mapping]] = ..., candidates_generated: _Optional[_Union[CandidatesGenerated, _Mapping]] = ..., tests_executed: _Optional[_Union[TestsExecuted, _Mapping]] = ..., escalated: _Optional[_Union[Escalated, _Mapping]] = ..., completed: _Optional[_Union[GenerateResponse, _Mapping]] = ..., tier_waking: _Optional[_Union[TierWaking, _Mapping]] = ...) -> None: ...
 
 class GetUsageRequest(_message.Message):
     __slots__ = ("tenant_id", "period")

@@ -51,6 +51,7 @@ from codecascade.router.events import (
     TierAttempt,
     TierFinished,
     TierStartedEvent,
+    TierWaking,
 )
 from codecascade.router.gateway import Gateway, log_failure
 from codecascade.router.openai.mapping import (
@@ -151,6 +152,13 @@ def _event(event: CascadeEvent) -> dict[str, Any] | None:
             "decision": event.attempt.decision.name.lower(),
             "score": event.attempt.score,
         }
+    if isinstance(event, TierWaking):
+        return {
+            "event": "tier_waking",
+            "tier": event.tier,
+            "reason": event.reason,
+            "budget_s": event.budget_s,
+        }
     if isinstance(event, TierAborted):
         return None  # the request's error, or its cancellation, follows
     assert isinstance(event, Answered)
@@ -235,6 +243,7 @@ def extension(answer: _Answer) -> dict[str, Any]:
         "trace_id": result.trace_id,
         "degraded": result.degraded,
         "degraded_reason": result.degraded_reason,
+        "cold_tier": result.cold_tier,
     }
 
 
