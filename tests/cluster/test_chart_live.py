@@ -566,6 +566,120 @@ def test_gpu_tiers_are_placed_on_gpu_nodes_only(release: Release) -> None:
             assert any(t.get("key") == "nvidia.com/gpu" for t in pred.get("tolerations", []))
 
 
+POOLS = {"nvidia-l4": "kwok-gpu-l4-0", "nvidia-tesla-a100": "kwok-gpu-a100-0"}
+
+
+def _predictor_pod(runtime: dict[str, Any], isvc: dict[str, Any]) -> dict[str, Any]:
+    """The predictor pod of a RawDeployment InferenceService, merged as KServe's controller does
+    it (no KServe controller runs here; this merge is the test's stand-in): the runtime's container
+    with the model's args appended, the model's env, resources, security context and mounts
+    added, and the predictor's pod-level fields. Only fields the stored objects hold are used."""
+    pred = isvc["spec"]["predictor"]
+    model = pred["model"]
+    (base,) = runtime["spec"]["containers"]
+    container = json.loads(json.dumps(base))
+    container["args"] = [*base.get("args", []), *model.get("args", [])]
+    env = {e["name"]: e for e in base.get("env", [])} | {e["name"]: e for e in model.get("env", [])}
+    container["env"] = list(env.values())
+    container["resources"] = model["resources"]
+    container["securityContext"] = model.get("securityContext", base.get("securityContext"))
+    container["volumeMounts"] = [*base.get("volumeMounts", []), *model.get("volumeMounts", [])]
+    pod_fields = (
+        "serviceAccountName", "automountServiceAccountToken", "enableServiceLinks",
+        "terminationGracePeriodSeconds", "securityContext", "nodeSelector", "tolerations",
+        "affinity", "runtimeClassName", "priorityClassName", "imagePullSecrets",
+    )  # fmt: skip
+    spec: dict[str, Any] = {k: pred[k] for k in pod_fields if k in pred}
+    spec["containers"] = [container]
+    spec["volumes"] = [*runtime["spec"].get("volumes", []), *pred.get("volumes", [])]
+    name = isvc["metadata"]["name"] + "-predictor-probe"
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": pred.get("labels", {})},
+        "spec": spec,
+    }
+
+
+def test_huggingface_predictors_pass_pod_security_and_land_on_their_gpu_pool(
+    release: Release,
+) -> None:
+    """backend huggingface (KServe's Hugging Face runtime with vLLM): the pod KServe would make
+    from the stored ServingRuntime and InferenceService is admitted by the namespace's `restricted`
+    Pod Security level, asks the scheduler for its GPU and lands on the GPU pool its nodeSelector
+    names (kwok marks it Ready; no container runs)."""
+    cluster, ns = release.cluster, release.namespace
+    docs = release.manifest()
+    isvcs = [
+        d
+        for d in docs
+        if d["kind"] == "InferenceService"
+        and d["spec"]["predictor"]["model"]["modelFormat"]["name"] == "huggingface"
+    ]
+    if not isvcs:
+        pytest.skip("values without huggingface tiers")
+    (runtime_doc,) = [
+        d
+        for d in docs
+        if d["kind"] == "ServingRuntime" and d["metadata"]["name"].endswith("-huggingface")
+    ]
+    runtime = release.stored(runtime_doc)
+    claims = {
+        v["persistentVolumeClaim"]["claimName"]
+        for d in isvcs
+        for v in d["spec"]["predictor"].get("volumes", [])
+        if "persistentVolumeClaim" in v
+    }
+    for claim in claims:  # the operator's model claim (k8s/pvc-models.yaml), bound statically
+        cluster.apply(f"""
+apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: {ns}-{claim}}}
+spec:
+  capacity: {{storage: 100Gi}}
+  accessModes: [ReadOnlyMany]
+  persistentVolumeReclaimPolicy: Delete
+  hostPath: {{path: /models}}
+  claimRef: {{namespace: {ns}, name: {claim}}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: {claim}, namespace: {ns}}}
+spec:
+  accessModes: [ReadOnlyMany]
+  storageClassName: ""
+  volumeName: {ns}-{claim}
+  resources: {{requests: {{storage: 100Gi}}}}
+""")
+    pods = [_predictor_pod(runtime, release.stored(d)) for d in isvcs]
+    try:
+        for pod in pods:
+            created = cluster.kubectl(
+                "create", "-n", ns, "-f", "-", stdin=json.dumps(pod), check=False
+            )
+            assert created.returncode == 0, created.stderr  # Pod Security `restricted` admits it
+            assert "Warning" not in created.stderr, created.stderr
+        for pod in pods:
+            name = pod["metadata"]["name"]
+            cluster.kubectl(
+                "wait", "--for=condition=Ready", f"pod/{name}", "-n", ns, "--timeout=120s",
+                timeout=140,
+            )  # fmt: skip
+            stored = cluster.get_json("pod", name, "-n", ns)
+            pool = pod["spec"]["nodeSelector"]["cloud.google.com/gke-accelerator"]
+            assert stored["spec"]["nodeName"] == POOLS[pool], (name, stored["spec"]["nodeName"])
+            (container,) = stored["spec"]["containers"]
+            assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+            assert "--backend=vllm" in container["args"]
+    finally:
+        for pod in pods:
+            cluster.kubectl(
+                "delete", "pod", pod["metadata"]["name"], "-n", ns, "--wait=false", check=False
+            )
+        for claim in claims:
+            cluster.kubectl("delete", "pv", f"{ns}-{claim}", "--wait=false", check=False)
+
+
 # --- 3. RBAC and tokens -------------------------------------------------------------------------
 
 
