@@ -7,6 +7,10 @@
 # the one the services run on. Dependencies come only from docker/requirements-*.txt (hashed,
 # `pip install --require-hashes`, wheels only); the project itself is built into a wheel in the
 # build stage. Runs as UID/GID 10001 with nothing writable but the volumes the chart mounts.
+# A dated tag for development builds. A production build passes a digest-pinned reference
+# (skaffold -p prod: BASE_IMAGE=$CODECASCADE_BASE_IMAGE, refused by docker/require-digest.sh unless
+# it ends in @sha256:<64 hex>); no registry is reachable where this repository is developed to read
+# or verify one, so none is written here.
 ARG BASE_IMAGE=debian:bookworm-20251229-slim
 ARG PYTHON_DEB_VERSION=3.11.2-1+b1
 

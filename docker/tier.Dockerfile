@@ -8,6 +8,10 @@
 # InferenceService's storageUri), or a volume is mounted there; MODEL_CACHE_DIR points at it.
 # llama-cpp-python is compiled in the build stage with GGML_NATIVE=OFF (a portable CPU build;
 # build a CUDA variant with --build-arg CMAKE_ARGS="-DGGML_CUDA=on" on a CUDA base image).
+# A dated tag for development builds. A production build passes a digest-pinned reference
+# (skaffold -p prod: BASE_IMAGE=$CODECASCADE_BASE_IMAGE, refused by docker/require-digest.sh unless
+# it ends in @sha256:<64 hex>); no registry is reachable where this repository is developed to read
+# or verify one, so none is written here.
 ARG BASE_IMAGE=debian:bookworm-20251229-slim
 ARG PYTHON_DEB_VERSION=3.11.2-1+b1
 
