@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["Agreement", "Verdict", "accepts", "agreement", "decide", "stops"]
+__all__ = ["Agreement", "Verdict", "accepts", "agreement", "decide", "early_verdict", "stops"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,3 +129,30 @@ def stops(
     if k == 0 or last:
         return passed_any | ~passed_any  # all True, in the input's shape
     return accepts(score, passed_any, threshold)
+
+
+def early_verdict(
+    drawn: Sequence[Sequence[bool]], k: int, threshold: float, *, last: bool
+) -> Verdict | None:
+    """Early exit (issue 18): the verdict after the first `len(drawn)` of k samples, or None
+    when more samples could still change it.
+
+    The best product over the drawn rows can only grow as samples come in, so once it reaches
+    θ · k · T the full tier would accept (a last tier answers then, its θ meaning "good
+    enough"). It can grow at most to T · (most solutions passing one test + samples left), so
+    when that stays below θ · k · T a non-last tier would escalate. Either way the verdict is the
+    one the full tier reaches; the answer on acceptance is the best drawn so far.
+    """
+    tests = len(drawn[0]) if drawn else 0
+    left = k - len(drawn)
+    if tests == 0:  # nothing can pass: a non-last tier escalates now, a last one draws all
+        return None if last and left > 0 else (Verdict.ANSWER if last else Verdict.ESCALATE)
+    scored = agreement(drawn)
+    if scored.passed_any and scored.score * len(drawn) / k >= threshold:
+        return Verdict.ANSWER if last else Verdict.ACCEPT
+    if left <= 0:
+        return Verdict.ANSWER if last else Verdict.ESCALATE
+    most = max(sum(row[j] for row in drawn) for j in range(tests))
+    if not last and (most + left) / k < threshold:
+        return Verdict.ESCALATE
+    return None

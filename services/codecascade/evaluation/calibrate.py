@@ -17,7 +17,8 @@ import numpy.typing as npt
 
 from codecascade.evaluation.grid import Config, OutcomeTable, Point, TierSetting
 from codecascade.evaluation.pareto import choose, pareto_front
-from codecascade.router.policy import CascadePolicy, TierPolicy
+from codecascade.router.policy import CascadePolicy, PreRouter, TierPolicy
+from codecascade.router.prerouter import PreRouterModel
 
 __all__ = ["Calibration", "Split", "baselines", "calibrate", "split", "to_config", "to_policy"]
 
@@ -99,9 +100,17 @@ def calibrate(table: OutcomeTable, budget_per_1k: float, *, seed: int = 0) -> Ca
 
 
 def to_policy(
-    config: Config, tiers: tuple[str, ...], *, max_tokens: int, description: str
+    config: Config,
+    tiers: tuple[str, ...],
+    *,
+    max_tokens: int,
+    description: str,
+    prerouter: PreRouterModel | None = None,
 ) -> CascadePolicy:
-    """The router's policy file for a configuration; unused tiers are listed with k = -1."""
+    """The router's policy file for a configuration; unused tiers are listed with k = -1.
+
+    A configuration that skips its first tier by the pre-router (`skip`) needs the model that
+    predicted it, written inline."""
     used = dict(config.steps)
     last = config.steps[-1][0]
     entries = []
@@ -110,7 +119,9 @@ def to_policy(
         if setting is None:
             entries.append(TierPolicy(tier=tier, k=-1, max_tokens=max_tokens))
             continue
-        theta = 1.0 if tier == last or setting.k == 0 else setting.theta
+        # θ of a last tier only matters with early exit (when it may answer before k samples).
+        plain_last = tier == last and not setting.batch
+        theta = 1.0 if plain_last or setting.k == 0 else setting.theta
         entries.append(
             TierPolicy(
                 tier=tier,
@@ -119,18 +130,37 @@ def to_policy(
                 test_generations=setting.t,
                 threshold=theta,
                 max_tokens=max_tokens,
+                batch=setting.batch,
+                carry_tests=setting.carry,
+                select_from_all=setting.union,
             )
         )
-    return CascadePolicy(tiers=tuple(entries), description=description)
+    router = None
+    if config.skip:
+        if prerouter is None or prerouter.tier != config.steps[0][0]:
+            raise ValueError(f"{config.label()} skips by the pre-router: pass its model")
+        router = PreRouter(skip_if_fails=config.skip, model=prerouter)
+    return CascadePolicy(tiers=tuple(entries), description=description, prerouter=router)
 
 
 def to_config(policy: CascadePolicy) -> Config:
     """The grid point a policy file describes, the inverse of `to_policy`: what the replay test
     and the autoscaler benchmark evaluate a calibrated policy with."""
-    return Config(
-        tuple(
-            (t.tier, TierSetting(t.k, t.test_lines, t.threshold, t.test_generations))
-            for t in policy.tiers
-            if t.active
+    steps = tuple(
+        (
+            t.tier,
+            TierSetting(
+                t.k,
+                t.test_lines,
+                t.threshold,
+                t.test_generations,
+                batch=t.batch,
+                carry=t.carry_tests,
+                union=t.select_from_all,
+            ),
         )
+        for t in policy.tiers
+        if t.active
     )
+    skip = policy.prerouter.skip_if_fails if policy.prerouter is not None else 0.0
+    return Config(steps, skip=skip)

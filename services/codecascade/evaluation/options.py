@@ -26,10 +26,10 @@ agreement rule (`_selected_columns`) picks the kept tests, as in `grid.tier_outc
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from codecascade.core.decision import agreement
+from codecascade.core.decision import Verdict, agreement, early_verdict
 from codecascade.evaluation.cache import CrossRecord, ExecutionRecord, GenerationRecord
 from codecascade.evaluation.grid import (
     MAX_TESTS,
@@ -69,10 +69,11 @@ class ProblemRecords:
 
 def kept_tests(records: ProblemRecords, tier: str, k: int, lines: int, t: int) -> tuple[str, ...]:
     """The asserts the tier keeps at (k, l, t): its examples, then what its generations agree
-    on (l = 0: the examples only), as the product selects them."""
+    on, as the product selects them. l = 0 (carried tests only) keeps none: the router then
+    asks test synthesis for nothing, not even the examples (the earlier tier's carry them)."""
     gen, exe = records.gens[tier], records.exes[tier]
     if lines == 0 or k == 0:
-        return tuple(exe.columns[c] for c in exe.example_columns)
+        return ()
     if k == 1:
         generations = [exe.greedy_columns]
     else:
@@ -105,20 +106,6 @@ class StepOutcome:
     answer: tuple[str, int]  # (tier, cache row) of the answer
     drawn: tuple[tuple[str, int], ...]  # the candidates this tier drew
     tests: tuple[str, ...]  # the tests it verified with (own kept, then carried)
-
-
-def _bounds(matrix: Sequence[Sequence[bool]], drawn: int, k: int) -> tuple[float, float, int]:
-    """After `drawn` of k samples: the score's lower and upper bound at full k, and the best
-    drawn row (-1 when nothing passed)."""
-    rows = matrix[:drawn]
-    tests = len(matrix[0]) if matrix else 0
-    if tests == 0:
-        return 0.0, 0.0, -1
-    scored = agreement(rows)
-    per_test = max(sum(row[j] for row in rows) for j in range(tests))
-    lower = scored.score * drawn / k  # the same best product over k · T
-    upper = (per_test + k - drawn) / k
-    return lower, upper, scored.best_solution
 
 
 def step_outcome(
@@ -154,24 +141,19 @@ def step_outcome(
     tests = list(own)
     if setting.carry:
         tests += [c for c in carried if c not in own]
-    tests = tests[:MAX_TESTS]
     matrix = [[records.passes(tier, r, c) for c in tests] for r in rows]
     full = agreement(matrix)
     drawn = len(rows)
     best = full.best_solution
     if setting.batch and k >= 2:
-        theta = setting.theta
-        for count in range(setting.batch, k + setting.batch, setting.batch):
-            count = min(count, k)
-            if count == k:
-                break
-            lower, upper, partial_best = _bounds(matrix, count, k)
-            if partial_best >= 0 and lower >= theta:
-                drawn, best = count, partial_best  # accepted (or, last, answered) early
-                break
-            if not last and upper < theta:
-                drawn = count  # cannot reach θ any more: escalate
-                break
+        for count in range(setting.batch, k, setting.batch):  # the draws before the last
+            verdict = early_verdict(matrix[:count], k, setting.theta, last=last)
+            if verdict is None:
+                continue
+            drawn = count
+            if verdict is not Verdict.ESCALATE:  # accepted (or, last, answered) early
+                best = agreement(matrix[:count]).best_solution
+            break
     answer_row = rows[best] if best >= 0 else rows[0]
     tokens = float(sum(c.tokens for c in calls[:drawn]))
     cpu = sum(c.cpu_s for c in calls[:drawn])
@@ -180,7 +162,7 @@ def step_outcome(
     answer = (tier, answer_row)
     if setting.union and last:
         candidates = (*seen, *drawn_rows)
-        every = list(dict.fromkeys((*seen_tests, *tests)))[: MAX_TESTS * 4]
+        every = list(dict.fromkeys((*seen_tests, *tests)))
         union = agreement([[records.passes(tr, r, c) for c in every] for tr, r in candidates])
         if union.best_solution >= 0:
             answer = candidates[union.best_solution]

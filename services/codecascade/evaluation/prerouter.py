@@ -35,7 +35,17 @@ def _pipeline(seed: int, folds: int):  # type: ignore[no-untyped-def]
     from sklearn.preprocessing import StandardScaler
 
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=8, cv=cv, max_iter=1000))
+    return make_pipeline(
+        StandardScaler(),
+        LogisticRegressionCV(
+            Cs=8,
+            cv=cv,
+            max_iter=1000,
+            l1_ratios=(0.0,),  # plain L2
+            scoring="neg_log_loss",  # probabilities are what the threshold reads
+            use_legacy_attributes=False,
+        ),
+    )
 
 
 def _folds(labels: npt.NDArray[np.bool_]) -> int:
@@ -61,10 +71,11 @@ def fit(
         features=FEATURES,
         mean=tuple(float(v) for v in scaler.mean_),
         scale=tuple(float(v) if v > 0 else 1.0 for v in scaler.scale_),
-        coef=tuple(float(v) for v in model.coef_[0]),
-        intercept=float(model.intercept_[0]),
+        coef=tuple(float(v) for v in np.ravel(model.coef_)),
+        intercept=float(np.ravel(model.intercept_)[0]),
         description=(
-            f"logistic regression (C = {float(model.C_[0]):.3g} by {_folds(y)}-fold CV) on "
+            f"logistic regression (C = {float(np.ravel(model.C_)[0]):.3g} by {_folds(y)}-fold "
+            f"CV) on "
             f"{len(y)} problems, {int(y.sum())} where {tier}'s greedy answer failed"
         ),
     )
@@ -76,7 +87,7 @@ def predict(model: PreRouterModel, problems: Sequence[Problem]) -> FloatArray:
 
 def skip_probabilities(
     problems: Sequence[Problem],
-    failed: Sequence[bool],
+    failed: Sequence[bool] | npt.NDArray[np.bool_],
     train: npt.NDArray[np.intp],
     *,
     tier: str,

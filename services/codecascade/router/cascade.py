@@ -31,7 +31,7 @@ from functools import partial
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, TracerProvider
 
-from codecascade.core.decision import Verdict, agreement, decide
+from codecascade.core.decision import Verdict, agreement, decide, early_verdict
 from codecascade.core.errors import (
     CascadeError,
     DeadlineExceeded,
@@ -124,6 +124,11 @@ def _failure(step: str, exc: BaseException) -> _Failure:
     return _Failure(f"{step}_error", f"{step} failed: {exc}")
 
 
+async def _no_tests() -> AssertSet:
+    """A tier verified by carried tests only (test_lines 0) asks test synthesis for nothing."""
+    return AssertSet((), Usage(), 0.0)
+
+
 class Cascade:
     """Runs the policy for one request at a time; safe to share across concurrent requests."""
 
@@ -176,6 +181,8 @@ class Cascade:
                     f"tenant {tenant or '(none)'} may use tiers {list(allowed_tiers)}, none of "
                     f"which this request's plan uses ({[t.tier for t in effective.tiers]})"
                 )
+        prerouted = self._preroute(tiers, problem)
+        tiers = tuple(t for t in tiers if t.tier != prerouted)
         spend = gate if gate is not None else Unmetered()
         budget = (
             deadline_s if effective.deadline_s is None else min(deadline_s, effective.deadline_s)
@@ -197,6 +204,7 @@ class Cascade:
                 "codecascade.tenant": tenant,
                 "codecascade.entry_point": problem.entry_point,
                 "codecascade.tiers": [t.tier for t in tiers],
+                "codecascade.prerouter.skipped": prerouted,
             },
         ) as workflow:
             trace_id = format(workflow.get_span_context().trace_id, "032x")
@@ -267,6 +275,7 @@ class Cascade:
                                 last=last,
                                 emit=emit,
                                 gate=spend,
+                                earlier=tuple(attempts),
                             ),
                         )
                     except BaseException:
@@ -367,8 +376,12 @@ class Cascade:
         last: bool,
         emit: Observer,
         gate: TierGate,
+        earlier: tuple[TierAttempt, ...] = (),
     ) -> TierAttempt:
         started = self._clock()
+        # Early exit draws the first `batch` samples now and more only while undecided.
+        batched = 2 <= tier.k and 0 < tier.batch < tier.k
+        first = tier.model_copy(update={"k": tier.batch}) if batched else tier
         base = TierAttempt(
             tier=tier.tier,
             decision=Decision.SKIPPED,
@@ -426,14 +439,14 @@ class Cascade:
                     await asyncio.gather(
                         asyncio.wait_for(
                             self._solutions.write_solutions(
-                                tier, problem, seed=seed, timeout_s=remaining()
+                                first, problem, seed=seed, timeout_s=remaining()
                             ),
                             remaining(),
                         ),
                         asyncio.wait_for(
-                            self._tests.write_tests(
-                                tier, problem, seed=seed, timeout_s=remaining()
-                            ),
+                            self._tests.write_tests(tier, problem, seed=seed, timeout_s=remaining())
+                            if tier.test_lines
+                            else _no_tests(),  # carried tests only
                             remaining(),
                         ),
                         return_exceptions=True,
@@ -471,6 +484,11 @@ class Cascade:
         else:
             assert isinstance(tests_or_error, AssertSet)
             tests = tests_or_error
+        if tier.carry_tests:  # the asserts earlier tiers kept, after this tier's own
+            carried = [t for a in earlier for t in a.tests]
+            codes = tuple(dict.fromkeys((*tests.tests, *carried)))
+            tests = AssertSet(codes, tests.usage, tests.latency_s)
+            test_note = "" if codes else test_note
         await emit(
             CandidatesReady(
                 tier.tier, len(candidates.codes), len(tests.tests), candidates.usage + tests.usage
@@ -515,6 +533,12 @@ class Cascade:
         else:
             matrix = [[] for _ in candidates.codes]
             test_note = test_note or "the tier wrote no usable tests"
+        if batched:
+            candidates, matrix, more_s = await self._draw_more(
+                tier, problem, candidates, tests, matrix, seed=seed, last=last, left=remaining
+            )
+            sandbox_s += more_s
+            attempt = replace(attempt, solution_usage=candidates.usage, solutions=candidates.codes)
         scored = agreement(matrix)
         await emit(MatrixScored(tier.tier, scored, tier.threshold))
         attempt = replace(
@@ -525,6 +549,8 @@ class Cascade:
             elapsed_s=self._clock() - started,
         )
         verdict = decide(scored.score, scored.passed_any, tier.threshold, k=tier.k, last=last)
+        if last and tier.select_from_all and earlier and verdict is not Verdict.ESCALATE:
+            attempt = await self._select_from_all(problem, attempt, earlier, remaining())
         if verdict is Verdict.ACCEPT:
             return replace(
                 attempt,
@@ -547,6 +573,91 @@ class Cascade:
                 reason_code=code,
             )
         return replace(attempt, decision=_DECISIONS[verdict], reason=reason, reason_code=code)
+
+    def _preroute(self, tiers: tuple[TierPolicy, ...], problem: Problem) -> str:
+        """The tier the learned pre-router skips for this task ("" when none): never the last."""
+        prerouter = self.policy.prerouter
+        if prerouter is None or prerouter.model.tier not in [t.tier for t in tiers[:-1]]:
+            return ""
+        return prerouter.model.tier if prerouter.skips(problem) else ""
+
+    async def _draw_more(
+        self,
+        tier: TierPolicy,
+        problem: Problem,
+        candidates: Candidates,
+        tests: AssertSet,
+        matrix: list[list[bool]],
+        *,
+        seed: int | None,
+        last: bool,
+        left: Callable[[], float],
+    ) -> tuple[Candidates, list[list[bool]], float]:
+        """Early exit: more samples, `batch` at a time, until the verdict is decided
+        (`core.decision.early_verdict`) or k are drawn; the rest are never requested. Sample i
+        is seeded seed + i, as in one k-sample request."""
+        sandbox_s = 0.0
+        while len(matrix) < tier.k:
+            if early_verdict(matrix, tier.k, tier.threshold, last=last) is not None:
+                break
+            drawn = len(matrix)
+            batch = tier.model_copy(update={"k": min(tier.batch, tier.k - drawn)})
+            try:
+                more = await asyncio.wait_for(
+                    self._solutions.write_solutions(
+                        batch,
+                        problem,
+                        seed=None if seed is None else seed + drawn,
+                        timeout_s=left(),
+                    ),
+                    left(),
+                )
+                rows: list[list[bool]] = [[] for _ in more.codes]
+                if tests.tests:
+                    execution = await asyncio.wait_for(
+                        self._runner.run_matrix(problem, more.codes, tests.tests, timeout_s=left()),
+                        left(),
+                    )
+                    rows = [list(row) for row in execution.passed]
+                    sandbox_s += execution.sandbox_s
+            except (CascadeError, TimeoutError):
+                break  # answer from the samples drawn so far
+            candidates = Candidates(
+                (*candidates.codes, *more.codes),
+                candidates.usage + more.usage,
+                candidates.latency_s + more.latency_s,
+            )
+            matrix = [*matrix, *rows]
+        return candidates, matrix, sandbox_s
+
+    async def _select_from_all(
+        self,
+        problem: Problem,
+        attempt: TierAttempt,
+        earlier: tuple[TierAttempt, ...],
+        timeout_s: float,
+    ) -> TierAttempt:
+        """The last tier's answer chosen among every candidate drawn so far (earlier tiers'
+        first), by the same agreement score over every test any of them verified with."""
+        codes = tuple(c for a in (*earlier, attempt) for c in a.solutions)
+        tests = tuple(dict.fromkeys(t for a in (*earlier, attempt) for t in a.tests))
+        if not tests or len(codes) == len(attempt.solutions):
+            return attempt
+        try:
+            execution = await asyncio.wait_for(
+                self._runner.run_matrix(problem, codes, tests, timeout_s=timeout_s), timeout_s
+            )
+        except (CascadeError, TimeoutError):
+            return attempt  # keep the tier's own choice
+        scored = agreement([list(row) for row in execution.passed])
+        if scored.best_solution < 0:
+            return attempt
+        return replace(
+            attempt,
+            solutions=codes,
+            agreement=scored,
+            sandbox_s=attempt.sandbox_s + execution.sandbox_s,
+        )
 
     def _escalate(self, workflow: trace.Span, attempt: TierAttempt, target: str) -> None:
         workflow.add_event(

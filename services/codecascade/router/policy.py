@@ -18,12 +18,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from codecascade.core.errors import InvalidInput, PermissionDenied
+from codecascade.core.task import Problem
+from codecascade.router.prerouter import PreRouterModel
 
 __all__ = [
     "CascadePolicy",
     "EffectivePlan",
     "OverrideLimits",
     "PolicyError",
+    "PreRouter",
     "RequestOverrides",
     "TierPolicy",
     "cap_max_tier",
@@ -56,18 +59,43 @@ class TierPolicy(BaseModel):
         "once with the best earlier answer, marked cold_tier (answer_best), or wait for it "
         "within the request's deadline, streaming TierWaking (wait). docs/autoscaler.md.",
     )
+    # Options beyond the paper (issue 18; docs/policy.md). The offline grid evaluates each.
+    batch: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Early exit: samples drawn this many at a time (k >= 3); the tier stops as "
+        "soon as its verdict is decided. 0 draws all k in one request.",
+    )
+    carry_tests: bool = Field(
+        default=False,
+        description="Verify with the asserts every earlier tier kept, after this tier's own "
+        "(test_lines may then be 0: no tests of its own).",
+    )
+    select_from_all: bool = Field(
+        default=False,
+        description="Last tier: answer with the best candidate of every tier tried, scored "
+        "against every tier's tests.",
+    )
 
     @model_validator(mode="after")
     def _lines_match_k(self) -> Self:
         if self.k <= 0 and self.test_lines != 0:
             raise ValueError(f"tier {self.tier}: test_lines must be 0 when k is {self.k}")
-        if self.k > 0 and self.test_lines == 0:
-            raise ValueError(f"tier {self.tier}: test_lines must be at least 1 when k > 0")
+        if self.k > 0 and self.test_lines == 0 and not self.carry_tests:
+            raise ValueError(
+                f"tier {self.tier}: test_lines must be at least 1 when k > 0 (or carry_tests "
+                "true, to verify with the earlier tiers' tests only)"
+            )
+        if self.batch and self.k < 2:
+            raise ValueError(f"tier {self.tier}: batch (early exit) needs k >= 2, not {self.k}")
         if self.test_generations and self.k < 2:
             raise ValueError(
                 f"tier {self.tier}: test_generations applies to sampled tiers (k >= 2), "
                 f"not k = {self.k} (a k = 1 tier writes one greedy test generation)"
             )
+        if self.test_lines == 0 and self.test_generations:
+            raise ValueError(f"tier {self.tier}: test_generations needs test_lines >= 1")
         return self
 
     @property
@@ -93,6 +121,20 @@ class OverrideLimits(BaseModel):
     max_cost_usd: float = Field(default=1.0, ge=0, description="Largest cost cap allowed.")
 
 
+class PreRouter(BaseModel):
+    """The learned pre-router (router.prerouter): its model, inline, and when it skips."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    skip_if_fails: float = Field(
+        gt=0.0, le=1.0, description="Skip the model's tier when P(it fails) is at least this."
+    )
+    model: PreRouterModel
+
+    def skips(self, problem: Problem) -> bool:
+        return self.model.failure_probability(problem) >= self.skip_if_fails
+
+
 class CascadePolicy(BaseModel):
     """The whole policy file."""
 
@@ -102,6 +144,9 @@ class CascadePolicy(BaseModel):
     tiers: tuple[TierPolicy, ...] = Field(min_length=1, description="Tiers, cheapest first.")
     limits: OverrideLimits = Field(default_factory=OverrideLimits)
     description: str = Field(default="", description="Where this policy came from.")
+    prerouter: PreRouter | None = Field(
+        default=None, description="Learned pre-router: skip a tier predicted to fail."
+    )
 
     @model_validator(mode="after")
     def _method_rules(self) -> Self:
@@ -121,6 +166,21 @@ class CascadePolicy(BaseModel):
                 f"the last tier ({active[-1].tier}) has k = 1: use k = 0 for an untested answer "
                 "or k >= 2 so its tests can choose"
             )
+        if active[0].k > 0 and active[0].test_lines == 0:
+            raise ValueError(
+                f"tier {active[0].tier} is the first: there are no earlier tests to carry, so "
+                "test_lines must be at least 1"
+            )
+        for tier in active[:-1]:
+            if tier.select_from_all:
+                raise ValueError(f"tier {tier.tier}: select_from_all applies to the last tier")
+        if self.prerouter is not None:
+            skipped = self.prerouter.model.tier
+            if skipped not in [t.tier for t in active[:-1]]:
+                raise ValueError(
+                    f"the pre-router skips tier {skipped}, which is not an active tier before "
+                    f"the last ({[t.tier for t in active[:-1]]})"
+                )
         return self
 
     @classmethod
@@ -202,6 +262,8 @@ def plan(policy: CascadePolicy, overrides: RequestOverrides) -> EffectivePlan:
         fields = dict(updates)
         if overrides.k is not None and tier.k > 0:
             fields["k"] = overrides.k
+            if overrides.k < 2:
+                fields["batch"] = 0  # one greedy answer: nothing to draw in batches
         adjusted.append(tier.model_copy(update=fields) if fields else tier)
     if overrides.cost_cap_usd is not None and not 0 < overrides.cost_cap_usd <= limits.max_cost_usd:
         raise PolicyError(

@@ -84,9 +84,10 @@ def solution_prompt(problem: Problem, *, instruct: bool) -> SolutionPrompt:
 
 
 def sampling_for(tier: TierPolicy, *, seed: int | None) -> SamplingParams:
-    """k samples at the tier's temperature, or one greedy answer when k <= 1 (DESIGN §1)."""
+    """k samples at the tier's temperature, or one greedy answer when k <= 1 (DESIGN §1); a
+    batch of an early-exit tier (`batch` set) samples even when it asks for one."""
     count = max(tier.k, 1)
-    greedy = count == 1
+    greedy = tier.k <= 1 and not (tier.k == 1 and tier.batch)
     return SamplingParams(
         n=count,
         temperature=0.0 if greedy else tier.temperature,

@@ -8,11 +8,18 @@ synthesis would keep from the first l lines of its first t generations (selected
 synthesis's own `finalize`), and the cached pass matrix. For the calibrated policy and other
 grid points, each problem's answer (the cache row), the tiers visited, pass@1 on the hidden test
 and the cost must equal what the grid (`OutcomeTable.per_problem`) says. No model, no sandbox.
+
+The options beyond the paper (issue 18) are replayed the same way: early exit (the doubles serve
+sample i for seed + i, so batches get the cache's samples in order), tests carried up the
+cascade and selection among every candidate (cells a tier's own matrix lacks come from the
+cache's cross matrix), and the learned pre-router (a model trained here, written inline in the
+policy the router loads, on the real HumanEval prompts).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +29,7 @@ from codecascade.core.task import Problem
 from codecascade.core.usage import Usage, token_cost
 from codecascade.evaluation.cache import Call, EvalCache, ExecutionRecord, GenerationRecord
 from codecascade.evaluation.calibrate import to_config, to_policy
+from codecascade.evaluation.datasets import load_dataset
 from codecascade.evaluation.grid import (
     Config,
     OutcomeTable,
@@ -29,6 +37,8 @@ from codecascade.evaluation.grid import (
     generation_cost,
     tier_outcome,
 )
+from codecascade.evaluation.options import ProblemRecords
+from codecascade.evaluation.prerouter import fit, predict
 from codecascade.router.cascade import Cascade
 from codecascade.router.config import RouterSettings
 from codecascade.router.events import CascadeResult
@@ -50,6 +60,7 @@ class _Records:
     gen: GenerationRecord
     exe: ExecutionRecord
     price: float
+    cells: ProblemRecords | None = None  # every tier's records and the cross matrix
 
 
 class _CachedTiers:
@@ -60,25 +71,28 @@ class _CachedTiers:
     handed out are remembered so a test can name the cache row the cascade answered with.
     """
 
-    def __init__(self, records: dict[str, _Records]) -> None:
+    def __init__(self, records: dict[str, _Records], seed: int | None = None) -> None:
         self._records = records
-        self.rows: dict[str, tuple[int, ...]] = {}
-        self._tier_of: dict[tuple[str, ...], str] = {}
+        self._seed = seed  # the cache's: a request seeded seed + i gets samples from row i
+        self.rows: dict[str, tuple[int, ...]] = {}  # per tier, the rows drawn, in order
+        self._row_of: dict[str, tuple[str, int]] = {}
 
     async def write_solutions(
         self, tier: TierPolicy, problem: Problem, *, seed: int | None, timeout_s: float
     ) -> Candidates:
         r = self._records[tier.tier]
         greedy_row = len(r.gen.samples)
-        if tier.k <= 1:  # k = 0 and k = 1 both ask for one greedy answer
+        first = 0 if seed is None or self._seed is None else seed - self._seed
+        if tier.k <= 1 and not (tier.k == 1 and tier.batch):  # one greedy answer
             rows: tuple[int, ...] = (greedy_row,)
             calls: tuple[Call, ...] = (r.gen.greedy,)
-        else:
-            rows = tuple(range(tier.k))
-            calls = r.gen.samples[: tier.k]
+        else:  # samples first .. first + k - 1 (an early-exit tier asks in batches)
+            rows = tuple(range(first, first + tier.k))
+            calls = r.gen.samples[first : first + tier.k]
         codes = tuple(c.code for c in calls)
-        self.rows[tier.tier] = rows
-        self._tier_of[codes] = tier.tier
+        self.rows[tier.tier] = (*self.rows.get(tier.tier, ()), *rows)
+        for code, row in zip(codes, rows, strict=True):
+            self._row_of.setdefault(code, (tier.tier, row))
         tokens = sum(c.tokens for c in calls)
         return Candidates(codes, Usage(0, tokens, token_cost(tokens, r.price)), 0.0)
 
@@ -114,40 +128,55 @@ class _CachedTiers:
         *,
         timeout_s: float,
     ) -> Execution:
-        tier = self._tier_of[solutions]
-        exe = self._records[tier].exe
-        column = {code: index for index, code in enumerate(exe.columns)}
-        passed = tuple(
-            tuple(exe.passes(row, column[test]) for test in tests) for row in self.rows[tier]
-        )
-        return Execution(passed, 0.0)
+        passed = []
+        for code in solutions:
+            tier, row = self._row_of[code]
+            r = self._records[tier]
+            if r.cells is not None:  # the tier's own matrix, else the cross matrix
+                passed.append(tuple(r.cells.passes(tier, row, test) for test in tests))
+                continue
+            column = {text: index for index, text in enumerate(r.exe.columns)}
+            passed.append(tuple(r.exe.passes(row, column[test]) for test in tests))
+        return Execution(tuple(passed), 0.0)
 
 
 @dataclass(frozen=True, slots=True)
 class _Replayed:
     tiers: tuple[str, ...]
+    answer_tier: str
     answer: int
     correct: bool
     cost: float
     code: str
 
 
-async def _replay(policy: CascadePolicy, task_id: str, records: dict[str, _Records]) -> _Replayed:
-    tiers = _CachedTiers(records)
+async def _replay(
+    policy: CascadePolicy,
+    task_id: str,
+    records: dict[str, _Records],
+    *,
+    problem: Problem | None = None,
+    seed: int | None = None,
+) -> _Replayed:
+    tiers = _CachedTiers(records, seed)
     cascade = Cascade(policy, tiers, tiers, tiers, clock=lambda: 0.0)
     entry_point = next(iter(records.values())).gen.entry_point
-    problem = Problem(f"# {task_id}", entry_point, "humaneval")
+    problem = problem or Problem(f"# {task_id}", entry_point, "humaneval")
     result: CascadeResult = await cascade.run(
-        problem, RequestOverrides(), seed=None, deadline_s=600.0
+        problem, RequestOverrides(), seed=seed, deadline_s=600.0
     )
     final = result.attempts[-1]
     assert final.tier == result.tier
     best = result.agreement.best_solution if result.agreement is not None else -1
-    row = tiers.rows[result.tier][max(best, 0)]
+    own = [(result.tier, row) for row in tiers.rows[result.tier]]
+    seen = [(a.tier, row) for a in result.attempts for row in tiers.rows.get(a.tier, ())]
+    candidates = own if len(final.solutions) == len(own) else seen  # select_from_all: every one
+    answer_tier, row = candidates[max(best, 0)]
     return _Replayed(
         tiers=tuple(a.tier for a in result.attempts),
+        answer_tier=answer_tier,
         answer=row,
-        correct=records[result.tier].exe.hidden[row] == "1",
+        correct=records[answer_tier].exe.hidden[row] == "1",
         cost=result.usage.cost_usd,
         code=result.code,
     )
@@ -211,7 +240,6 @@ def test_the_cascade_answers_every_cached_problem_as_the_grid_says(
     table = OutcomeTable(
         ids, prices, outcomes, k_max=cache.settings.k_max, l_max=cache.settings.l_max
     )
-    offline = table.per_problem(config)
 
     async def replay_all() -> list[_Replayed]:
         return [
@@ -224,23 +252,119 @@ def test_the_cascade_answers_every_cached_problem_as_the_grid_says(
         ]
 
     online = asyncio.run(replay_all())
+    _compare(table, config, ids, gens, online)
+
+
+def _compare(
+    table: OutcomeTable,
+    config: Config,
+    ids: list[str],
+    gens: Mapping[str, Mapping[str, GenerationRecord]],
+    online: list[_Replayed],
+) -> None:
+    """Per problem: the tiers tried, the answer (tier and cache row), pass@1 and the cost."""
+    offline = table.per_problem(config)
+    tiers = config.tiers
     mismatches = []
     for index, (task_id, replayed) in enumerate(zip(ids, online, strict=True)):
         visited = int(offline.visited[index])
-        expected_tiers = tiers[:visited]
+        skipped = offline.skipped is not None and bool(offline.skipped[index])
+        expected_tiers = tiers[1 if skipped else 0 :][:visited]
         answer = int(offline.answer[index])
-        answer_tier = expected_tiers[-1]
+        step = offline.answer_tier
+        answer_tier = tiers[int(step[index])] if step is not None else expected_tiers[-1]
         answer_gen = gens[answer_tier][task_id]
         calls = (*answer_gen.samples, answer_gen.greedy)
-        got = (replayed.tiers, replayed.answer, replayed.correct, replayed.code)
-        want = (expected_tiers, answer, bool(offline.correct[index]), calls[answer].code)
-        if got != want or replayed.cost != pytest.approx(float(offline.cost[index]), rel=1e-9):
+        got = (replayed.tiers, replayed.answer_tier, replayed.answer, replayed.correct)
+        want = (expected_tiers, answer_tier, answer, bool(offline.correct[index]))
+        if (
+            got != want
+            or replayed.code != calls[answer].code
+            or replayed.cost != pytest.approx(float(offline.cost[index]), rel=1e-9)
+        ):
             mismatches.append(
-                f"{task_id}: online {got[:3]} ${replayed.cost:.3e}, "
-                f"offline {want[:3]} ${float(offline.cost[index]):.3e}"
+                f"{task_id}: online {got} ${replayed.cost:.3e}, "
+                f"offline {want} ${float(offline.cost[index]):.3e}"
             )
     assert not mismatches, f"{len(mismatches)} problems differ:\n" + "\n".join(mismatches[:20])
     # And the figures the calibrator reports are the replay's figures.
     point = table.point(config)
     assert point.accuracy == pytest.approx(sum(r.correct for r in online) / len(online))
     assert point.cost_per_1k == pytest.approx(sum(r.cost for r in online) / len(online) * 1000)
+
+
+# Each option alone and combined (the grid's labels: b = early exit batch, +carried, +all).
+OPTION_POINTS = {
+    "early exit on both tiers": Config(
+        (("M", TierSetting(3, 2, 0.8, batch=1)), ("L", TierSetting(5, 2, 0.6, batch=1)))
+    ),
+    "early exit in batches of 2": Config(
+        (("M", TierSetting(5, 4, 0.7, batch=2)), ("L", TierSetting(5, 4, 0.8, batch=2)))
+    ),
+    "carried tests only (l = 0)": Config(
+        (("M", TierSetting(3, 2, 1.0)), ("L", TierSetting(5, 0, carry=True)))
+    ),
+    "carried tests and selection among all": Config(
+        (("M", TierSetting(1, 2, 0.8)), ("L", TierSetting(5, 2, carry=True, union=True)))
+    ),
+    "everything": Config(
+        (
+            ("M", TierSetting(3, 4, 0.7, 5)),
+            ("L", TierSetting(5, 2, 0.8, batch=1, carry=True, union=True)),
+        )
+    ),
+    "pre-router": Config((("M", TierSetting(1, 2, 0.8)), ("L", TierSetting(5, 2))), skip=0.6),
+}
+
+
+@pytest.fixture(scope="module")
+def table_with_cross(cache: EvalCache) -> OutcomeTable:
+    table = OutcomeTable.from_cache(cache)
+    assert table.cross, "the headline cache needs its cross matrix (cascade eval --cross)"
+    return table
+
+
+@pytest.fixture(scope="module")
+def humaneval() -> dict[str, Problem]:
+    return {p.task_id: p.problem for p in load_dataset("humaneval")}
+
+
+@pytest.mark.parametrize("name", list(OPTION_POINTS))
+def test_the_options_beyond_the_paper_replay_as_the_grid_says(
+    cache: EvalCache, table_with_cross: OutcomeTable, humaneval: dict[str, Problem], name: str
+) -> None:
+    table, config = table_with_cross, OPTION_POINTS[name]
+    assert table.records is not None
+    ids = list(table.task_ids)
+    problems = [humaneval[i] for i in ids]
+    model = None
+    if config.skip:  # trained on every problem: this checks the replay, not the model
+        failed = [r.exes["M"].hidden[len(r.gens["M"].samples)] != "1" for r in table.records]
+        model = fit(problems, failed, tier="M", seed=0)
+    policy = to_policy(
+        config, cache.settings.tier_names, max_tokens=384, description=name, prerouter=model
+    )
+    policy = CascadePolicy.from_yaml(policy.to_yaml())  # as the router loads it
+    assert to_config(policy) == config
+    if policy.prerouter is not None:
+        table.skip_probability["M"] = predict(policy.prerouter.model, problems)
+        skipped = table.skip_probability["M"] >= config.skip
+        assert 0 < skipped.sum() < len(ids)  # the pre-router skips some problems, not all
+    tiers = config.tiers
+    gens = {t: cache.generations(t) for t in tiers}
+    exes = {t: cache.executions(t) for t in tiers}
+    prices = {t: cache.settings.price(t) for t in tiers}
+
+    async def replay_all() -> list[_Replayed]:
+        return [
+            await _replay(
+                policy,
+                task_id,
+                {t: _Records(gens[t][task_id], exes[t][task_id], prices[t], cells) for t in tiers},
+                problem=humaneval[task_id],
+                seed=cache.settings.seed,
+            )
+            for task_id, cells in zip(ids, table.records, strict=True)
+        ]
+
+    _compare(table, config, ids, gens, asyncio.run(replay_all()))
