@@ -19,6 +19,11 @@ their sum: in steady state the two are the same stream (what arrives at tier i n
 tier i-1 a latency ago), so a sum would count every request twice; the maximum follows a rise one
 tier latency early and follows the measured rate once the prediction falls (the upstream drained).
 
+The tier's own backlog. Rates are measured over a window; a large tier's requests can last longer
+than that window, and a rate that has decayed says nothing about the requests still being served.
+So the forecast work is never below the requests in the tier now (each occupies a slot):
+work = max(forecast arrivals x work per arrival, in-flight(i)).
+
 Activation. A tier is active (KEDA's IsActive; scale 0 -> 1) as soon as the forecast arrival rate
 exceeds `activation_threshold` (default 0: the first forecast escalation), and stays active while
 the stabilised recommendation is at least one replica, so it goes back to zero only after a whole
@@ -110,9 +115,11 @@ class TierSignals:
     upstream_in_flight: float = 0.0
     escalation_probability: float = 0.0
     upstream_latency_s: float = 1.0
+    # Requests inside tier i itself now (its backlog: busy slots the rate may no longer show).
+    in_flight: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("arrival_rate", "work_per_arrival_s", "upstream_in_flight"):
+        for name in ("arrival_rate", "work_per_arrival_s", "upstream_in_flight", "in_flight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.escalation_probability <= 1:
@@ -172,15 +179,16 @@ def desired_replicas(work: float, scaling: TierScaling, *, active: bool) -> int:
 
 def forecast(signals: TierSignals, scaling: TierScaling) -> Forecast:
     """The forecast for one tier: arrivals now or one upstream latency from now, whichever is
-    larger (see the module docstring), times the work per arrival, turned into replicas."""
+    larger, times the work per arrival, and never less than the requests in the tier now (see
+    the module docstring), turned into replicas."""
     lead = 0.0
     if scaling.leading_indicator:
         lead = (
             signals.upstream_in_flight * signals.escalation_probability / signals.upstream_latency_s
         )
     rate = max(signals.arrival_rate, lead)
-    work = rate * signals.work_per_arrival_s
-    active = rate > scaling.activation_threshold
+    work = max(rate * signals.work_per_arrival_s, signals.in_flight)
+    active = rate > scaling.activation_threshold or signals.in_flight > 0
     return Forecast(
         arrival_rate=rate,
         lead_rate=lead,

@@ -71,8 +71,11 @@ def tier_signals(
         own = scaling(tier)
         arrival_rate = max(snapshot.arrivals.get(tier, 0.0), 0.0) / window
         work = _mean_seconds(snapshot, tier, own.latency_s)
+        in_flight = max(snapshot.in_flight.get(tier, 0.0), 0.0)
         if index == 0:
-            signals[tier] = TierSignals(arrival_rate=arrival_rate, work_per_arrival_s=work)
+            signals[tier] = TierSignals(
+                arrival_rate=arrival_rate, work_per_arrival_s=work, in_flight=in_flight
+            )
             continue
         upstream = chain[index - 1]
         finished = max(snapshot.finished.get(upstream, 0.0), 0.0)
@@ -85,5 +88,6 @@ def tier_signals(
                 escalated, finished, prior=prior(tier), prior_weight=prior_weight
             ),
             upstream_latency_s=_mean_seconds(snapshot, upstream, scaling(upstream).latency_s),
+            in_flight=in_flight,
         )
     return signals

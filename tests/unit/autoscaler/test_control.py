@@ -106,12 +106,13 @@ async def test_direct_mode_sets_changed_counts_and_retries_failures() -> None:
     target = Target(fail=1)
     scaler = autoscaler(Source(RISING), clock, mode="direct", target=target)
     await scaler.poll()  # the first call (M) fails: retried next poll
-    assert target.calls == [("L", 4)]  # M: 0.4/s x 2 s = 0.8 slots / 0.7 -> 2; S is not scaled
+    assert target.calls == [("L", 4)]  # S is not scaled (the first tier scales on its own)
     clock.now = 5
     await scaler.poll()
     clock.now = 10
     await scaler.poll()  # unchanged: no call
-    assert target.calls == [("L", 4), ("M", 2)]
+    # M: 0.4/s x 2 s = 0.8 slots, but 4 requests are in M now: 4 slots / 0.7 -> 6, max 4.
+    assert target.calls == [("L", 4), ("M", 4)]
 
 
 def test_direct_mode_needs_a_target() -> None:

@@ -81,6 +81,12 @@ def test_forecast_is_the_larger_of_now_and_the_lead_not_their_sum() -> None:
     assert forecast(steady, SCALING).arrival_rate == pytest.approx(1.0)
 
 
+def test_requests_still_in_the_tier_keep_their_slots_after_the_rate_decays() -> None:
+    # Long requests: nothing arrived within the window, but 3 are still being served.
+    busy = forecast(TierSignals(arrival_rate=0.0, work_per_arrival_s=60.0, in_flight=3), SCALING)
+    assert busy.active and busy.desired == 3 and busy.work == pytest.approx(3.0)
+
+
 def test_activation_threshold() -> None:
     scaling = TierScaling(activation_threshold=0.5)
     assert not forecast(TierSignals(arrival_rate=0.4, work_per_arrival_s=1.0), scaling).active
