@@ -866,8 +866,10 @@ def plot(
     path: Path,
     tier: int,
 ) -> None:
-    """Left: one seed's day at the tier (replicas asked for by each policy, and the arrival
-    rate into the tier). Right: replica-hours against SLO misses, every seed."""
+    """Top: one seed's day at the tier, the replicas each policy asked for over the load (its
+    requests' measured seconds per 5 minutes, over one replica's slots at the target). Bottom
+    left: the same around the day's largest burst. Bottom right: replica-hours against SLO
+    misses, every seed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -877,36 +879,47 @@ def plot(
     names = list(dict.fromkeys(r.policy for r in results))
     palette = ["0.45", "tab:orange", "tab:red", "tab:blue", "tab:green", "tab:purple"]
     colours = {name: palette[i % len(palette)] for i, name in enumerate(names)}
-    figure, (day, scatter) = plt.subplots(
-        1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [2.2, 1]}
-    )
-    for run in (r for r in results if r.seed == seed):
-        points = [*run.timelines[tier], (DAY_S, run.timelines[tier][-1][1])]
-        hours = [t / 3600 for t, _ in points]
-        day.step(
-            hours,
-            [n for _, n in points],
-            where="post",
-            label=run.policy,
-            color=colours[run.policy],
-            linewidth=1.1,
-        )
+    figure = plt.figure(figsize=(13, 8.5))
+    grid = figure.add_gridspec(2, 2, width_ratios=[1.6, 1])
+    day = figure.add_subplot(grid[0, :])
+    zoom = figure.add_subplot(grid[1, 0])
+    scatter = figure.add_subplot(grid[1, 1])
+
     visiting = workload.visits[trace.problems] > tier
-    counts, edges = np.histogram(trace.times[visiting], bins=288, range=(0.0, DAY_S))
-    demand = counts / 300.0 * np.mean(workload.service_s[:, tier])
-    demand /= setup.concurrency[tier] * setup.utilisation
-    day.fill_between(
-        edges[:-1] / 3600,
-        demand,
-        step="post",
-        color="0.85",
-        label="load / (slots x target), 5-min bins",
+    seconds = workload.service_s[trace.problems[visiting], tier]
+    bins = (0.0, DAY_S)
+    work, edges = np.histogram(trace.times[visiting], bins=288, range=bins, weights=seconds)
+    load = work / 300.0 / (setup.concurrency[tier] * setup.utilisation)
+    burst = max(
+        trace.bursts or ((0.0, 3600.0),),
+        key=lambda b: float(load[int(b[0] // 300) : int(b[1] // 300) + 1].max(initial=0.0)),
     )
+    window = ((burst[0] - 900.0) / 3600, (burst[1] + 1200.0) / 3600)
+    for axis in (day, zoom):
+        axis.fill_between(
+            edges[:-1] / 3600, load, step="post", color="0.88", label="load at the target"
+        )
+        for run in (r for r in results if r.seed == seed):
+            points = [*run.timelines[tier], (DAY_S, run.timelines[tier][-1][1])]
+            axis.step(
+                [t / 3600 for t, _ in points],
+                [n for _, n in points],
+                where="post",
+                label=run.policy,
+                color=colours[run.policy],
+                linewidth=0.9 if axis is day else 1.4,
+            )
+        axis.set_ylabel(f"tier {workload.tiers[tier]} replicas")
     day.set_xlim(0, 24)
     day.set_xlabel("hour of the simulated day")
-    day.set_ylabel(f"tier {workload.tiers[tier]} replicas")
-    day.set_title(f"tier {workload.tiers[tier]}, seed {seed}")
-    day.legend(fontsize=8, loc="upper left")
+    day.set_title(
+        f"tier {workload.tiers[tier]}, seed {seed}: replicas asked for (cold start "
+        f"{setup.cold_start_s[tier]:g} s), and the load in 5-minute bins"
+    )
+    day.legend(fontsize=8, loc="upper left", ncol=2)
+    zoom.set_xlim(*window)
+    zoom.set_xlabel("hour")
+    zoom.set_title("the largest burst")
     for name in names:
         runs = [r for r in results if r.policy == name]
         scatter.scatter(
@@ -917,12 +930,12 @@ def plot(
             s=22,
         )
     scatter.set_xlabel(f"tier {workload.tiers[tier]} replica-hours per day")
-    scatter.set_ylabel(f"requests waiting > {setup.slo_s:.0f} s")
+    scatter.set_ylabel(f"escalated requests waiting > {setup.slo_s:.0f} s")
     scatter.set_yscale("symlog", linthresh=10)
     scatter.set_title("every seed")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=100)
     plt.close(figure)
 
 
