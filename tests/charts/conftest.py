@@ -71,7 +71,10 @@ def run_helm(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def requires_digests(values_file: Path) -> bool:
-    """Whether a values file sets requireImageDigests (then CI adds the digests: PROD_DIGESTS)."""
+    """Whether a shipped values file (k8s/values-*.yaml) sets requireImageDigests: then CI adds
+    the digests (PROD_DIGESTS). A test's own values file gets none."""
+    if values_file.resolve().parent != ROOT / "k8s":
+        return False
     return bool((yaml.safe_load(values_file.read_text()) or {}).get("requireImageDigests"))
 
 

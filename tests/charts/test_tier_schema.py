@@ -24,6 +24,7 @@ DEPLOYMENT_KEYS = {
     "podAnnotations",
     "podLabels",
     "kserve",
+    "huggingface",
     "triton",
     "external",
     "resources",
