@@ -636,6 +636,7 @@ def test_template_files_are_named_kind_component(renderer: Renderer) -> None:
     kinds |= {d["kind"].lower() for d in renderer(VALUE_SETS["combo-external-tiers"]).docs}
     for mode in ("keda", "direct"):
         kinds |= {d["kind"].lower() for d in renderer(VALUE_SETS[f"combo-autoscaling-{mode}"]).docs}
+    kinds |= {d["kind"].lower() for d in renderer(VALUE_SETS["combo-observability"]).docs}
     gateway = [
         f"router.gateway.{r}.{k}"
         for r in ("grpcRoute", "httpRoute")

@@ -14,6 +14,10 @@
 {{- define "codecascade.tierLabels" -}}
 {{ include "codecascade.labels" (dict "root" .root "component" "tier") }}
 codecascade/tier: {{ lower .tier.name | quote }}
+{{- /* The name as the router and its metrics spell it (case kept): the tier PodMonitor copies it
+to the `tier` target label, which the CodecascadeTierNoReadyReplicas alert joins on. Not a
+selector label, so adding it changes no Deployment selector. */}}
+codecascade/tier-name: {{ .tier.name | quote }}
 {{- end -}}
 
 {{- define "codecascade.tierSelectorLabels" -}}
