@@ -65,12 +65,15 @@ values. Args: dict root tier */}}
 {{- end -}}
 
 {{/* Each mesh component's load signal (a sum over its pods) and its per-replica target.
-router, testsynth: gRPC calls in flight, by Little's law the rate of the call-duration sum;
-sandbox: sandboxes in use, target = occupancy x pool_size. Args: dict root component */}}
+router: requests in flight over all tiers (its codecascade_tier_in_flight gauge); testsynth: gRPC
+calls in flight, by Little's law the rate of its call-duration sum; sandbox: sandboxes in use,
+target = occupancy x pool_size. Args: dict root component */}}
 {{- define "codecascade.meshLoadQuery" -}}
 {{- $m := include "codecascade.promMatchers" . -}}
 {{- if eq .component "sandbox" -}}
 sum(codecascade_sandbox_pool_in_use{ {{- $m -}} })
+{{- else if eq .component "router" -}}
+sum(codecascade_tier_in_flight{ {{- $m -}} })
 {{- else -}}
 sum(rate(codecascade_rpc_server_duration_seconds_sum{ {{- $m -}} }[1m]))
 {{- end -}}
@@ -85,16 +88,19 @@ sum(rate(codecascade_rpc_server_duration_seconds_sum{ {{- $m -}} }[1m]))
 {{- end -}}
 {{- end -}}
 
-{{/* The metric a direct-mode HPA reads for a mesh component (a custom-metrics adapter serves
-it per pod): the series' name. Args: dict root component */}}
+{{/* The per-pod metric a direct-mode HPA reads (a custom-metrics adapter serves it; the testsynth
+one is an adapter rule over the rate of codecascade_rpc_server_duration_seconds_sum, see
+docs/deploy.md "Autoscaling"). Args: dict root component */}}
 {{- define "codecascade.meshPodsMetric" -}}
-{{- if eq .component "sandbox" -}}codecascade_sandbox_pool_in_use{{- else -}}codecascade_rpc_server_in_flight{{- end -}}
+{{- if eq .component "sandbox" -}}codecascade_sandbox_pool_in_use
+{{- else if eq .component "router" -}}codecascade_tier_in_flight
+{{- else -}}codecascade_rpc_server_in_flight{{- end -}}
 {{- end -}}
 
-{{/* Requests in flight in the first tier (router series, Little's law). Args: dict root tier */}}
+{{/* Requests in flight in the first tier (the router's gauge). Args: dict root tier */}}
 {{- define "codecascade.firstTierQuery" -}}
 {{- $m := include "codecascade.promMatchers" (dict "root" .root "component" "router") -}}
-sum(rate(codecascade_tier_duration_seconds_sum{ {{- $m -}},tier="{{ .tier.name }}"}[1m]))
+sum(codecascade_tier_in_flight{ {{- $m -}},tier="{{ .tier.name }}"})
 {{- end -}}
 
 {{/* The autoscaler's Service address, as KEDA dials it (scalerAddress). Args: root */}}
