@@ -20,6 +20,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -42,6 +43,9 @@ from codecascade.sandbox.config import SandboxSettings
 from codecascade.sandbox.errors import SandboxUnavailable
 from codecascade.sandbox.runsc import RunscBackend
 from codecascade.tierclient.connect import connect_registry
+
+if TYPE_CHECKING:  # numpy is imported when a command runs, never when `cascade` starts
+    from codecascade.evaluation.grid import OutcomeTable
 
 __all__ = ["add_calibrate_parser", "add_eval_parser"]
 
@@ -266,6 +270,8 @@ def _calibrate(args: argparse.Namespace) -> int:
             f"${result.held_out.cost_per_1k:.4f}/1k"
         ),
     )
+    if args.study or args.options:
+        policy = _study(args, cache, table) or policy
     text = policy.to_yaml()
     if CascadePolicy.from_yaml(text, source=args.out) != policy:
         raise RuntimeError("the written policy does not read back the same")
@@ -303,6 +309,58 @@ def _calibrate(args: argparse.Namespace) -> int:
         write_block(report, render(cache.settings, result, len(table.task_ids), plots=relative))
         print(f"results written to {report}")
     return 0
+
+
+def _study(args: argparse.Namespace, cache: EvalCache, table: OutcomeTable) -> CascadePolicy | None:
+    """The options beyond the paper over several split seeds (`evaluation.study`): the report's
+    study block (`--study`), and with `--options` the policy chosen by the mean over the seeds
+    among configurations using them (a pre-router it uses is trained on every problem)."""
+    from codecascade.evaluation.calibrate import to_policy
+    from codecascade.evaluation.prerouter import fit
+    from codecascade.evaluation.report import STUDY_BEGIN, STUDY_END, render_study, write_block
+    from codecascade.evaluation.study import OPTION_SETS, failed_greedy, run_study
+
+    problems = {p.task_id: p.problem for p in load_dataset(cache.settings.dataset)}
+    sets = dict(OPTION_SETS) if args.study else {}
+    requested = "chosen: " + ", ".join(args.options) if args.options else ""
+    if requested:
+        sets[requested] = tuple(args.options)
+    studies = run_study(
+        table, problems, seeds=args.seeds, option_sets=sets, budget_per_1k=args.budget
+    )
+    if args.study and args.report:
+        shown = [s for s in studies if s.name in OPTION_SETS]
+        block = render_study(shown, dataset=cache.settings.dataset)
+        write_block(Path(args.report), block, begin=STUDY_BEGIN, end=STUDY_END)
+        print(f"study over seeds {args.seeds} written to {args.report}")
+    if not requested:
+        return None
+    per_seed = next(s for s in studies if s.name == requested).at_budget
+    if not per_seed:
+        raise EvaluationError(f"no configuration using {args.options} fits ${args.budget:g}")
+    config = per_seed[0].config
+    model = None
+    if config.skip:
+        tier = config.steps[0][0]
+        tasks = [problems[i] for i in table.task_ids]
+        model = fit(tasks, failed_greedy(table, tier), tier=tier)
+    mean = sum(c.accuracy for c in per_seed) / len(per_seed)
+    cost = sum(c.cost for c in per_seed) / len(per_seed)
+    print(
+        f"  options {', '.join(args.options)}, chosen by the mean over seeds {args.seeds}: "
+        f"{config.label()}: held out pass@1 {100 * mean:.1f} % ${cost:.4f}/1k (mean)"
+    )
+    return to_policy(
+        config,
+        table.tiers,
+        max_tokens=cache.settings.max_tokens,
+        prerouter=model,
+        description=(
+            f"cascade calibrate --options {' '.join(args.options)}: budget ${args.budget:g}/1k "
+            f"problems, {cache.settings.dataset}, chosen by mean validation pass@1 over split "
+            f"seeds {args.seeds}; held out mean {100 * mean:.1f} % at ${cost:.4f}/1k"
+        ),
+    )
 
 
 def _run_calibrate(args: argparse.Namespace) -> int:
@@ -362,4 +420,22 @@ def add_calibrate_parser(commands: argparse._SubParsersAction[argparse.ArgumentP
     parser.add_argument("--seed", type=int, default=0, help="validation split seed")
     parser.add_argument("--plots", default=None, help="directory for the Pareto PNG")
     parser.add_argument("--report", default=None, help="Markdown page to write the results into")
+    parser.add_argument(
+        "--options",
+        nargs="+",
+        choices=["early", "carry", "union", "prerouter"],
+        default=None,
+        help="choose the policy among configurations using these options beyond the paper "
+        "(early exit, tests carried up, selection among every candidate, learned pre-router), "
+        "by the mean over --seeds; carry and union need `cascade eval --cross`",
+    )
+    parser.add_argument(
+        "--study",
+        action="store_true",
+        help="measure each option alone and combined over --seeds (held out, mean and spread) "
+        "and write it into --report",
+    )
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="split seeds (--study)"
+    )
     parser.set_defaults(run=_run_calibrate)

@@ -407,6 +407,10 @@ class OutcomeTable:
         self.records: list[ProblemRecords] | None = None
         self.cross = False
         self._options: dict[object, _Arrays] = {}
+        # Per (problem, earlier steps): the tests and candidates they hand on (computed once).
+        self._handed: dict[
+            object, tuple[tuple[str, ...], tuple[tuple[str, int], ...], tuple[str, ...]]
+        ] = {}
         # The pre-router's predicted probability that each tier fails, per problem (set by the
         # calibrator from a model trained on the validation split only).
         self.skip_probability: dict[str, FloatArray] = {}
@@ -478,16 +482,20 @@ class OutcomeTable:
         from codecascade.evaluation.options import kept_tests, step_outcome
 
         rows: list[StepOutcome] = []
-        for records in self.records:
-            carried: tuple[str, ...] = ()
-            seen: tuple[tuple[str, int], ...] = ()
-            seen_tests: tuple[str, ...] = ()
-            for before, earlier in context:  # what the earlier tiers drew and kept
-                done = step_outcome(records, before, earlier, last=False, carried=carried)
-                own = kept_tests(records, before, earlier.k, earlier.l, earlier.t)
-                carried += tuple(c for c in own if c not in carried)
-                seen += done.drawn
-                seen_tests += tuple(c for c in done.tests if c not in seen_tests)
+        for problem, records in enumerate(self.records):
+            handed = self._handed.get((problem, context))
+            if handed is None:
+                carried: tuple[str, ...] = ()
+                seen: tuple[tuple[str, int], ...] = ()
+                seen_tests: tuple[str, ...] = ()
+                for before, earlier in context:  # what the earlier tiers drew and kept
+                    done = step_outcome(records, before, earlier, last=False, carried=carried)
+                    own = kept_tests(records, before, earlier.k, earlier.l, earlier.t)
+                    carried += tuple(c for c in own if c not in carried)
+                    seen += done.drawn
+                    seen_tests += tuple(c for c in done.tests if c not in seen_tests)
+                handed = self._handed[(problem, context)] = (carried, seen, seen_tests)
+            carried, seen, seen_tests = handed
             rows.append(
                 step_outcome(
                     records,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from codecascade.core.decision import Verdict, agreement, early_verdict
 from codecascade.evaluation.cache import CrossRecord, ExecutionRecord, GenerationRecord
@@ -41,7 +42,7 @@ from codecascade.evaluation.grid import (
 __all__ = ["ProblemRecords", "StepOutcome", "kept_tests", "step_outcome"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ProblemRecords:
     """One problem's cache records for every tier, and its cross matrix."""
 
@@ -49,19 +50,29 @@ class ProblemRecords:
     exes: Mapping[str, ExecutionRecord]
     cross: CrossRecord | None
 
+    @cached_property
+    def _columns(self) -> dict[str, dict[str, int]]:
+        return {t: {c: j for j, c in enumerate(e.columns)} for t, e in self.exes.items()}
+
+    @cached_property
+    def _cross(self) -> tuple[dict[tuple[str, int], int], dict[str, int]]:
+        if self.cross is None:
+            return {}, {}
+        rows = {r: i for i, r in enumerate(self.cross.rows)}
+        return rows, {c: j for j, c in enumerate(self.cross.columns)}
+
     def passes(self, tier: str, row: int, test: str) -> bool:
         exe = self.exes[tier]
-        try:
-            return exe.matrix[row][exe.columns.index(test)] == "1"
-        except ValueError:
-            pass
+        column = self._columns[tier].get(test)
+        if column is not None:
+            return exe.matrix[row][column] == "1"
         if self.cross is None:
             raise LookupError(
                 f"{exe.task_id}: tier {tier} has no cell for a carried assert; run "
                 "`cascade eval --cross` on this cache (format 2) first"
             )
-        r = self.cross.rows.index((tier, row))
-        return self.cross.matrix[r][self.cross.columns.index(test)] == "1"
+        rows, columns = self._cross
+        return self.cross.matrix[rows[(tier, row)]][columns[test]] == "1"
 
     def hidden(self, tier: str, row: int) -> bool:
         return self.exes[tier].hidden[row] == "1"

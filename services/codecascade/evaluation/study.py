@@ -21,8 +21,9 @@ split is then an index into those arrays, so five seeds cost little more than on
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +40,8 @@ __all__ = [
     "Chosen",
     "SeedResult",
     "Study",
+    "choose_by_mean",
+    "failed_greedy",
     "oracle",
     "run_study",
 ]
@@ -76,6 +79,7 @@ class SeedResult:
     oracle: tuple[float, float]  # held out: pass@1, $ per 1k problems
     budgets: dict[float, Chosen | None]  # fraction of the reference's validation cost
     matching: Chosen | None  # cheapest validation-front point as accurate as the reference
+    front: list[Chosen]  # the validation front (with pre-router variants when studied)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,11 @@ class Study:
     options: tuple[str, ...]
     seeds: list[SeedResult]
     configurations: int
+    # Per budget fraction: the one configuration whose mean validation pass@1 over the seeds is
+    # highest at a mean validation cost within the fraction of the reference's, with its
+    # figures on each seed (how a policy file is chosen: one configuration for every seed).
+    by_mean: dict[float, list[Chosen]]
+    at_budget: list[Chosen]  # the same choice at `run_study`'s absolute budget, if one was given
 
 
 def oracle(table: OutcomeTable, indices: npt.NDArray[np.intp]) -> tuple[float, float]:
@@ -161,7 +170,7 @@ def _chosen(
     )
 
 
-def _failed(table: OutcomeTable, tier: str) -> npt.NDArray[np.bool_]:
+def failed_greedy(table: OutcomeTable, tier: str) -> npt.NDArray[np.bool_]:
     """Per problem: the tier's greedy answer fails the hidden test (the pre-router's label)."""
     assert table.records is not None
     rows = []
@@ -178,6 +187,7 @@ def run_study(
     seeds: Sequence[int] = (0, 1, 2, 3, 4),
     option_sets: Mapping[str, tuple[str, ...]] = OPTION_SETS,
     fractions: Sequence[float] = FRACTIONS,
+    budget_per_1k: float | None = None,
 ) -> list[Study]:
     """Every option set over every seed (see the module docstring)."""
     from codecascade.evaluation.prerouter import skip_probabilities
@@ -185,12 +195,13 @@ def run_study(
     grid_options = sorted({o for opts in option_sets.values() for o in opts} - {"prerouter"})
     every = list(table.configurations(grid_options))
     outcomes = _Outcomes(table, every)
+    index = {config: row for row, config in enumerate(every)}
     reference = baselines(table)[-1]
     ref_row = every.index(reference)
     ordered = [table.prices[t] for t in table.tiers]
     skippable = [t for t, _ in sorted(zip(table.tiers, ordered, strict=True), key=lambda x: x[1])]
     skippable = skippable[:-1]
-    labels = {t: _failed(table, t) for t in skippable}
+    labels = {t: failed_greedy(table, t) for t in skippable}
     tasks = [problems[i] for i in table.task_ids]
     studies = []
     for name, options in option_sets.items():
@@ -211,6 +222,7 @@ def run_study(
             dtype=np.intp,
         )
         results = []
+        probabilities: dict[int, dict[str, FloatArray]] = {}
         for seed in seeds:
             parts = split(table.task_ids, seed=seed)
             val, held = parts.validation, parts.held_out
@@ -248,6 +260,56 @@ def run_study(
             matching = next(
                 (c for c in candidates if c.validation_accuracy >= ref.validation_accuracy), None
             )
-            results.append(SeedResult(seed, ref, oracle(table, held), budgets, matching))
-        studies.append(Study(name, options, results, len(rows)))
+            results.append(
+                SeedResult(seed, ref, oracle(table, held), budgets, matching, candidates)
+            )
+            probabilities[seed] = dict(table.skip_probability)
+        figures = partial(_figures, table, outcomes, index, probabilities)
+        reference_cost = float(np.mean([r.reference.validation_cost for r in results]))
+        by_mean = {
+            fraction: choose_by_mean(results, fraction * reference_cost, figures)
+            for fraction in fractions
+        }
+        at_budget = (
+            choose_by_mean(results, budget_per_1k, figures) if budget_per_1k is not None else []
+        )
+        studies.append(Study(name, options, results, len(rows), by_mean, at_budget))
     return studies
+
+
+def _figures(
+    table: OutcomeTable,
+    outcomes: _Outcomes,
+    index: Mapping[Config, int],
+    probabilities: Mapping[int, Mapping[str, FloatArray]],
+    config: Config,
+    seed: int,
+) -> Chosen:
+    """A configuration's figures on one seed's split (the pre-router as trained for it)."""
+    parts = split(table.task_ids, seed=seed)
+    if config.skip:
+        table.skip_probability.update(probabilities[seed])
+        per = table.per_problem(config)
+        correct, cost = per.correct, per.cost * 1000.0
+    else:
+        correct, cost = outcomes.correct[index[config]], outcomes.cost[index[config]]
+    return _chosen(config, correct, cost, parts.validation, parts.held_out)
+
+
+def choose_by_mean(
+    results: Sequence[SeedResult],
+    budget: float,
+    figures: Callable[[Config, int], Chosen],
+) -> list[Chosen]:
+    """The configuration (of any seed's validation front) with the best mean validation pass@1
+    at a mean validation cost within `budget` ($ per 1k problems); its figures per seed."""
+    configs = list(dict.fromkeys(c.config for r in results for c in r.front))
+    best: list[Chosen] = []
+    best_key = (-1.0, 0.0)
+    for config in configs:
+        per_seed = [figures(config, r.seed) for r in results]
+        accuracy = float(np.mean([c.validation_accuracy for c in per_seed]))
+        cost = float(np.mean([c.validation_cost for c in per_seed]))
+        if cost <= budget and (accuracy, -cost) > best_key:
+            best, best_key = per_seed, (accuracy, -cost)
+    return best
