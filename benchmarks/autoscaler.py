@@ -1,4 +1,4 @@
-"""Autoscaling a cascade's tiers over a simulated day: five policies, one trace, the same seed.
+"""Autoscaling a cascade's tiers over a simulated day: five policies, one trace per seed.
 
 A discrete-event simulation (a heap of timed events, simulated seconds). What is real in it:
 
@@ -12,10 +12,14 @@ A discrete-event simulation (a heap of timed events, simulated seconds). What is
   2-core CPU that made the cache; M about 9 s, L about 39 s a request), and its sandbox seconds
   (`ExecutionRecord.sandbox_s`) between one tier and the next. A request holds one of its
   replica's `--concurrency` slots for its service time; the sandbox holds none.
-- **Our policy** is the product's: `codecascade.autoscaler.policy` (`forecast`, `Stabiliser`,
-  `escalation_probability`) is called with the signals the service reads (arrival rate over a
-  rate window, seconds per arrival, the upstream tier's in-flight gauge, the escalation
-  probability and latency of the upstream tier), with and without the leading indicator.
+- **Our policy** is the product's code, unchanged: the service's settings (`AutoscalerSettings`:
+  its defaults, plus the chain, slots per replica, replica cap and each tier's expected seconds),
+  the routers' series reduced to a `Snapshot` over its rate window as its signal sources reduce
+  them (arrivals, requests that left each tier and their seconds there, the in-flight gauges,
+  escalations), `signals.tier_signals` and one `policy.TierScaler` per tier every
+  `poll_interval_s`, applied directly (mode `direct`); with and without the leading indicator.
+  One extra row is a what-if, not the product: the same code fed the in-flight gauges averaged
+  over the rate window instead of their value at the poll.
 
 What is modelled: the arrivals (a diurnal curve, bursts, and a tenant whose tasks get harder over
 the day: its share of problems that escalate rises from the cache's rate to `--hard-end`), cold
@@ -25,9 +29,11 @@ later), and the baselines' algorithms:
 - always-on: each tier fixed all day at the replicas its peak 5-minute load needs at the target
   utilisation (sized with hindsight from the trace itself), warm from the start;
 - HPA on utilisation (Kubernetes' algorithm): every 15 s, desired = ceil(current x utilisation /
-  target), utilisation averaged over the last sync period, 10 % tolerance, starting pods counted at
-  0 % when scaling up, at most max(2x, +4) pods per step up, down only to the largest
-  recommendation of the last 300 s, min 1;
+  target), utilisation = busy slots over ready slots averaged over the last sync period (running
+  requests over the engine's slots: kinder to the HPA than a GPU's utilisation, which an LLM
+  engine keeps high whatever its load), target 0.7, 10 % tolerance, starting pods counted at 0 %
+  when scaling up, at most max(2x, +4) pods per step up, down only to the largest recommendation
+  of the last 300 s, min 1;
 - KEDA on queue length, as vLLM production-stack's chart configures it by default (trigger
   `vllm:num_requests_waiting`, threshold 5; KEDA's defaults pollingInterval 30 s, cooldownPeriod
   300 s, minReplicaCount 0): KEDA activates 0 -> 1 at a poll that sees a queue and deactivates
@@ -41,7 +47,7 @@ waits at most `--slo` seconds at a tier before its service starts (the wait for 
 included). Replica-seconds are counted over the day (cold starts and draining included).
 
     nice -n 19 .venv/bin/python benchmarks/autoscaler.py --seeds 5 \\
-        --markdown docs/autoscaler-benchmark.md --plot docs/results/autoscaler.png
+        --plot docs/results/autoscaler.png      # docs/autoscaler-benchmark.md has its output
 """
 
 from __future__ import annotations
@@ -725,14 +731,14 @@ def ours(leading: bool, utilisation: float | None = None, in_flight_mean_s: floa
         if utilisation is not None:
             name += f", target {utilisation:g}"
         if in_flight_mean_s:
-            name += f" (what-if: in-flight averaged over {in_flight_mean_s:g} s)"
+            name += f" (what-if: in-flight gauges averaged over {in_flight_mean_s:g} s)"
         return Ours(settings, name, in_flight_mean_s)
 
     return make
 
 
-# What-if, not the service: the leading indicator with the in-flight gauge averaged over the
-# rate window (avg_over_time) instead of its value at the poll.
+# What-if, not the service: our rule fed the in-flight gauges (the upstream tier's and its own)
+# averaged over the rate window (avg_over_time) instead of their values at the poll.
 WHAT_IF_MEAN_S = 60.0
 POLICIES: tuple[Factory, ...] = (
     always_on,
