@@ -3,33 +3,15 @@
 
 from __future__ import annotations
 
-import grpc
-
 from codecascade.mesh.channels import open_channel
 from codecascade.mesh.server import running_server
 from codecascade.mesh.settings import ServiceSettings
 from codecascade.router.cascade import Cascade
 from codecascade.router.policy import CascadePolicy, TierPolicy
-from codecascade.router.servicer import CascadeServicer
 from codecascade.v1 import cascade_service_pb2 as pb
 from codecascade.v1 import cascade_service_pb2_grpc as pb_grpc
+from tests.contract.router.test_servicer import _Service
 from tests.unit.router.test_when_cold import Ports
-
-
-class _Service:
-    service_names = ("codecascade.v1.CascadeService",)
-
-    def __init__(self, cascade: Cascade) -> None:
-        self.cascade = cascade
-
-    def register(self, server: grpc.aio.Server) -> None:
-        pb_grpc.add_CascadeServiceServicer_to_server(CascadeServicer(self.cascade), server)
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
 
 
 def _cascade(when_cold: str, ports: Ports) -> Cascade:
