@@ -267,26 +267,34 @@ def _prerequisites(cluster: Cluster, ns: str, values: Path | None) -> None:
         _public_edge_secrets(cluster, ns)
     if values is None or "triton-model-repository" not in values.read_text():
         return
+    _static_claim(cluster, ns, "triton-model-repository")
+
+
+def _static_claim(cluster: Cluster, ns: str, claim: str) -> str:
+    """A ReadOnlyMany claim bound to a static PV (`<ns>-<claim>`, returned) so the scheduler can
+    place pods that mount it, as an operator's model claim would be."""
+    pv = f"{ns}-{claim}"
     cluster.apply(f"""
 apiVersion: v1
 kind: PersistentVolume
-metadata: {{name: {ns}-triton-models}}
+metadata: {{name: {pv}}}
 spec:
   capacity: {{storage: 100Gi}}
   accessModes: [ReadOnlyMany]
   persistentVolumeReclaimPolicy: Delete
   hostPath: {{path: /models}}
-  claimRef: {{namespace: {ns}, name: triton-model-repository}}
+  claimRef: {{namespace: {ns}, name: {claim}}}
 ---
 apiVersion: v1
 kind: PersistentVolumeClaim
-metadata: {{name: triton-model-repository, namespace: {ns}}}
+metadata: {{name: {claim}, namespace: {ns}}}
 spec:
   accessModes: [ReadOnlyMany]
   storageClassName: ""
-  volumeName: {ns}-triton-models
+  volumeName: {pv}
   resources: {{requests: {{storage: 100Gi}}}}
 """)
+    return pv
 
 
 @pytest.fixture(scope="module", params=VALUES_CASES, ids=[_values_id(v) for v in VALUES_CASES])
@@ -299,7 +307,7 @@ def release(request: pytest.FixtureRequest, cluster: Cluster, crds: None) -> Ite
     yield rel
     rel.helm("uninstall", RELEASE, "--wait", check=False)
     cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
-    cluster.kubectl("delete", "pv", f"{ns}-triton-models", "--wait=false", check=False)
+    cluster.kubectl("delete", "pv", f"{ns}-triton-model-repository", "--wait=false", check=False)
 
 
 # --- comparing what the chart set with what the API server stored --------------------------------
@@ -630,27 +638,7 @@ def test_huggingface_predictors_pass_pod_security_and_land_on_their_gpu_pool(
         for v in d["spec"]["predictor"].get("volumes", [])
         if "persistentVolumeClaim" in v
     }
-    for claim in claims:  # the operator's model claim (k8s/pvc-models.yaml), bound statically
-        cluster.apply(f"""
-apiVersion: v1
-kind: PersistentVolume
-metadata: {{name: {ns}-{claim}}}
-spec:
-  capacity: {{storage: 100Gi}}
-  accessModes: [ReadOnlyMany]
-  persistentVolumeReclaimPolicy: Delete
-  hostPath: {{path: /models}}
-  claimRef: {{namespace: {ns}, name: {claim}}}
----
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata: {{name: {claim}, namespace: {ns}}}
-spec:
-  accessModes: [ReadOnlyMany]
-  storageClassName: ""
-  volumeName: {ns}-{claim}
-  resources: {{requests: {{storage: 100Gi}}}}
-""")
+    pvs = [_static_claim(cluster, ns, claim) for claim in claims]  # k8s/pvc-models.yaml's claim
     pods = [_predictor_pod(runtime, release.stored(d)) for d in isvcs]
     try:
         for pod in pods:
@@ -676,8 +664,8 @@ spec:
             cluster.kubectl(
                 "delete", "pod", pod["metadata"]["name"], "-n", ns, "--wait=false", check=False
             )
-        for claim in claims:
-            cluster.kubectl("delete", "pv", f"{ns}-{claim}", "--wait=false", check=False)
+        for pv in pvs:
+            cluster.kubectl("delete", "pv", pv, "--wait=false", check=False)
 
 
 # --- 3. RBAC and tokens -------------------------------------------------------------------------
