@@ -67,7 +67,7 @@ import numpy as np
 import numpy.typing as npt
 
 from codecascade.autoscaler.config import AutoscalerSettings, ScalingOverrides
-from codecascade.autoscaler.policy import TierScaler
+from codecascade.autoscaler.policy import Recommendation, TierScaler
 from codecascade.autoscaler.signals import Snapshot, tier_signals
 from codecascade.evaluation.cache import EvalCache
 from codecascade.evaluation.calibrate import to_config
@@ -637,7 +637,7 @@ class Ours:
             if scaler.scaling.min_replicas:
                 sim.scale(tier, scaler.scaling.min_replicas, warm=True)
 
-    def tick(self, sim: Simulation, now: float) -> None:
+    def decide(self, sim: Simulation, now: float) -> list[Recommendation]:
         chain = self.settings.chain
         inputs = tier_signals(
             sim.snapshot(chain, in_flight_mean_s=self.in_flight_mean_s),
@@ -646,8 +646,55 @@ class Ours:
             prior=self.settings.prior,
             prior_weight=self.settings.escalation_prior_weight,
         )
-        for tier, (name, scaler) in enumerate(zip(chain, self._scalers, strict=True)):
-            sim.scale(tier, scaler.step(now, inputs[name]).replicas)
+        return [
+            scaler.step(now, inputs[name])
+            for name, scaler in zip(chain, self._scalers, strict=True)
+        ]
+
+    def tick(self, sim: Simulation, now: float) -> None:
+        for tier, recommendation in enumerate(self.decide(sim, now)):
+            sim.scale(tier, recommendation.replicas)
+
+
+@dataclass
+class OursViaKeda(Ours):
+    """Mode `keda` as the chart deploys it: KEDA acts on our External Scaler. Activation is
+    pushed (StreamIsActive: 0 -> 1 at the poll that forecasts work); KEDA scales a tier back to
+    0 after `cooldown_s` without IsActive (chart: cooldownPeriod 300); in between, KEDA's HPA
+    reads GetMetrics (target x (replicas - 0.01), so its ceil lands on our count) every 15 s and
+    applies its own rules on top: 10 % tolerance, the scale-up limit, and its 300 s scale-down
+    window after ours. The first tier goes through the same path here (the chart scales it on
+    its in-flight requests with a prometheus trigger instead)."""
+
+    cooldown_s: float = 300.0
+    rules: HpaRules = field(default_factory=HpaRules)
+    _last_active: list[float] = field(default_factory=list)
+
+    def start(self, sim: Simulation) -> None:
+        super().start(sim)
+        self._last_active = [-math.inf for _ in sim.tiers]
+
+    def tick(self, sim: Simulation, now: float) -> None:
+        sync = now % self.rules.sync_s < self.period_s / 2
+        for tier, recommendation in enumerate(self.decide(sim, now)):
+            minimum = self._scalers[tier].scaling.min_replicas
+            current = sim.tiers[tier].current()
+            if recommendation.active:
+                self._last_active[tier] = now
+                if current == 0:
+                    sim.scale(tier, 1)
+                    continue
+            elif current > minimum and now - self._last_active[tier] >= self.cooldown_s:
+                if minimum == 0:
+                    sim.scale(tier, 0)
+                    continue
+            if not sync or current == 0:
+                continue
+            wanted = recommendation.replicas - 0.01  # GetMetrics / target size
+            desired = current
+            if abs(wanted / current - 1) > self.rules.tolerance:
+                desired = math.ceil(wanted)
+            self.rules.apply(sim, tier, now, desired, max(minimum, 1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -721,6 +768,14 @@ def keda(threshold: float = 5.0, minimum: int = 0) -> Factory:
     return make
 
 
+def ours_via_keda(workload: Workload, trace: Trace, setup: Setup) -> Controller:
+    return OursViaKeda(
+        setup.ours,
+        "ours, leading indicator, through KEDA (mode keda)",
+        rules=HpaRules(max_replicas=setup.max_replicas),
+    )
+
+
 def ours(leading: bool, utilisation: float | None = None, in_flight_mean_s: float = 0.0) -> Factory:
     def make(workload: Workload, trace: Trace, setup: Setup) -> Controller:
         update: dict[str, object] = {"leading_indicator": leading}
@@ -746,6 +801,7 @@ POLICIES: tuple[Factory, ...] = (
     keda(),
     ours(False),
     ours(True),
+    ours_via_keda,
     ours(True, in_flight_mean_s=WHAT_IF_MEAN_S),
 )
 # The documented knob of each autoscaler turned towards the other's cost, to compare SLO
@@ -883,7 +939,7 @@ def plot(
 
     seed = results[0].seed
     names = list(dict.fromkeys(r.policy for r in results))
-    palette = ["0.45", "tab:orange", "tab:red", "tab:blue", "tab:green", "tab:purple"]
+    palette = ["0.45", "tab:orange", "tab:red", "tab:blue", "tab:green", "tab:olive", "tab:purple"]
     colours = {name: palette[i % len(palette)] for i, name in enumerate(names)}
     figure = plt.figure(figsize=(13, 8.5))
     grid = figure.add_gridspec(2, 2, width_ratios=[1.6, 1])
