@@ -27,7 +27,12 @@ from codecascade.router.events import (
 from codecascade.tenancy.ledger import Balance, to_usd
 from codecascade.tenancy.tenants import Caller
 
-__all__ = ["RouterMetrics", "TenantMetrics"]
+__all__ = ["PREDECLARED_REASONS", "RouterMetrics", "TenantMetrics"]
+
+
+# Attempt reason codes whose series exist from the start for every configured tier: the ones
+# the tier alerts divide by (docs/dashboards.md); the others appear with their first attempt.
+PREDECLARED_REASONS = ("accepted", "tier_unavailable", "tier_timeout", "tier_error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +49,11 @@ class RouterMetrics:
     tier_in_flight: Gauge
 
     @classmethod
-    def create(cls, registry: CollectorRegistry) -> RouterMetrics:
-        return cls(
+    def create(cls, registry: CollectorRegistry, tiers: Sequence[str] = ()) -> RouterMetrics:
+        """The instruments, with the series of each of `tiers` (the configured tier names)
+        created at zero: Prometheus' rate() sees no increase in a series' first sample, so a
+        tier whose first calls all fail within one scrape would otherwise show no failures."""
+        metrics = cls(
             escalations=Counter(
                 "codecascade_escalations",
                 "Requests passed from one tier to the next, by reason code.",
@@ -110,6 +118,12 @@ class RouterMetrics:
                 registry=registry,
             ),
         )
+        for tier in tiers:
+            metrics.tier_arrivals.labels(tier)
+            metrics.tier_in_flight.labels(tier)
+            for reason in PREDECLARED_REASONS:
+                metrics.attempts.labels(tier, reason)
+        return metrics
 
     async def observe(self, event: CascadeEvent) -> None:
         """Records one cascade event (an `Observer`); the request's span is the current one."""

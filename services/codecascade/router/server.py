@@ -195,7 +195,11 @@ class RouterService:
                 self._testsynth, max_tests=settings.max_tests, tracer_provider=tracer_provider
             ),
             SandboxMatrixRunner(self._sandbox, test_timeout_s=settings.sandbox_test_timeout_s),
-            observers=(RouterMetrics.create(registry).observe,) if registry is not None else (),
+            observers=(
+                (RouterMetrics.create(registry, tiers.names).observe,)
+                if registry is not None
+                else ()
+            ),
             tracer_provider=tracer_provider,
         )
         named = {}

@@ -262,3 +262,17 @@ async def test_the_callers_deadline_is_used_and_an_override_can_only_shorten_it(
     assert max(scripted.timeouts) > 300
     await cascade.run(PROBLEM, RequestOverrides(deadline_s=20), seed=1, deadline_s=500)
     assert scripted.timeouts[-1] <= 20
+
+
+def test_configured_tiers_have_their_alert_series_from_the_start() -> None:
+    """rate() counts no increase in a series' first sample: a tier whose first calls all fail
+    within one scrape must already have its failure series at zero (docs/dashboards.md)."""
+    from codecascade.router.metrics import PREDECLARED_REASONS
+
+    registry = CollectorRegistry()
+    RouterMetrics.create(registry, ["S", "M"])
+    for tier in ("S", "M"):
+        for reason in PREDECLARED_REASONS:
+            labels = {"tier": tier, "reason": reason}
+            assert registry.get_sample_value("codecascade_tier_attempts_total", labels) == 0
+        assert registry.get_sample_value("codecascade_tier_arrivals_total", {"tier": tier}) == 0
