@@ -6,6 +6,7 @@ for promtool. That the expressions return the series they promise is the live te
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from tests.promql import (
     rules,
 )
 
-from .conftest import Rendered
+from .conftest import ROOT, Rendered
 
 Renderer = Callable[..., Rendered]
 OBSERVABILITY = (Path(__file__).parent / "values" / "observability.yaml",)
@@ -143,3 +144,24 @@ def test_rule_file_is_what_the_crd_test_validates() -> None:
     """The rule file is plain Prometheus YAML (no Helm templating): promtool and the live test
     read the same bytes the chart ships."""
     assert "{{ $labels" in RULES_FILE.read_text() and "{{ ." not in RULES_FILE.read_text()
+
+
+def test_every_series_read_is_a_declared_instrument() -> None:
+    """The dashboards and rules read only series the services declare (docs/telemetry/
+    metrics.yaml, itself held to the code), so a renamed metric cannot leave a panel blank."""
+    registry = yaml.safe_load((ROOT / "docs" / "telemetry" / "metrics.yaml").read_text())
+    declared = set()
+    for metric in registry["metrics"]:
+        name = metric["name"]
+        declared.add(name)
+        if metric["type"] == "histogram":
+            declared |= {f"{name}_bucket", f"{name}_count", f"{name}_sum"}
+    recorded = {r.name for r in rules() if not r.alert}
+    exprs = [q.expr for q in dashboard_queries()] + [r.expr for r in rules()]
+    read = {
+        token
+        for expr in exprs
+        for token in re.findall(r"\b(?:codecascade|gen_ai)[a-z0-9_:]*", expr)
+    }
+    assert read - recorded, "no series found in the expressions"
+    assert not read - recorded - declared
