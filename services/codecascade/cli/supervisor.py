@@ -45,6 +45,8 @@ class Child:
     env: Mapping[str, str] = field(default_factory=dict)
     # How to tell the child is ready; grpc.health.v1 on `address` when not given.
     probe: Callable[[], Awaitable[bool]] | None = None
+    # Where it serves Prometheus /metrics on loopback, when it does (`cascade up --observe`).
+    metrics_port: int | None = None
     log_path: Path | None = None
     process: asyncio.subprocess.Process | None = None
 

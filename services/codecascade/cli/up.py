@@ -15,19 +15,23 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
 import yaml
+from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from codecascade.cli.examples import TASK_EXAMPLES
 from codecascade.cli.generate import DEFAULT_ROUTER, build_request, generate, render_answer
+from codecascade.cli.observe import RunningPhoenix, phoenix_env, phoenix_running, scrape_jobs
+from codecascade.cli.prometheus import RunningPrometheus, prometheus_running
 from codecascade.cli.supervisor import Child, ChildFailed, first_exit, free_port, supervised
 from codecascade.cli.tenants import API_KEY_ENV
 from codecascade.core.tiers import TierSpec
+from codecascade.mesh.telemetry import setup_telemetry
 from codecascade.router.policy import CascadePolicy
 from codecascade.tierclient.connect import connect
 
@@ -119,12 +123,20 @@ def local_tier(tier: TierSpec, *, timeout_s: float = 120.0) -> tuple[Child, Tier
         ],
         grpc_port,
         probe=_tier_probe(config),
+        metrics_port=http_port,  # KServe serves /metrics on the REST port
     )  # fmt: skip
     return child, config
 
 
 def _plan(
-    mesh: MeshFile, run_dir: Path, router_port: int, insecure: bool, http_port: int = 0
+    mesh: MeshFile,
+    run_dir: Path,
+    router_port: int,
+    insecure: bool,
+    http_port: int = 0,
+    *,
+    metrics: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> list[Child]:
     children: list[Child] = []
     tier_entries = []
@@ -155,7 +167,13 @@ def _plan(
             "HTTP_PORT": str(http_port or free_port()),
         },
     )
-    return [*children, sandbox, testsynth, router]
+    mesh_children = [*children, sandbox, testsynth, router]
+    for child in mesh_children:
+        if metrics and child.metrics_port is None:
+            child.metrics_port = free_port()
+            child.env = {**child.env, "METRICS_PORT": str(child.metrics_port)}
+        child.env = {**(env or {}), **child.env}
+    return mesh_children
 
 
 def http_base_url(router: Child) -> str:
@@ -172,10 +190,14 @@ async def mesh_running(
     insecure: bool = False,
     start_timeout_s: float = 600.0,
     out: TextIO = sys.stdout,
+    metrics: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[list[Child]]:
     """Fetches the embedded models the mesh needs, starts every service, yields them ready.
 
-    The router is the last child. Everything is stopped on exit, whatever happened.
+    The router is the last child. Everything is stopped on exit, whatever happened. `metrics`
+    gives every service a /metrics port on loopback (`Child.metrics_port`; tier servers always
+    have KServe's); `env` is added to every child's environment (e.g. `phoenix_env`).
     """
     mesh = mesh.serving()
     models = sorted({t.model for t in mesh.tiers if t.model in ("S", "M", "L")})
@@ -188,7 +210,9 @@ async def mesh_running(
         if fetch(models) != 0:
             raise ChildFailed("the embedded models could not be fetched; see the message above")
     run_dir = Path(tempfile.mkdtemp(prefix="codecascade-up-"))
-    children = _plan(mesh, run_dir, router_port or free_port(), insecure, http_port)
+    children = _plan(
+        mesh, run_dir, router_port or free_port(), insecure, http_port, metrics=metrics, env=env
+    )
     print(f"starting {', '.join(c.name for c in children)} ...", file=out)
     async with supervised(children, start_timeout_s=start_timeout_s):
         yield children
@@ -216,29 +240,89 @@ async def _serve_until_stopped(children: list[Child]) -> int:
     return 0
 
 
+@contextlib.asynccontextmanager
+async def _observed(
+    args: argparse.Namespace, run_dir: Path
+) -> AsyncIterator[tuple[RunningPhoenix | None, dict[str, str]]]:
+    """With --observe: Phoenix started and the OTEL_* variables that export to it; else nothing."""
+    if not args.observe:
+        yield None, {}
+        return
+    print("starting Arize Phoenix (traces) ...")
+    async with phoenix_running(
+        workdir=run_dir / "phoenix", port=args.phoenix_port, binary=args.phoenix
+    ) as phoenix:
+        yield phoenix, phoenix_env(phoenix)
+
+
+@contextlib.asynccontextmanager
+async def _scraped(
+    args: argparse.Namespace, run_dir: Path, children: list[Child]
+) -> AsyncIterator[RunningPrometheus | None]:
+    """With --observe: a Prometheus scraping every service; else nothing."""
+    if not args.observe:
+        yield None
+        return
+    async with prometheus_running(
+        scrape_jobs(children), workdir=run_dir / "prometheus", port=args.prometheus_port
+    ) as prometheus:
+        yield prometheus
+
+
 async def _up(args: argparse.Namespace) -> int:
     mesh = MeshFile.load(Path(args.config) if args.config else None)
     if args.tiers:
         mesh = mesh.only([t.strip() for t in args.tiers.split(",") if t.strip()])
+    run_dir = Path(tempfile.mkdtemp(prefix="codecascade-observe-")) if args.observe else Path()
     try:
-        async with mesh_running(
+        async with _observed(args, run_dir) as (phoenix, otel_env):
+            # This process's own spans (the generate call of --once) go where the mesh's go:
+            # the same OTEL_* variables, as the children get them.
+            os.environ.update(otel_env)
+            telemetry = setup_telemetry("cascade")
+            try:
+                return await _run_mesh(args, mesh, run_dir, phoenix, otel_env)
+            finally:
+                telemetry.shutdown()  # flushed while Phoenix still runs
+    except ChildFailed as exc:
+        print(f"cascade up: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _run_mesh(
+    args: argparse.Namespace,
+    mesh: MeshFile,
+    run_dir: Path,
+    phoenix: RunningPhoenix | None,
+    otel_env: dict[str, str],
+) -> int:
+    async with (
+        mesh_running(
             mesh,
             router_port=args.port,
             http_port=args.http_port,
             insecure=args.insecure_process_backend,
             start_timeout_s=args.start_timeout,
-        ) as children:
-            router = children[-1]
-            print("codecascade is up:")
-            for child in children:
-                print(f"  {child.name:<10} {child.address:<22} log {child.log_path}")
-            print(f"policy: {' -> '.join(t.tier for t in mesh.policy.tiers if t.active)}")
-            print(f"OpenAI-compatible API: {http_base_url(router)}   (model: cascade)")
-            if not args.once:
-                print(f"\ntry: cascade generate --address {router.address}   (Ctrl-C stops)")
-                return await _serve_until_stopped(children)
-            example = TASK_EXAMPLES[args.example]
-            print(f"\n$ cascade generate --address {router.address} --example {args.example}")
+            metrics=args.observe,
+            env=otel_env,
+        ) as children,
+        _scraped(args, run_dir, children) as prometheus,
+    ):
+        router = children[-1]
+        print("codecascade is up:")
+        for child in children:
+            print(f"  {child.name:<10} {child.address:<22} log {child.log_path}")
+        print(f"policy: {' -> '.join(t.tier for t in mesh.policy.tiers if t.active)}")
+        print(f"OpenAI-compatible API: {http_base_url(router)}   (model: cascade)")
+        if phoenix is not None and prometheus is not None:
+            print(f"traces (Arize Phoenix): {phoenix.url}   (project {phoenix.project})")
+            print(f"metrics (Prometheus):   {prometheus.url}")
+        if not args.once:
+            print(f"\ntry: cascade generate --address {router.address}   (Ctrl-C stops)")
+            return await _serve_until_stopped(children)
+        example = TASK_EXAMPLES[args.example]
+        print(f"\n$ cascade generate --address {router.address} --example {args.example}")
+        with trace.get_tracer("codecascade.cli").start_as_current_span("cascade up --once"):
             response = await generate(
                 router.address,
                 build_request(example.prompt, entry_point=example.entry_point, seed=args.seed),
@@ -246,11 +330,10 @@ async def _up(args: argparse.Namespace) -> int:
                 out=sys.stdout,
                 api_key=os.environ.get(API_KEY_ENV, ""),  # when TENANTS_FILE turns auth on
             )
-            print(render_answer(response))
-            return 0
-    except ChildFailed as exc:
-        print(f"cascade up: {exc}", file=sys.stderr)
-        return 1
+        print(render_answer(response))
+        if phoenix is not None and response.trace_id:
+            print(f"trace: {await phoenix.trace_page(response.trace_id)}")
+        return 0
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -278,5 +361,20 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--seed", type=int, default=7, help="sampling seed for --once")
     parser.add_argument(
         "--insecure-process-backend", action="store_true", help="sandbox without gVisor (INSECURE)"
+    )
+    parser.add_argument(
+        "--observe",
+        action="store_true",
+        help="also start Arize Phoenix (traces, OTLP) and Prometheus (metrics of every service) "
+        "on loopback, and export the mesh's spans to Phoenix",
+    )
+    parser.add_argument(
+        "--phoenix-port", type=int, default=6006, help="Phoenix UI/OTLP port (0: any free port)"
+    )
+    parser.add_argument(
+        "--prometheus-port", type=int, default=9090, help="Prometheus port (0: any free port)"
+    )
+    parser.add_argument(
+        "--phoenix", help="Phoenix's `phoenix` command (default: setup.sh's build/phoenix-venv)"
     )
     parser.set_defaults(run=lambda args: asyncio.run(_up(args)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from codecascade.core.sampling import SamplingParams
@@ -60,7 +60,9 @@ class Completion:
     finish_reasons: tuple[FinishReason, ...]
     prompt_tokens: int
     completion_tokens: tuple[int, ...]
-    phases: Phases | None = None
+    # Timing, not content: two completions with the same answers are equal however long each
+    # took (a retried seeded request "gets the same completion").
+    phases: Phases | None = field(default=None, compare=False)
 
     @property
     def total_completion_tokens(self) -> int:
