@@ -8,7 +8,8 @@ traffic through the router's real series. Debian's Prometheus scrapes the router
 every second; two autoscalers read them, one through the Prometheus HTTP API and one by scraping
 the router itself, and each is asked, as KEDA asks, over gRPC: IsActive and StreamIsActive for
 tier L. Escalations start -> L is active within one scrape interval (plus one poll) and the
-stream pushes it; they stop -> inactive once the stabilisation window has passed. The Prometheus
+stream pushes it; they stop -> inactive once the stabilisation window has passed, and a replica
+started in between agrees (it refills its window from Prometheus). The Prometheus
 one runs without the leading indicator (it must see the escalations themselves); the scrape one
 with it (it activates L before the first escalation, on the requests in S).
 """
@@ -175,6 +176,23 @@ async def test_escalations_activate_l_within_a_scrape_and_release_it_after_the_w
             first_escalation = await escalation
             for name, stub in stubs.items():
                 assert (await stub.IsActive(L_REF, timeout=5)).result, name
+            # A second replica that starts once the measured rates have decayed (the signals
+            # alone now say idle) refills its stabilisation window from Prometheus with range
+            # queries, and so agrees with the first: L stays active.
+            await asyncio.sleep(
+                max(0.0, RATE_WINDOW_S + 2 * SCRAPE_S - (time.monotonic() - stopped))
+            )
+            late = AutoscalerService(s, build_source(s))
+            async with (
+                running_server(s, late) as running_late,
+                grpc.aio.insecure_channel(running_late.address) as channel_late,
+            ):
+                late_stub = kpb_grpc.ExternalScalerStub(channel_late)
+                assert (await late_stub.IsActive(L_REF, timeout=5)).result
+                latest = late.autoscaler.latest
+                assert latest is not None
+                recommendation = latest.tiers["L"]
+                assert not recommendation.forecast.active and recommendation.replicas >= 1
             wind_down_s = WINDOW_S + RATE_WINDOW_S + 4 * SCRAPE_S + 5
             await asyncio.wait_for(asyncio.gather(*watchers), wind_down_s)
             report = {}
