@@ -88,6 +88,11 @@ class AutoscalerSettings(ServiceSettings):
         default_factory=list,
         description="The routers' /metrics URLs (signal_source scrape); their series are summed.",
     )
+    router_metrics_resolve: bool = Field(
+        default=False,
+        description="Scrape every address each router URL's host resolves to, as one router each "
+        "(a headless Service: every ready router pod); false: each URL is one router.",
+    )
     poll_interval_s: float = Field(
         default=5.0, gt=0, description="Seconds between two reads of the signals (and decisions)."
     )

@@ -15,7 +15,7 @@ from codecascade.autoscaler.config import AutoscalerSettings
 from codecascade.autoscaler.control import Autoscaler, ScaleTarget, SignalSource
 from codecascade.autoscaler.metrics import AutoscalerMetrics
 from codecascade.autoscaler.servicer import ExternalScalerServicer
-from codecascade.autoscaler.sources import PrometheusSource, ScrapeSource
+from codecascade.autoscaler.sources import PrometheusSource, ScrapeSource, resolve_addresses
 from codecascade.keda import externalscaler_pb2_grpc as pb_grpc
 
 __all__ = ["AutoscalerService", "build_source"]
@@ -38,6 +38,7 @@ def build_source(settings: AutoscalerSettings) -> SignalSource:
         settings.router_metrics_urls,
         window_s=settings.rate_window_s,
         timeout_s=settings.request_timeout_s,
+        resolve=resolve_addresses if settings.router_metrics_resolve else None,
     )
 
 

@@ -10,7 +10,10 @@ its stabilisation window from the signal store instead of starting empty.
 with prometheus_client's text parser, keeps each router's samples for the rate window and takes
 increases between the oldest and newest (a counter that went down is a restarted router: its
 new value is the increase). Rates are per router, then summed, so routers scraped at slightly
-different times still add up.
+different times still add up. Each router must be scraped as itself: a URL through a load-balanced
+Service would reach a different pod each time and mix their counters. With `resolve` on, each
+URL's host name is resolved every poll and every address is scraped as one router (a headless
+Service's name: one address per ready router pod), so router replicas come and go by themselves.
 
 Both return a `signals.Snapshot` and raise `core.errors.Unavailable` when they cannot read.
 """
@@ -20,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import socket
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +36,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from codecascade.autoscaler.signals import SERIES, Snapshot
 from codecascade.core.errors import InvalidInput, Unavailable
 
-__all__ = ["PrometheusSource", "ScrapeSource", "parse_metrics", "promql"]
+__all__ = [
+    "PrometheusSource",
+    "Resolver",
+    "ScrapeSource",
+    "parse_metrics",
+    "promql",
+    "resolve_addresses",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -179,6 +190,15 @@ class _Scrape:
 
 _FAMILY_FIELDS = {SERIES[name]: name for name in _BY}
 
+# host, port -> the addresses it resolves to now (one per router).
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def resolve_addresses(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to now (the system resolver, as gRPC's dns:/// does)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
 
 def parse_metrics(text: str, at: float) -> _Scrape:
     """The autoscaler's series from one /metrics page (Prometheus text format)."""
@@ -208,6 +228,7 @@ class ScrapeSource:
         timeout_s: float = 5.0,
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
+        resolve: Resolver | None = None,
     ) -> None:
         if not urls:
             raise InvalidInput("the scrape source needs at least one router /metrics URL")
@@ -216,24 +237,43 @@ class ScrapeSource:
         self._client = client or httpx.AsyncClient(timeout=timeout_s)
         self._owns_client = client is None
         self._clock = clock
-        self._history: dict[str, deque[_Scrape]] = {url: deque() for url in self._urls}
+        self._resolve = resolve
+        self._history: dict[str, deque[_Scrape]] = {}
+
+    async def _targets(self) -> list[str]:
+        """The URLs to scrape now: as configured, or one per address each host resolves to."""
+        if self._resolve is None:
+            return list(self._urls)
+        targets: list[str] = []
+        for url in self._urls:
+            parsed = httpx.URL(url)
+            try:
+                addresses = await self._resolve(parsed.host, parsed.port or 80)
+            except OSError as exc:
+                _log.warning("cannot resolve %s: %s", parsed.host, exc)
+                continue
+            targets.extend(str(parsed.copy_with(host=address)) for address in addresses)
+        return sorted(set(targets))
 
     async def snapshot(self) -> Snapshot:
         """Scrapes every router now; rates over the window, summed over routers."""
-        scrapes = await asyncio.gather(
-            *(self._scrape(u) for u in self._urls), return_exceptions=True
-        )
+        urls = await self._targets()
+        if not urls:
+            raise Unavailable(f"no router address: {', '.join(self._urls)} resolved to nothing")
+        for gone in set(self._history) - set(urls):  # a router that left: forget its samples
+            del self._history[gone]
+        scrapes = await asyncio.gather(*(self._scrape(u) for u in urls), return_exceptions=True)
         failures = [
-            (u, s) for u, s in zip(self._urls, scrapes, strict=True) if isinstance(s, BaseException)
+            (u, s) for u, s in zip(urls, scrapes, strict=True) if isinstance(s, BaseException)
         ]
-        if len(failures) == len(self._urls):
+        if len(failures) == len(urls):
             raise Unavailable(
                 "no router /metrics could be read: " + "; ".join(f"{u}: {e}" for u, e in failures)
             )
         for url, exc in failures:
             _log.warning("router metrics at %s unreadable: %s", url, exc)
         values: dict[str, dict[Any, float]] = defaultdict(dict)
-        for url, scrape in zip(self._urls, scrapes, strict=True):
+        for url, scrape in zip(urls, scrapes, strict=True):
             if isinstance(scrape, BaseException):
                 continue
             history = self._remember(url, scrape)
@@ -266,7 +306,7 @@ class ScrapeSource:
     def _remember(self, url: str, scrape: _Scrape) -> deque[_Scrape]:
         """Adds `scrape` and drops samples older than the window, keeping the newest one at or
         before the window's start as the base of the increase."""
-        history = self._history[url]
+        history = self._history.setdefault(url, deque())
         history.append(scrape)
         horizon = scrape.at - self._window_s
         while len(history) > 1 and history[1].at <= horizon:

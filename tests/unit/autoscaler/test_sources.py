@@ -6,7 +6,12 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from codecascade.autoscaler.sources import PrometheusSource, ScrapeSource, promql
+from codecascade.autoscaler.sources import (
+    PrometheusSource,
+    ScrapeSource,
+    promql,
+    resolve_addresses,
+)
 from codecascade.core.errors import InvalidInput, Unavailable
 from codecascade.router.events import TierStartedEvent
 from codecascade.router.metrics import RouterMetrics
@@ -120,3 +125,41 @@ async def test_scrape_source_unavailable_only_when_every_router_fails() -> None:
     )
     with pytest.raises(Unavailable, match="no router /metrics"):
         await source.snapshot()
+
+
+async def test_scrape_source_resolves_each_router_pod_and_forgets_those_that_left() -> None:
+    routers = {"10.0.0.1": Router(), "10.0.0.2": Router()}
+    addresses = ["10.0.0.1", "10.0.0.2"]
+    now = [0.0]
+    asked: list[tuple[str, int]] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        asked.append((host, port))
+        return list(addresses)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.url.port == 9464 and request.url.path == "/metrics"
+        return routers[request.url.host].page(request)
+
+    source = ScrapeSource(
+        ["http://router-metrics.cc.svc:9464/metrics"],
+        window_s=10,
+        client=httpx.AsyncClient(transport=httpx.MockTransport(answer)),
+        clock=lambda: now[0],
+        resolve=resolve,
+    )
+    await source.snapshot()
+    for router in routers.values():
+        router.metrics.record(TierStartedEvent("S", 2, 1, 1))
+    now[0] = 5.0
+    both = await source.snapshot()
+    assert both.in_flight == {"S": 2.0}  # one per pod, summed: not one pod read twice
+    assert both.arrivals["S"] == pytest.approx(4.0)
+    assert asked[0] == ("router-metrics.cc.svc", 9464)
+    addresses.remove("10.0.0.2")  # that pod left: its samples go with it
+    now[0] = 6.0
+    assert (await source.snapshot()).in_flight == {"S": 1.0}
+
+
+async def test_the_system_resolver_keeps_an_address_as_it_is() -> None:
+    assert await resolve_addresses("127.0.0.1", 9464) == ["127.0.0.1"]
