@@ -143,8 +143,7 @@ class Autoscaler:
         self._latest = decision
         for observe in self._observers:
             observe(decision)
-        async with self._changed:
-            self._changed.notify_all()
+        await self._notify()
         if self._mode == "direct" and self._target is not None:
             await self._apply(decision)
         return decision
@@ -162,12 +161,17 @@ class Autoscaler:
                 if str(exc) != self.last_error:
                     _log.warning("autoscaler poll failed: %s", exc)
                 self.last_error = str(exc)
+                await self._notify()  # streams check whether their decision is now stale
             await asyncio.sleep(max(0.0, interval_s - (self._clock() - started)))
 
     async def changes(self) -> None:
-        """Returns after the next poll has published a decision."""
+        """Returns after the next poll, whether it published a decision or failed."""
         async with self._changed:
             await self._changed.wait()
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
 
     def _decide(self, at: float, snapshot: Snapshot) -> Decision:
         inputs = tier_signals(

@@ -89,13 +89,16 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):
         self, request: pb.ScaledObjectRef, context: Any
     ) -> AsyncIterator[pb.IsActiveResponse]:
         """Sends the current state, then a message on every change, the poll it happens: the
-        first forecast escalation reaches KEDA at once, not at its next pollingInterval."""
+        first forecast escalation reaches KEDA at once, not at its next pollingInterval. Once the
+        decision goes stale (signals unreadable) the stream ends UNAVAILABLE, and KEDA, which
+        reopens it with backoff, meanwhile applies the ScaledObject's fallback."""
         tier = self._tier(request)
         self._fresh()
         last = self._autoscaler.recommendation(tier).active
         yield pb.IsActiveResponse(result=last)
         while True:
             await self._autoscaler.changes()
+            self._fresh()
             active = self._autoscaler.recommendation(tier).active
             if active != last:
                 last = active

@@ -172,7 +172,12 @@ async def test_unreadable_signals_are_unavailable_once_the_decision_is_stale(sca
             return True
         return False
 
+    stream = stub.StreamIsActive(ref())
     await _until(unavailable)
+    with pytest.raises(grpc.aio.AioRpcError) as ended:
+        async for _ in stream:
+            pass
+    assert ended.value.code() is grpc.StatusCode.UNAVAILABLE
     signals.failing = False
 
     async def recovered() -> bool:
