@@ -70,6 +70,14 @@ def _progress(message: pb.GenerateStreamResponse, out: TextIO) -> None:
     elif kind == "escalated":
         x = message.escalated
         print(f"[{x.from_tier} -> {x.to_tier}] escalated: {x.reason}", file=out, flush=True)
+    elif kind == "tier_waking":
+        w = message.tier_waking
+        print(
+            f"[{w.tier}] no ready replica ({w.reason}); waiting up to "
+            f"{w.budget.ToMilliseconds() / 1000:.0f} s for it to start ...",
+            file=out,
+            flush=True,
+        )
 
 
 def render_answer(response: pb.GenerateResponse) -> str:
@@ -93,6 +101,8 @@ def render_answer(response: pb.GenerateResponse) -> str:
     )
     if response.degraded:
         lines.append(f"DEGRADED: {response.degraded_reason}")
+    if response.cold_tier:
+        lines.append(f"COLD: tier {response.cold_tier} had no ready replica; best earlier answer")
     return "\n".join(lines)
 
 
