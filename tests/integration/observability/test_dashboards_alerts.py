@@ -11,8 +11,9 @@ Prometheus (Debian's, `codecascade.cli.prometheus`) scrapes every service, the t
 target label (as the chart's PodMonitor sets it), and loads the chart's own rule file with every
 `for:` at 0 s. Every query comes from the chart's files through tests.promql: each dashboard query
 must return series carrying the labels its legend names; each rule must evaluate; the budget alert
-must fire; stopping tier M while requests arrive must fire CodecascadeTierNoReadyReplicas and
-CodecascadeTierFailing. Exemplars are read back through /api/v1/query_exemplars.
+must fire; S solutions that kill their sandbox must fire the crash alert; stopping tier M while
+requests arrive must fire CodecascadeTierNoReadyReplicas and CodecascadeTierFailing. Exemplars are
+read back through /api/v1/query_exemplars.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ PROMPT = 'def add(a: int, b: int) -> int:\n    """Return the sum of a and b."""\
 TESTS = "```python\nassert add(1, 2) == 3\nassert add(2, 5) == 7\n```"
 WRONG = "```python\ndef add(a: int, b: int) -> int:\n    return a - b\n```"
 RIGHT = "```python\ndef add(a: int, b: int) -> int:\n    return a + b\n```"
+# A task whose S solutions kill their sandbox: every one of their test cells crashes.
+CRASHING_PROMPT = PROMPT.replace("a and b.", "a and b (S's answer kills its sandbox).")
+CRASH = "```python\nimport os\n\n\ndef add(a: int, b: int) -> int:\n    os._exit(3)\n```"
 POLICY = CascadePolicy(
     tiers=(
         TierPolicy(tier="S", k=2, test_lines=2, threshold=0.9, max_tokens=32),
@@ -59,9 +63,11 @@ PRICES = {"S": 0.5, "M": 2.0}  # dollars per 1000 generated tokens
 RATE_INTERVAL = "1m"
 
 
-def _answer(solution: str) -> Any:
+def _answer(solution: str, crash: str = "") -> Any:
     def answer(prompt: str) -> str:
-        return TESTS if "lines of code to test" in prompt else solution
+        if "lines of code to test" in prompt:
+            return TESTS
+        return crash if crash and "kills its sandbox" in prompt else solution
 
     return answer
 
@@ -76,8 +82,8 @@ class Observed:
     keys: dict[str, str]
     trace_ids: list[str] = field(default_factory=list)
 
-    async def generate(self, tenant: str) -> pb.GenerateResponse:
-        request = pb.GenerateRequest(task=pb.Task(prompt=PROMPT, entry_point="add"), seed=1)
+    async def generate(self, tenant: str, prompt: str = PROMPT) -> pb.GenerateResponse:
+        request = pb.GenerateRequest(task=pb.Task(prompt=prompt, entry_point="add"), seed=1)
         async with open_channel(self.router.address) as channel:
             response: pb.GenerateResponse = await pb_grpc.CascadeServiceStub(channel).Generate(
                 request, metadata=(("authorization", f"Bearer {self.keys[tenant]}"),), timeout=60
@@ -185,7 +191,7 @@ def _one_request_worth() -> float:
 async def observed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Observed]:
     run_dir = tmp_path_factory.mktemp("observed")
     tiers = {
-        "S": OipTierDouble("s-model", _answer(WRONG)),
+        "S": OipTierDouble("s-model", _answer(WRONG, crash=CRASH)),
         "M": OipTierDouble("m-model", _answer(RIGHT)),
     }
     for tier in tiers.values():
@@ -206,9 +212,13 @@ async def observed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ob
             async with prometheus_running(
                 jobs, workdir=run_dir / "prometheus", rule_files=[rule_file]
             ) as prometheus:
-                yield Observed(
+                mesh = Observed(
                     prometheus, children[-1], tiers, {"acme": acme_key, "open": open_key}
                 )
+                # Every target scraped once before any request: a counter's first sample is
+                # then its value before the traffic, so rate() sees all of the traffic.
+                assert await mesh.until(f"count(up == 1) == {len(jobs)}"), "targets not up"
+                yield mesh
     finally:
         for tier in tiers.values():
             await tier.stop()
@@ -216,9 +226,16 @@ async def observed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ob
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def traffic(observed: Observed) -> Observed:
-    """Three escalating requests from `open`, one from `acme` (its whole budget), scraped."""
-    for tenant in ("open", "acme", "open", "open"):
-        response = await observed.generate(tenant)
+    """Four escalating requests from `open` (S's solutions in one of them kill their sandbox),
+    one from `acme` (its whole budget), scraped."""
+    for tenant, prompt in (
+        ("open", PROMPT),
+        ("acme", PROMPT),
+        ("open", PROMPT),
+        ("open", CRASHING_PROMPT),
+        ("open", PROMPT),
+    ):
+        response = await observed.generate(tenant, prompt)
         assert [a.tier for a in response.attempts] == ["S", "M"], response
         assert response.tier == "M" and response.decision == pb.DECISION_ACCEPTED
     # Two scrapes after the last request: every counter has the samples rate() needs.
@@ -302,11 +319,19 @@ async def test_a_spent_budget_fires_its_alert(traffic: Observed) -> None:
     assert "CodecascadeTierNoReadyReplicas" not in names  # every tier is up so far
 
 
+async def test_sandboxes_killed_by_solutions_fire_the_crash_alert(traffic: Observed) -> None:
+    crashed = await traffic.query('sum(codecascade_sandbox_test_outcomes_total{outcome="crashed"})')
+    assert float(crashed[0]["value"][1]) >= 4  # S's two solutions x two tests
+    alert = await traffic.firing("CodecascadeSandboxCrashing")
+    assert float(alert["value"]) > 0.05
+
+
 async def test_a_tier_stopped_while_traffic_arrives_fires_the_tier_alerts(
     traffic: Observed,
 ) -> None:
     await traffic.tiers["M"].stop()
-    for _ in range(5):  # M's calls fail now; S's best answer is returned instead
+    # More failing calls to M than the five it answered: its failure share passes one half.
+    for _ in range(8):  # M's calls fail now; S's best answer is returned instead
         response = await traffic.generate("open")
         assert [a.tier for a in response.attempts] == ["S", "M"]
         assert response.tier == "S"
