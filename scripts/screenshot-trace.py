@@ -31,14 +31,18 @@ ROOT = Path(__file__).resolve().parents[1]
 MESH = ROOT / "docs" / "telemetry" / "escalating-mesh.yaml"
 
 
-async def _wait_for_trace(phoenix: RunningPhoenix, trace_id: str, spans: int = 10) -> None:
+async def _workflow_span(phoenix: RunningPhoenix, trace_id: str, spans: int = 10) -> str:
+    """Waits for the trace to reach Phoenix; returns the node id of its workflow span (the one
+    carrying the escalation event), which the UI selects from the page's address."""
     url = f"{phoenix.url}/v1/projects/{phoenix.project}/spans"
     deadline = time.monotonic() + 60
     async with httpx.AsyncClient(timeout=10.0) as client:
         while time.monotonic() < deadline:
             reply = await client.get(url, params={"trace_id": trace_id, "limit": 1000})
-            if reply.status_code == 200 and len(reply.json()["data"]) >= spans:
-                return
+            found = reply.json()["data"] if reply.status_code == 200 else []
+            workflow = [s for s in found if s["name"] == "invoke_workflow codecascade"]
+            if len(found) >= spans and workflow:
+                return str(workflow[0]["id"])
             await asyncio.sleep(0.5)
     raise SystemExit(f"screenshot-trace: trace {trace_id} did not reach Phoenix")
 
@@ -58,7 +62,7 @@ def _screenshot(url: str, out: Path) -> None:
                 "--disable-gpu",
                 "--hide-scrollbars",
                 f"--user-data-dir={profile}",
-                "--window-size=1600,1000",
+                "--window-size=1600,1500",
                 # The UI is a single-page app that loads the trace over GraphQL: give it time.
                 "--virtual-time-budget=20000",
                 f"--screenshot={out}",
@@ -91,8 +95,8 @@ async def main(argv: list[str]) -> int:
                 )
             tiers = " -> ".join(a.tier for a in response.attempts)
             print(f"answered by {response.tier} ({tiers}); trace {response.trace_id}", flush=True)
-            await _wait_for_trace(phoenix, response.trace_id)
-            page = await phoenix.trace_page(response.trace_id)
+            workflow = await _workflow_span(phoenix, response.trace_id)
+            page = f"{await phoenix.trace_page(response.trace_id)}?selectedSpanNodeId={workflow}"
             _screenshot(page, Path(args.out))
     print(f"wrote {args.out} ({page})")
     return 0
