@@ -140,7 +140,7 @@ def test_tier_targets_get_the_tier_label_the_alerts_join_on(renderer: Renderer) 
         assert isvc["spec"]["predictor"]["labels"]["codecascade/tier-name"] == name
 
 
-def test_rule_file_is_what_the_crd_test_validates() -> None:
+def test_rule_file_is_plain_prometheus_yaml() -> None:
     """The rule file is plain Prometheus YAML (no Helm templating): promtool and the live test
     read the same bytes the chart ships."""
     assert "{{ $labels" in RULES_FILE.read_text() and "{{ ." not in RULES_FILE.read_text()
