@@ -1,9 +1,9 @@
 """The autoscaler against a real router, a real small tier and a real Prometheus.
 
 The router (`RouterService`) runs a two-tier cascade over the embedded S model (SmolLM2-135M on
-llama.cpp): tier S samples k = 2 and asks test synthesis for asserts; test synthesis here is a
-gRPC server that only reports SERVING, so every request escalates (no tests: score 0) to tier
-"L", which is the same S server under a second name answering greedily. That is real escalation
+llama.cpp): tier S answers greedily (k = 1) and asks test synthesis for asserts; test synthesis
+here is a gRPC server that only reports SERVING, so every request escalates (no tests: score 0) to
+tier "L", which is the same S server under a second name answering greedily. That is real escalation
 traffic through the router's real series. Debian's Prometheus scrapes the router's /metrics
 every second; two autoscalers read them, one through the Prometheus HTTP API and one by scraping
 the router itself, and each is asked, as KEDA asks, over gRPC: IsActive and StreamIsActive for
@@ -50,7 +50,7 @@ WINDOW_S = 8.0
 REQUESTS = 2
 POLICY = CascadePolicy(
     tiers=(
-        TierPolicy(tier="S", k=2, test_lines=1, threshold=0.9, max_tokens=16),
+        TierPolicy(tier="S", k=1, test_lines=1, threshold=0.9, max_tokens=16),
         TierPolicy(tier="L", k=0, max_tokens=16),
     )
 )
