@@ -165,3 +165,21 @@ def test_every_series_read_is_a_declared_instrument() -> None:
     }
     assert read - recorded, "no series found in the expressions"
     assert not read - recorded - declared
+
+
+def test_alerts_fire_on_the_conditions_they_name_and_only_then() -> None:
+    """promtool's unit tests (tests/charts/rules/codecascade.rules.test.yaml): synthetic series over
+    simulated hours with the rules' real `for:`: a 6 h escalation baseline then a rise, a steady
+    high ratio (no alert), a tier down, one scaled to zero, an external one (no alert), failing
+    calls, crashed cells, budgets reported by two router replicas."""
+    tests = Path(__file__).parent / "rules" / "codecascade.rules.test.yaml"
+    result = subprocess.run(
+        [promtool(), "test", "rules", str(tests)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    covered = set(re.findall(r"alertname: (\w+)", tests.read_text()))
+    assert covered == {r.name for r in rules() if r.alert}
