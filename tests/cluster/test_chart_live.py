@@ -143,7 +143,7 @@ def _enables_monitors(values: Path | None) -> bool:
     if values is None:
         return False
     data = yaml.safe_load(values.read_text()) or {}
-    return bool((data.get("serviceMonitor") or {}).get("enabled"))
+    return any((data.get(key) or {}).get("enabled") for key in ("serviceMonitor", "prometheusRule"))
 
 
 @pytest.fixture(scope="module")
