@@ -58,6 +58,20 @@ values. Args: dict root tier */}}
 {{- end -}}
 {{- end -}}
 
+{{/* `replicas:` of a Deployment whose replicas an autoscaler manages: what the live object has now
+(Helm's `lookup`), else the floor (first install, `helm template`). Always rendering the field
+keeps Helm's three-way merge from resetting it (a field dropped from the manifest is removed, and
+the Deployment falls back to 1), and an upgrade leaves the autoscaler's count alone.
+Args: dict root name floor */}}
+{{- define "codecascade.managedReplicas" -}}
+{{- $live := lookup "apps/v1" "Deployment" .root.Release.Namespace .name -}}
+{{- if and $live $live.spec (hasKey $live.spec "replicas") -}}
+{{- $live.spec.replicas -}}
+{{- else -}}
+{{- .floor -}}
+{{- end -}}
+{{- end -}}
+
 {{/* PromQL label matchers for one component's series as the Prometheus Operator scrapes them
 (ServiceMonitor: job = the Service's name). Args: dict root component */}}
 {{- define "codecascade.promMatchers" -}}
@@ -95,6 +109,13 @@ docs/deploy.md "Autoscaling"). Args: dict root component */}}
 {{- if eq .component "sandbox" -}}codecascade_sandbox_pool_in_use
 {{- else if eq .component "router" -}}codecascade_tier_in_flight
 {{- else -}}codecascade_rpc_server_in_flight{{- end -}}
+{{- end -}}
+
+{{/* A number as the API server writes the quantity back (8 -> "8", 1.4 -> "1400m"), so a stored
+HPA equals the rendered one and a no-op upgrade rewrites nothing. Args: number */}}
+{{- define "codecascade.quantity" -}}
+{{- $milli := int (round (mulf (float64 .) 1000.0) 0) -}}
+{{- if eq (mod $milli 1000) 0 -}}{{ div $milli 1000 }}{{- else -}}{{ printf "%dm" $milli }}{{- end -}}
 {{- end -}}
 
 {{/* Requests in flight in the first tier (the router's gauge). Args: dict root tier */}}

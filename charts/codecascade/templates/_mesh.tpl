@@ -57,7 +57,9 @@ metadata:
     {{- toYaml . | nindent 4 }}
   {{- end }}
 spec:
-  {{- if not (include "codecascade.meshAutoscaled" $ctx) }}
+  {{- if include "codecascade.meshAutoscaled" $ctx }}
+  replicas: {{ include "codecascade.managedReplicas" (dict "root" $root "name" (include "codecascade.componentName" $ctx) "floor" (index $root.Values.autoscaling.mesh $c).minReplicas) }}
+  {{- else }}
   replicas: {{ $v.replicas }}
   {{- end }}
   revisionHistoryLimit: 5
