@@ -61,6 +61,12 @@ class ProblemRecords:
         rows = {r: i for i, r in enumerate(self.cross.rows)}
         return rows, {c: j for j, c in enumerate(self.cross.columns)}
 
+    @cached_property
+    def kept(self) -> dict[tuple[str, int, int, int], tuple[str, ...]]:
+        """`kept_tests` per (tier, k, l, t), filled as asked (the agreement rule parses every
+        assert: the grid asks for the same few settings thousands of times)."""
+        return {}
+
     def passes(self, tier: str, row: int, test: str) -> bool:
         exe = self.exes[tier]
         column = self._columns[tier].get(test)
@@ -82,6 +88,14 @@ def kept_tests(records: ProblemRecords, tier: str, k: int, lines: int, t: int) -
     """The asserts the tier keeps at (k, l, t): its examples, then what its generations agree
     on, as the product selects them. l = 0 (carried tests only) keeps none: the router then
     asks test synthesis for nothing, not even the examples (the earlier tier's carry them)."""
+    key = (tier, k, lines, t)
+    known = records.kept.get(key)
+    if known is None:
+        known = records.kept[key] = _kept_tests(records, tier, k, lines, t)
+    return known
+
+
+def _kept_tests(records: ProblemRecords, tier: str, k: int, lines: int, t: int) -> tuple[str, ...]:
     gen, exe = records.gens[tier], records.exes[tier]
     if lines == 0 or k == 0:
         return ()
