@@ -162,7 +162,7 @@ def render_study(studies: Sequence[Study], *, dataset: str) -> str:
         for fraction in fractions:
             picks = [(r, r.budgets[fraction]) for r in study.seeds]
             if any(c is None for _, c in picks):
-                lines.append(f"| {study.name} | {fraction:.0%} | nothing fits | | | | | |")
+                lines.append(f"| {study.name} | {100 * fraction:.0f} % | nothing fits | | | | | |")
                 continue
             chosen = [(r, c) for r, c in picks if c is not None]
             acc = [c.accuracy for _, c in chosen]
@@ -172,7 +172,7 @@ def render_study(studies: Sequence[Study], *, dataset: str) -> str:
             d_acc = [r.oracle[0] - c.accuracy for r, c in chosen]
             d_cost = [c.cost - r.oracle[1] for r, c in chosen]
             lines.append(
-                f"| {study.name} | {fraction:.0%} | {_spread(acc)} | {_spread(gap)} | "
+                f"| {study.name} | {100 * fraction:.0f} % | {_spread(acc)} | {_spread(gap)} | "
                 f"{_spread(share)} % | {_spread(cost, 1.0, 4)} | {_spread(d_acc)}, "
                 f"{_spread(d_cost, 1.0, 4)} | {_common([c.config.label() for _, c in chosen])} |"
             )
@@ -189,7 +189,7 @@ def render_study(studies: Sequence[Study], *, dataset: str) -> str:
     for study in studies:
         for fraction, per_seed in study.by_mean.items():
             if not per_seed:
-                lines.append(f"| {study.name} | {fraction:.0%} | nothing fits | | | | |")
+                lines.append(f"| {study.name} | {100 * fraction:.0f} % | nothing fits | | | | |")
                 continue
             pairs = list(zip(study.seeds, per_seed, strict=True))
             acc = [c.accuracy for c in per_seed]
@@ -198,7 +198,7 @@ def render_study(studies: Sequence[Study], *, dataset: str) -> str:
             d_acc = [r.oracle[0] - c.accuracy for r, c in pairs]
             d_cost = [c.cost - r.oracle[1] for r, c in pairs]
             lines.append(
-                f"| {study.name} | {fraction:.0%} | {per_seed[0].config.label()} | "
+                f"| {study.name} | {100 * fraction:.0f} % | {per_seed[0].config.label()} | "
                 f"{_spread(acc)} | {_spread(gap)} | {_spread(share)} % | {_spread(d_acc)}, "
                 f"{_spread(d_cost, 1.0, 4)} |"
             )
