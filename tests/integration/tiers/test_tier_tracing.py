@@ -110,6 +110,6 @@ async def test_tier_spans_continue_the_callers_trace(
 
     ok_line, failed_line = calls
     assert ok_line["grpc_code"] == "OK" and ok_line["tenant"] == "acme"
-    assert ok_line["rpc_method"] == "inference.GRPCInferenceService/ModelInfer"
+    assert ok_line["rpc_method"] == "/inference.GRPCInferenceService/ModelInfer"
     assert ok_line["trace_id"] == trace_id.removeprefix("0x") and ok_line["duration_ms"] > 0
     assert failed_line["grpc_code"] == "INVALID_ARGUMENT" and failed_line["severity"] == "WARNING"
