@@ -1151,7 +1151,7 @@ def main() -> None:
             last,
             key=f"{workload.tiers[last]} cold start",
         )
-    print(f"\n{time.perf_counter() - started:.0f} s")
+    print(f"\n{time.perf_counter() - started:.0f} s wall, {time.process_time():.0f} s CPU")
 
 
 if __name__ == "__main__":
