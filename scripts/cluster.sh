@@ -6,7 +6,9 @@
 # modules pinned in tests/cluster/go.mod + go.sum (KEDA: tests/cluster/tools/keda/go.mod) into
 # build/cluster/bin (gitignored); each binary is reused while its stamp (its module's go.mod and
 # go.sum hash + go version + build recipe) matches. skaffold (tests/cluster/skaffold/go.mod) is
-# built there too, for tests/cluster/test_skaffold.py; `up` does not need it and does not build it.
+# built there too, for tests/cluster/test_skaffold.py, and KEDA's metrics API server (keda-adapter),
+# for tests/cluster/test_autoscaler_live.py, which runs it in a network namespace of its own;
+# `up` needs neither and builds neither.
 #
 #   scripts/cluster.sh build [name...]   build the binaries (all, or those named) if missing or stale;
 #                                        with no name also `crds`
@@ -72,6 +74,7 @@ targets() {
   echo "kube-scheduler|$MOD|k8s.io/kubernetes/cmd/kube-scheduler|$(ldflags_k8s)"
   echo "kwok|$MOD|sigs.k8s.io/kwok/cmd/kwok|-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}"
   echo "keda-operator|$MOD/tools/keda|github.com/kedacore/keda/v2/cmd/operator|-s -w -X github.com/kedacore/keda/v2/version.Version=$KEDA_VERSION"
+  echo "keda-adapter|$MOD/tools/keda|github.com/kedacore/keda/v2/cmd/adapter|-s -w -X github.com/kedacore/keda/v2/version.Version=$KEDA_VERSION"
   echo "skaffold|$MOD/skaffold|github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold|-s -w -X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$SKAFFOLD_VERSION"
 }
 
@@ -216,7 +219,10 @@ alive() {
   [ -f "$f" ] || return 1
   pid=$(cat "$f")
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-  [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$BIN/$1" ]
+  # A rebuild replaces the file under a running process: its exe then reads "... (deleted)".
+  local exe
+  exe=$(readlink "/proc/$pid/exe" 2>/dev/null)
+  [ "$exe" = "$BIN/$1" ] || [ "$exe" = "$BIN/$1 (deleted)" ]
 }
 
 start() { # start <component> [env VAR=... --] args...

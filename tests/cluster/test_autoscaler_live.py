@@ -12,16 +12,18 @@ product itself, `cascade serve autoscaler`, a separate process on loopback that 
    kwok runs the pods. The Role refuses anything else (the error names verb and resource).
 2. mode keda: KEDA's operator (scripts/cluster.sh) activates L's Deployment from zero through our
    External Scaler (a ScaledObject with an external-push trigger at 127.0.0.1:<port>) when
-   escalations start, and scales it back to zero after they stop. KEDA scales 0 <-> 1 itself from
-   IsActive; 1 <-> N goes through the HPA and KEDA's metrics API server, which is not run here
-   (tests/cluster/README.md: v2.21.0's cmd/adapter listens on every interface), so N > 1 through
-   KEDA is covered only by the contract tests (GetMetrics), not here.
+   escalations start, and scales it back to zero after they stop (0 <-> 1 comes from IsActive).
+3. mode keda, 1 <-> N: KEDA's HPA reads our GetMetrics through KEDA's metrics API server
+   (cmd/adapter) registered as external.metrics.k8s.io. v2.21.0's adapter serves its own metrics
+   on every interface, so it runs in a network namespace of its own (root and iproute2 needed;
+   see the `keda_metrics_api` fixture and tests/cluster/README.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import socket
@@ -311,8 +313,9 @@ async def test_direct_mode_scales_real_deployments_from_zero_and_back(
         cluster, ns, "codecascade-autoscaler", tmp_path / "sa.kubeconfig"
     )
 
-    # The ScaleTarget alone, as the Role allows it: Triton's Deployment (replicas omitted by the
-    # chart: 1) to 0; a Deployment the Role does not name is refused with what to fix.
+    # The ScaleTarget alone, as the Role allows it: Triton's Deployment (the chart renders its
+    # floor, triton.replicas 0) read and set; a Deployment the Role does not name is refused with
+    # what to fix.
     target = KubeScaleTarget(
         load_api_client(str(kubeconfig)),
         namespace=ns,
@@ -441,3 +444,218 @@ async def test_keda_activates_a_tier_from_zero_through_our_scaler(
         )
         down_s = time.monotonic() - stopped
     print(f"keda: 0 -> 1 in {up_s:.1f} s after escalations started, -> 0 in {down_s:.1f} s")
+
+
+# --- KEDA's 1 <-> N: its metrics API server in a network namespace of its own ---------------------
+
+ADAPTER = ROOT / "build" / "cluster" / "bin" / "keda-adapter"
+SCRIPT = ROOT / "scripts" / "cluster.sh"
+KEDA_GRPC_OFFSET = 8  # scripts/cluster.sh: KEDA's metrics gRPC server at BASE+8
+
+
+@dataclass
+class MetricsApi:
+    netns: str
+    address: str  # the adapter's https address on the veth, as the API server dials it
+
+
+def _run(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=30)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture
+def keda_metrics_api(cluster: Cluster, tmp_path: Path) -> Iterator[MetricsApi]:
+    """KEDA's metrics API server (cmd/adapter), registered as external.metrics.k8s.io.
+
+    v2.21.0's adapter serves its own Prometheus metrics on ":8080", every interface, with no flag
+    for the host (tests/cluster/README.md), so it runs in a network namespace of its own whose
+    only links are its loopback and a veth to the host (10.x.y.2/30; the host end .1). The API
+    server reaches it through an ExternalName Service naming the veth address; it reaches the API
+    server and KEDA's operator gRPC server, which listen on the host's loopback only, through
+    tests/cluster/nsforward.py (listeners on the namespace's 127.0.0.1, connections from the
+    host's). Nothing listens on a host interface but loopback."""
+    if os.geteuid() != 0 or (not Path("/usr/sbin/ip").exists() and not Path("/sbin/ip").exists()):
+        pytest.skip("a network namespace and a veth need root and iproute2 (ip)")
+    build = subprocess.run(
+        ["bash", str(SCRIPT), "build", "keda-adapter"],
+        capture_output=True, text=True, timeout=3600, check=False,
+    )  # fmt: skip
+    assert build.returncode == 0, f"scripts/cluster.sh build keda-adapter:\n{build.stderr[-4000:]}"
+    api_port = int(cluster.api_url.rsplit(":", 1)[1])
+    grpc_port = api_port + KEDA_GRPC_OFFSET
+    tag = uuid.uuid4().hex[:6]
+    netns, host_if, ns_if = f"cc-keda-{tag}", f"cck{tag}h", f"cck{tag}n"
+    octet = int(tag[:2], 16) % 250 + 1
+    host_ip, ns_ip = f"10.231.{octet}.1", f"10.231.{octet}.2"
+    procs: list[subprocess.Popen[bytes]] = []
+    logs = contextlib.ExitStack()
+    _run("ip", "netns", "add", netns)
+    try:
+        _run("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
+        _run("ip", "link", "set", ns_if, "netns", netns)
+        _run("ip", "addr", "add", f"{host_ip}/30", "dev", host_if)
+        _run("ip", "link", "set", host_if, "up")
+        for args in (
+            ("addr", "add", f"{ns_ip}/30", "dev", ns_if),
+            ("link", "set", ns_if, "up"),
+            ("link", "set", "lo", "up"),
+        ):
+            _run("ip", "netns", "exec", netns, "ip", *args)
+        forward = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("nsforward.py")), netns,
+             str(api_port), f"9666:{grpc_port}"],
+            stdout=subprocess.PIPE,
+            stderr=logs.enter_context((tmp_path / "nsforward.log").open("wb")),
+        )  # fmt: skip
+        procs.append(forward)
+        assert forward.stdout is not None and forward.stdout.readline().strip() == b"ready"
+        certs = cluster.run_dir / "keda-certs"
+        kubeconfig = cluster.run_dir / "keda-operator.kubeconfig"  # server 127.0.0.1:<api_port>
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "KUBECONFIG": str(kubeconfig),
+            "WATCH_NAMESPACE": "",
+            "POD_NAMESPACE": "keda",
+            "KEDA_CLUSTER_OBJECT_NAMESPACE": "keda",
+        }
+        adapter = subprocess.Popen(
+            ["ip", "netns", "exec", netns, str(ADAPTER),
+             "--secure-port=6443", f"--cert-dir={certs}",
+             f"--tls-cert-file={certs / 'tls.crt'}", f"--tls-private-key-file={certs / 'tls.key'}",
+             f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
+             f"--authorization-kubeconfig={kubeconfig}", f"--lister-kubeconfig={kubeconfig}",
+             "--metrics-service-address=127.0.0.1:9666", "--port=8080", "--zap-log-level=info"],
+            env=env, stdout=logs.enter_context((tmp_path / "keda-adapter.log").open("wb")),
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        procs.append(adapter)
+        cluster.apply(f"""
+apiVersion: v1
+kind: Service
+metadata: {{name: keda-metrics-apiserver, namespace: keda}}
+spec:
+  type: ExternalName
+  externalName: {ns_ip}
+  ports: [{{name: https, port: 6443, protocol: TCP}}]
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {{name: v1beta1.external.metrics.k8s.io}}
+spec:
+  group: external.metrics.k8s.io
+  version: v1beta1
+  service: {{name: keda-metrics-apiserver, namespace: keda, port: 6443}}
+  insecureSkipTLSVerify: true
+  groupPriorityMinimum: 100
+  versionPriority: 100
+""")
+
+        def available() -> bool:
+            if adapter.poll() is not None:
+                raise AssertionError(
+                    "keda-adapter exited:\n"
+                    + (tmp_path / "keda-adapter.log").read_text(errors="replace")[-3000:]
+                )
+            svc = cluster.get_json("apiservice", "v1beta1.external.metrics.k8s.io")
+            return any(
+                c["type"] == "Available" and c["status"] == "True"
+                for c in svc.get("status", {}).get("conditions", [])
+            )
+
+        deadline = time.monotonic() + 120
+        while not available():
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    "external.metrics.k8s.io not Available:\n"
+                    + json.dumps(
+                        cluster.get_json("apiservice", "v1beta1.external.metrics.k8s.io")["status"]
+                    )
+                    + (tmp_path / "keda-adapter.log").read_text(errors="replace")[-3000:]
+                )
+            time.sleep(1)
+        yield MetricsApi(netns, f"https://{ns_ip}:6443")
+    finally:
+        cluster.kubectl("delete", "apiservice", "v1beta1.external.metrics.k8s.io", check=False)
+        cluster.kubectl("delete", "service", "keda-metrics-apiserver", "-n", "keda", check=False)
+        for proc in reversed(procs):
+            _stop(proc)
+            if proc.stdout is not None:
+                proc.stdout.close()
+        logs.close()
+        subprocess.run(["ip", "link", "del", host_if], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "del", netns], capture_output=True, check=False)
+
+
+async def test_keda_scales_a_tier_past_one_through_its_metrics_api(
+    cluster: Cluster, namespace: str, signals: Signals, keda_metrics_api: MetricsApi, tmp_path: Path
+) -> None:
+    """0 -> 1 from IsActive, 1 -> N by KEDA's HPA from our GetMetrics (through KEDA's metrics API
+    server and the aggregated external.metrics.k8s.io API), N -> 0 after escalations stop."""
+    ns, name = namespace, "tier-l"
+    cluster.apply(_deployment(name, ns))
+    settings = _settings(signals, mode="keda", scaled_tiers=["M", "L"])
+    async with autoscaler_running(settings, tmp_path) as port:
+        cluster.apply(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "keda.sh/v1alpha1",
+                    "kind": "ScaledObject",
+                    "metadata": {"name": name, "namespace": ns},
+                    "spec": {
+                        "scaleTargetRef": {
+                            "apiVersion": "apps/v1",
+                            "kind": "Deployment",
+                            "name": name,
+                        },
+                        "pollingInterval": 1,
+                        "cooldownPeriod": 3,
+                        "minReplicaCount": 0,
+                        "maxReplicaCount": 3,
+                        "advanced": {
+                            "horizontalPodAutoscalerConfig": {
+                                "behavior": {
+                                    "scaleDown": {"stabilizationWindowSeconds": 0},
+                                    "scaleUp": {"stabilizationWindowSeconds": 0},
+                                }
+                            }
+                        },
+                        "triggers": [
+                            {
+                                "type": "external-push",
+                                "metadata": {"scalerAddress": f"127.0.0.1:{port}", "tier": "L"},
+                            }
+                        ],
+                    },
+                }
+            )
+        )
+        started = time.monotonic()
+        signals.load.set()
+        await wait_for("KEDA activates tier L", lambda: _spec_replicas(cluster, ns, name) >= 1, 60)
+        peak = await wait_for(
+            "KEDA's HPA takes tier L past one replica",
+            lambda: (n := _spec_replicas(cluster, ns, name)) > 1 and n,
+            90,
+        )
+        up_s = time.monotonic() - started
+        hpa = cluster.get_json("hpa", f"keda-hpa-{name}", "-n", ns)
+        metrics = hpa["status"].get("currentMetrics") or []
+        assert metrics and metrics[0]["type"] == "External", hpa["status"]
+        signals.load.clear()
+        stopped = time.monotonic()
+        await wait_for("tier L back at zero", lambda: _spec_replicas(cluster, ns, name) == 0, 120)
+        down_s = time.monotonic() - stopped
+    print(
+        f"keda 1<->N: {peak} replicas {up_s:.1f} s after escalations started, "
+        f"0 after {down_s:.1f} s"
+    )
