@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from codecascade.autoscaler.config import AutoscalerSettings
-from codecascade.autoscaler.kube import TierObject
+from codecascade.autoscaler.config import AutoscalerSettings, TierObject
+from codecascade.mesh.settings import ServiceSettings
 
 from .conftest import ROOT, Rendered, requires_helm, run_helm, template_args
 from .test_chart import crd_validator
@@ -200,6 +200,7 @@ def test_autoscaler_section_loads_in_its_settings(
     assert settings.scaling("L").min_replicas == 0
     if section["mode"] == "direct":
         assert settings.signal_source == "scrape"
+        assert settings.router_metrics_resolve  # the headless router Service: every pod
         targets = {k: TierObject.model_validate(v) for k, v in section["kube_targets"].items()}
         assert targets["M"] == TierObject(kind="deployment", name="codecascade-tier-m")
         assert section["kube_namespace"] == "codecascade"
@@ -248,3 +249,31 @@ def test_schema_rejects_bad_autoscaling_values(sets: list[str]) -> None:
     result = run_helm(*template_args(sets=sets))
     assert result.returncode != 0
     assert "values don't meet the specifications of the schema" in result.stderr
+
+
+# What the chart writes itself into the autoscaler's section (not user settings).
+CHART_OWNED = {
+    "mode",
+    "chain",
+    "signal_source",
+    "prometheus_url",
+    "prometheus_matchers",
+    "router_metrics_urls",
+    "router_metrics_resolve",
+    "scaled_tiers",
+    "kube_namespace",
+    "kube_targets",
+    "kubeconfig",
+}
+
+
+def test_autoscaler_settings_schema_mirrors_its_settings_class() -> None:
+    schema = json.loads((ROOT / "charts" / "codecascade" / "values.schema.json").read_text())
+    props = schema["properties"]["autoscaler"]["properties"]["settings"]["properties"]
+    fields = set(AutoscalerSettings.model_fields)
+    assert set(props) <= fields
+    assert not set(props) & CHART_OWNED
+    own = fields - set(ServiceSettings.model_fields) - CHART_OWNED
+    assert own <= set(props), f"settings missing from values.schema.json: {own - set(props)}"
+    values = yaml.safe_load((ROOT / "charts" / "codecascade" / "values.yaml").read_text())
+    assert values["autoscaler"]["grpcPort"] == AutoscalerSettings.model_fields["grpc_port"].default

@@ -146,6 +146,8 @@ sum(codecascade_tier_in_flight{ {{- $m -}},tier="{{ .tier.name }}"})
 {{- else -}}
 {{- $_ := set $cfg "signal_source" "scrape" -}}
 {{- $_ := set $cfg "router_metrics_urls" (list (printf "http://%s:%d/metrics" (include "codecascade.serviceHost" (dict "root" $root "component" "router")) (int .Values.router.metricsPort))) -}}
+{{- /* The router Service is headless: every address it resolves to is one router pod. */ -}}
+{{- $_ := set $cfg "router_metrics_resolve" true -}}
 {{- end -}}
 {{- $overrides := deepCopy (default dict (index $cfg "tiers")) -}}
 {{- $scaled := list -}}
