@@ -325,9 +325,8 @@ def _study(args: argparse.Namespace, cache: EvalCache, table: OutcomeTable) -> C
     requested = "chosen: " + ", ".join(args.options) if args.options else ""
     if requested:
         sets[requested] = tuple(args.options)
-    studies = run_study(
-        table, problems, seeds=args.seeds, option_sets=sets, budget_per_1k=args.budget
-    )
+    budget = args.budget if args.options_budget is None else args.options_budget
+    studies = run_study(table, problems, seeds=args.seeds, option_sets=sets, budget_per_1k=budget)
     if args.study and args.report:
         shown = [s for s in studies if s.name in OPTION_SETS]
         block = render_study(shown, dataset=cache.settings.dataset)
@@ -337,7 +336,7 @@ def _study(args: argparse.Namespace, cache: EvalCache, table: OutcomeTable) -> C
         return None
     per_seed = next(s for s in studies if s.name == requested).at_budget
     if not per_seed:
-        raise EvaluationError(f"no configuration using {args.options} fits ${args.budget:g}")
+        raise EvaluationError(f"no configuration using {args.options} fits ${budget:g}")
     config = per_seed[0].config
     model = None
     if config.skip:
@@ -356,7 +355,7 @@ def _study(args: argparse.Namespace, cache: EvalCache, table: OutcomeTable) -> C
         max_tokens=cache.settings.max_tokens,
         prerouter=model,
         description=(
-            f"cascade calibrate --options {' '.join(args.options)}: budget ${args.budget:g}/1k "
+            f"cascade calibrate --options {' '.join(args.options)}: budget ${budget:g}/1k "
             f"problems, {cache.settings.dataset}, chosen by mean validation pass@1 over split "
             f"seeds {args.seeds}; held out mean {100 * mean:.1f} % at ${cost:.4f}/1k"
         ),
@@ -428,6 +427,12 @@ def add_calibrate_parser(commands: argparse._SubParsersAction[argparse.ArgumentP
         help="choose the policy among configurations using these options beyond the paper "
         "(early exit, tests carried up, selection among every candidate, learned pre-router), "
         "by the mean over --seeds; carry and union need `cascade eval --cross`",
+    )
+    parser.add_argument(
+        "--options-budget",
+        type=float,
+        default=None,
+        help="dollars per 1000 problems for the --options policy (default: --budget)",
     )
     parser.add_argument(
         "--study",

@@ -11,7 +11,9 @@ the fit; the held-out problems get the model fitted on the whole validation spli
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import numpy.typing as npt
@@ -48,8 +50,20 @@ def _pipeline(seed: int, folds: int):  # type: ignore[no-untyped-def]
     )
 
 
+MIN_CLASS = 5  # fewer problems on either side than this: nothing to learn from
+
+
 def _folds(labels: npt.NDArray[np.bool_]) -> int:
     return int(max(2, min(5, labels.sum(), (~labels).sum())))
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """The inner cross-validation of a small class may have folds one short of a member; the
+    stratified split handles that, so its warning is noise."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        yield
 
 
 def fit(
@@ -61,10 +75,14 @@ def fit(
 ) -> PreRouterModel:
     """The model for `tier`, trained on these problems (labels: its greedy answer failed)."""
     x, y = _matrix(problems), np.array(failed, dtype=np.bool_)
-    if y.all() or not y.any():
-        raise ValueError(f"tier {tier}: every training problem has the same label; cannot train")
+    if min(y.sum(), (~y).sum()) < MIN_CLASS:
+        raise ValueError(
+            f"tier {tier}: {int(y.sum())} failures and {int((~y).sum())} passes among the "
+            f"training problems; at least {MIN_CLASS} of each are needed to train"
+        )
     pipeline = _pipeline(seed, _folds(y))
-    pipeline.fit(x, y)
+    with _quiet():
+        pipeline.fit(x, y)
     scaler, model = pipeline[0], pipeline[-1]
     return PreRouterModel(
         tier=tier,
@@ -103,6 +121,7 @@ def skip_probabilities(
     probabilities = predict(model, problems)
     folds = StratifiedKFold(n_splits=_folds(y[train]), shuffle=True, random_state=seed)
     inner = _pipeline(seed, _folds(y[train]))
-    oof = cross_val_predict(inner, _matrix(chosen), y[train], cv=folds, method="predict_proba")
+    with _quiet():
+        oof = cross_val_predict(inner, _matrix(chosen), y[train], cv=folds, method="predict_proba")
     probabilities[train] = oof[:, 1]
     return probabilities, model

@@ -231,14 +231,18 @@ def run_study(
             front = _front(correct[:, val].mean(1), cost[:, val].mean(1), configs)
             candidates = [_chosen(every[rows[i]], correct[i], cost[i], val, held) for i in front]
             if "prerouter" in options:
+                table.skip_probability.clear()
                 for tier in skippable:
-                    probability, _ = skip_probabilities(
-                        tasks, labels[tier], val, tier=tier, seed=seed
-                    )
+                    try:
+                        probability, _ = skip_probabilities(
+                            tasks, labels[tier], val, tier=tier, seed=seed
+                        )
+                    except ValueError:
+                        continue  # too few of one label on this split (S almost never passes)
                     table.skip_probability[tier] = probability
                 for point in list(candidates):
                     first = point.config.steps[0][0]
-                    if len(point.config.steps) < 2 or first not in skippable:
+                    if len(point.config.steps) < 2 or first not in table.skip_probability:
                         continue
                     for threshold in SKIPS:
                         config = replace(point.config, skip=threshold)
