@@ -55,12 +55,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.codecascade-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: installing codecascade, its model tier, evaluation and dev tools into .venv"
+  echo "setup: installing codecascade, its model tier, evaluation, autoscaler and dev tools into .venv"
   echo "setup: (the first install compiles llama.cpp: about 12 minutes on 2 cores)"
   .venv/bin/python -m pip install -q --disable-pip-version-check -U pip
   # A portable llama.cpp build: the same wheel runs on any x86-64 machine this cache moves to.
   CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" \
-    .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,tierclient,tierserver,eval]'
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,tierclient,tierserver,eval,autoscaler]'
   touch "$stamp"
 fi
 
