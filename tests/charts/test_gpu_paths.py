@@ -72,7 +72,7 @@ def test_huggingface_tiers_are_vllm_inference_services_on_gpus(renderer: Rendere
     (container,) = runtime["spec"]["containers"]
     assert container["args"] == ["--model_dir=/mnt/models", "--backend=vllm", "--http_port=8080"]
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["HF_HUB_OFFLINE"] == "1" and env["HOME"].startswith("/tmp")
+    assert env["HF_HUB_OFFLINE"] == "1" and env["HOME"].startswith("/tmp") and env["USER"]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert [p["name"] for p in container["ports"]] == ["http1"]
     config = {t["name"]: t for t in _tier_configs(rendered)}
