@@ -38,14 +38,18 @@ def _write(tmp_path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def _refused(values: list[Path], *sets: str) -> str:
+def _args(values: list[Path], sets: list[str] | tuple[str, ...] = ()) -> list[str]:
     """`helm template` with exactly these files (template_args would add PROD_DIGESTS)."""
     args = ["template", "codecascade", str(CHART), "--namespace", "codecascade"]
     for path in values:
         args += ["-f", str(path)]
     for item in sets:
         args += ["--set", item]
-    result = run_helm(*args)
+    return args
+
+
+def _refused(values: list[Path], *sets: str) -> str:
+    result = run_helm(*_args(values, sets))
     assert result.returncode != 0, f"{values} {sets} was accepted"
     return result.stderr
 
@@ -140,6 +144,33 @@ def test_require_image_digests_covers_every_image(tmp_path: Path, renderer: Rend
     for values_file in (PROD, GPU_KSERVE):
         images = _images(renderer((values_file,)))
         assert images and all(DIGEST.match(i) for i in images), images
+
+
+_VALUE_SETS = [
+    None,
+    *EXAMPLE_VALUES,
+    *sorted((ROOT / "tests" / "charts" / "values").glob("*.yaml")),
+]
+
+
+@pytest.mark.parametrize("values", _VALUE_SETS, ids=lambda v: "defaults" if v is None else v.stem)
+def test_no_value_set_renders_an_unpinned_image_under_require_image_digests(
+    values: Path | None,
+) -> None:
+    """With requireImageDigests on, each shipped value set either renders every container image
+    by digest (the stand-in digests given) or is refused (only the mesh image's given)."""
+    files = [] if values is None else [values]
+    on = ["requireImageDigests=true"]
+    pinned = run_helm(*_args([*files, PROD_DIGESTS], on))
+    assert pinned.returncode == 0, pinned.stderr
+    images = re.findall(r"(?m)^\s+image: \"?([^\s\"]+)", pinned.stdout)
+    assert images and all(DIGEST.match(i) for i in images), images
+    partial = run_helm(*_args(files, [*on, "image.digest=sha256:" + "1" * 64]))
+    if partial.returncode == 0:
+        images = re.findall(r"(?m)^\s+image: \"?([^\s\"]+)", partial.stdout)
+        assert all(DIGEST.match(i) for i in images), images
+    else:
+        assert "requireImageDigests" in partial.stderr, partial.stderr
 
 
 def test_image_digests_keys_must_be_tagged_references(tmp_path: Path) -> None:
