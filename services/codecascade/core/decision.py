@@ -145,8 +145,8 @@ def early_verdict(
     """
     tests = len(drawn[0]) if drawn else 0
     left = k - len(drawn)
-    if tests == 0:  # nothing can pass: a non-last tier escalates now, a last one draws all
-        return None if last and left > 0 else (Verdict.ANSWER if last else Verdict.ESCALATE)
+    if tests == 0:  # nothing can pass: escalate now, or (last) answer with the first sample,
+        return Verdict.ANSWER if last else Verdict.ESCALATE  # which more samples cannot change
     scored = agreement(drawn)
     if scored.passed_any and scored.score * len(drawn) / k >= threshold:
         return Verdict.ANSWER if last else Verdict.ACCEPT

@@ -387,6 +387,20 @@ class _Arrays:
     answer_step: npt.NDArray[np.intp] | None = None  # steps back from this tier (union)
 
 
+def _fields(arrays: _Arrays) -> tuple[npt.NDArray[np.generic], ...]:
+    """The fields in order, with answer_step 0 (this tier) where it is not set."""
+    step = arrays.answer_step if arrays.answer_step is not None else np.zeros_like(arrays.answer)
+    return (
+        arrays.score,
+        arrays.passed_any,
+        arrays.correct,
+        arrays.tokens,
+        arrays.cpu_s,
+        arrays.answer,
+        step,
+    )
+
+
 class OutcomeTable:
     """Every tier's outcome at every (k, l, t) for a fixed list of problems, as arrays."""
 
@@ -545,6 +559,15 @@ class OutcomeTable:
         last = len(config.steps) - 1
         for i, (tier, s) in enumerate(config.steps):
             arrays = self._arrays[(tier, *s.key)] if s.plain else self._extended(config, i)
+            if i >= 1 and skipped.any() and (s.carry or s.union):
+                # The problems the pre-router sent past the first tier got nothing from it.
+                alone = self._extended(Config(config.steps[1:]), i - 1)
+                arrays = _Arrays(
+                    *(
+                        np.where(skipped, a, b)
+                        for a, b in zip(_fields(alone), _fields(arrays), strict=True)
+                    )
+                )
             if i == 0:
                 remaining = remaining & ~skipped
             elif i == 1:
