@@ -146,16 +146,21 @@ class ServiceSettings(BaseSettings):
 
     def server_options(self) -> list[tuple[str, int]]:
         """gRPC server arguments: message limits and connection ageing."""
-        options = [
+        return [
             ("grpc.max_receive_message_length", self.max_message_bytes),
             ("grpc.max_send_message_length", self.max_message_bytes),
+            *self.connection_ageing_options(),
         ]
-        if self.max_connection_age_s > 0:
-            options += [
-                ("grpc.max_connection_age_ms", round(self.max_connection_age_s * 1000)),
-                ("grpc.max_connection_age_grace_ms", round(self.max_connection_age_grace_s * 1000)),
-            ]
-        return options
+
+    def connection_ageing_options(self) -> list[tuple[str, int]]:
+        """gRPC server arguments that send GOAWAY after `max_connection_age_s` (none when 0).
+        Also used by the tier server, whose message limits are KServe's."""
+        if self.max_connection_age_s <= 0:
+            return []
+        return [
+            ("grpc.max_connection_age_ms", round(self.max_connection_age_s * 1000)),
+            ("grpc.max_connection_age_grace_ms", round(self.max_connection_age_grace_s * 1000)),
+        ]
 
     @classmethod
     def load(cls, **overrides: Any) -> Self:

@@ -103,16 +103,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cascade serve tier: {exc}", file=sys.stderr)
         return 2
 
-    from kserve import ModelServer
+    from codecascade.tierserver.serving import TierModelServer
 
     logging.getLogger("kserve").addFilter(_DropPerCallLogs())
     try:
-        ModelServer(
+        TierModelServer(
             http_port=settings.http_port,
             grpc_port=settings.grpc_port,
             workers=1,
             enable_latency_logging=bool(args.enable_latency_logging),
             grace_period=int(settings.shutdown_grace_s),
+            grpc_options=settings.connection_ageing_options(),
         ).start([model])
     finally:
         telemetry.shutdown()  # flushes the spans still buffered
