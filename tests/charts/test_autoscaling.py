@@ -70,6 +70,12 @@ def test_keda_scales_tiers_above_the_first_through_our_scaler(renderer: Renderer
         }
         assert spec["minReplicaCount"] == 0 and spec["maxReplicaCount"] == top
         assert spec["cooldownPeriod"] == 120 and spec["pollingInterval"] == 5
+        # stale signals (UNAVAILABLE): KEDA keeps at least one replica, never scales down
+        assert spec["fallback"] == {
+            "failureThreshold": 3,
+            "replicas": 1,
+            "behavior": "currentReplicasIfHigher",
+        }
         assert spec["triggers"] == [
             {"type": "external-push", "metadata": {"scalerAddress": SCALER, "tier": tier}}
         ]
