@@ -16,7 +16,7 @@ import numpy as np
 from codecascade.evaluation.cache import EvalSettings
 from codecascade.evaluation.calibrate import Calibration
 from codecascade.evaluation.grid import Point
-from codecascade.evaluation.study import Study
+from codecascade.evaluation.study import Chosen, SeedResult, Study
 
 __all__ = ["BEGIN", "END", "STUDY_BEGIN", "STUDY_END", "render", "render_study", "write_block"]
 
@@ -123,6 +123,20 @@ def _spread(values: Sequence[float], scale: float = 100.0, digits: int = 1) -> s
     return f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
+def _cells(pairs: Sequence[tuple[SeedResult, Chosen]]) -> dict[str, str]:
+    """One row's figures over the seeds: pass@1, its gap to the reference, the share of the
+    reference's cost, the cost, and the distance to the oracle."""
+    return {
+        "pass": _spread([c.accuracy for _, c in pairs]),
+        "gap": _spread([c.accuracy - r.reference.accuracy for r, c in pairs]),
+        "share": _spread([c.cost / r.reference.cost for r, c in pairs]) + " %",
+        "cost": _spread([c.cost for _, c in pairs], 1.0, 4),
+        "oracle": _spread([r.oracle[0] - c.accuracy for r, c in pairs])
+        + ", "
+        + _spread([c.cost - r.oracle[1] for r, c in pairs], 1.0, 4),
+    }
+
+
 def _common(labels: Sequence[str]) -> str:
     label, count = Counter(labels).most_common(1)[0]
     return f"{label} ({count}/{len(labels)})"
@@ -165,16 +179,11 @@ def render_study(studies: Sequence[Study], *, dataset: str) -> str:
                 lines.append(f"| {study.name} | {100 * fraction:.0f} % | nothing fits | | | | | |")
                 continue
             chosen = [(r, c) for r, c in picks if c is not None]
-            acc = [c.accuracy for _, c in chosen]
-            gap = [c.accuracy - r.reference.accuracy for r, c in chosen]
-            share = [c.cost / r.reference.cost for r, c in chosen]
-            cost = [c.cost for _, c in chosen]
-            d_acc = [r.oracle[0] - c.accuracy for r, c in chosen]
-            d_cost = [c.cost - r.oracle[1] for r, c in chosen]
+            x = _cells(chosen)
             lines.append(
-                f"| {study.name} | {100 * fraction:.0f} % | {_spread(acc)} | {_spread(gap)} | "
-                f"{_spread(share)} % | {_spread(cost, 1.0, 4)} | {_spread(d_acc)}, "
-                f"{_spread(d_cost, 1.0, 4)} | {_common([c.config.label() for _, c in chosen])} |"
+                f"| {study.name} | {100 * fraction:.0f} % | {x['pass']} | {x['gap']} | "
+                f"{x['share']} | {x['cost']} | {x['oracle']} | "
+                f"{_common([c.config.label() for _, c in chosen])} |"
             )
     lines += [
         "",
@@ -191,16 +200,10 @@ def render_study(studies: Sequence[Study], *, dataset: str) -> str:
             if not per_seed:
                 lines.append(f"| {study.name} | {100 * fraction:.0f} % | nothing fits | | | | |")
                 continue
-            pairs = list(zip(study.seeds, per_seed, strict=True))
-            acc = [c.accuracy for c in per_seed]
-            gap = [c.accuracy - r.reference.accuracy for r, c in pairs]
-            share = [c.cost / r.reference.cost for r, c in pairs]
-            d_acc = [r.oracle[0] - c.accuracy for r, c in pairs]
-            d_cost = [c.cost - r.oracle[1] for r, c in pairs]
+            x = _cells(list(zip(study.seeds, per_seed, strict=True)))
             lines.append(
                 f"| {study.name} | {100 * fraction:.0f} % | {per_seed[0].config.label()} | "
-                f"{_spread(acc)} | {_spread(gap)} | {_spread(share)} % | {_spread(d_acc)}, "
-                f"{_spread(d_cost, 1.0, 4)} |"
+                f"{x['pass']} | {x['gap']} | {x['share']} | {x['oracle']} |"
             )
     lines += [
         "",
@@ -216,15 +219,11 @@ def render_study(studies: Sequence[Study], *, dataset: str) -> str:
         if not found:
             lines.append(f"| {study.name} | none matches | | | 0/{len(study.seeds)} | |")
             continue
-        acc = [c.accuracy for _, c in found]
-        gap = [c.accuracy - r.reference.accuracy for r, c in found]
-        share = [c.cost / r.reference.cost for r, c in found]
         held = sum(c.accuracy >= r.reference.accuracy for r, c in found)
-        d_acc = [r.oracle[0] - c.accuracy for r, c in found]
-        d_cost = [c.cost - r.oracle[1] for r, c in found]
+        x = _cells(found)
         lines.append(
-            f"| {study.name} | {_spread(acc)} | {_spread(gap)} | {_spread(share)} % | "
-            f"{held}/{len(study.seeds)} | {_spread(d_acc)}, {_spread(d_cost, 1.0, 4)} |"
+            f"| {study.name} | {x['pass']} | {x['gap']} | {x['share']} | "
+            f"{held}/{len(study.seeds)} | {x['oracle']} |"
         )
     lines += ["", STUDY_END]
     return "\n".join(lines)
