@@ -12,6 +12,7 @@ import yaml
 
 from codecascade.router.policy import CascadePolicy
 from codecascade.router.prerouter import FEATURES, MODEL_VERSION
+
 from .conftest import render, requires_helm
 
 ROOT = Path(__file__).resolve().parents[2]
