@@ -95,9 +95,7 @@ def test_a_carried_test_reads_the_cross_matrix_and_l0_pays_no_test_tokens(
 
     records = next(r for r in table.records if novel(r))
     m_tests = step_outcome(records, "M", TierSetting(3, 2), last=False).tests
-    bare = step_outcome(
-        records, "L", TierSetting(5, 0, carry=True), last=True, carried=m_tests
-    )
+    bare = step_outcome(records, "L", TierSetting(5, 0, carry=True), last=True, carried=m_tests)
     assert set(m_tests) <= set(bare.tests)
     gen = records.gens["L"]
     assert bare.tokens == sum(c.tokens for c in gen.samples[:5])
