@@ -329,7 +329,18 @@ def _study(args: argparse.Namespace, cache: EvalCache, table: OutcomeTable) -> C
     studies = run_study(table, problems, seeds=args.seeds, option_sets=sets, budget_per_1k=budget)
     if args.study and args.report:
         shown = [s for s in studies if s.name in OPTION_SETS]
-        block = render_study(shown, dataset=cache.settings.dataset)
+        plots: list[str] = []
+        if args.plots:
+            from codecascade.evaluation.plots import plot_study
+
+            path = plot_study(
+                shown,
+                Path(args.plots) / "options.png",
+                title=f"{cache.settings.dataset}: chosen by the mean over seeds {args.seeds}",
+            )
+            report = Path(args.report).resolve().parent
+            plots.append(os.path.relpath(path, report))
+        block = render_study(shown, dataset=cache.settings.dataset, plots=plots)
         write_block(Path(args.report), block, begin=STUDY_BEGIN, end=STUDY_END)
         print(f"study over seeds {args.seeds} written to {args.report}")
     if not requested:

@@ -142,7 +142,7 @@ def _common(labels: Sequence[str]) -> str:
     return f"{label} ({count}/{len(labels)})"
 
 
-def render_study(studies: Sequence[Study], *, dataset: str) -> str:
+def render_study(studies: Sequence[Study], *, dataset: str, plots: Sequence[str] = ()) -> str:
     """The options beyond the paper on the held-out splits of several seeds (`evaluation.study`):
     per option set and budget, the point chosen on each seed's validation split; the one
     configuration chosen by the mean over the seeds; the cheapest match of the reference."""
@@ -225,5 +225,5 @@ def render_study(studies: Sequence[Study], *, dataset: str) -> str:
             f"| {study.name} | {x['pass']} | {x['gap']} | {x['share']} | "
             f"{held}/{len(study.seeds)} | {x['oracle']} |"
         )
-    lines += ["", STUDY_END]
+    lines += [""] + [f"![{Path(p).stem}]({p})" for p in plots] + ["", STUDY_END]
     return "\n".join(lines)

@@ -67,3 +67,13 @@ def test_the_report_block_has_a_row_per_option_set_and_budget(
     _, results = studies
     block = render_study(results, dataset="humaneval")
     assert block.count("| paper | 20 % |") == 2 and "| pre-router |" in block
+
+
+def test_the_study_plot_is_written(
+    studies: tuple[OutcomeTable, list[Study]], tmp_path: Path
+) -> None:
+    from codecascade.evaluation.plots import plot_study
+
+    _, results = studies
+    path = plot_study(results, tmp_path / "options.png", title="test")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
