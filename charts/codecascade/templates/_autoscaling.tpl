@@ -145,8 +145,8 @@ sum(codecascade_tier_in_flight{ {{- $m -}},tier="{{ .tier.name }}"})
 {{- $_ := set $cfg "prometheus_matchers" (include "codecascade.promMatchers" (dict "root" $root "component" "router")) -}}
 {{- else -}}
 {{- $_ := set $cfg "signal_source" "scrape" -}}
-{{- $_ := set $cfg "router_metrics_urls" (list (printf "http://%s:%d/metrics" (include "codecascade.serviceHost" (dict "root" $root "component" "router")) (int .Values.router.metricsPort))) -}}
-{{- /* The router Service is headless: every address it resolves to is one router pod. */ -}}
+{{- $_ := set $cfg "router_metrics_urls" (list (printf "http://%s-pods.%s.svc.%s:%d/metrics" (include "codecascade.componentName" (dict "root" $root "component" "router")) $root.Release.Namespace $root.Values.clusterDomain (int .Values.router.metricsPort))) -}}
+{{- /* service-router-pods.yaml is headless: every address it resolves to is one router pod. */ -}}
 {{- $_ := set $cfg "router_metrics_resolve" true -}}
 {{- end -}}
 {{- $overrides := deepCopy (default dict (index $cfg "tiers")) -}}
