@@ -33,6 +33,7 @@ __all__ = [
     "PHOENIX_PROJECT",
     "PHOENIX_VERSION",
     "RunningPhoenix",
+    "alert_rule_files",
     "phoenix_binary",
     "phoenix_env",
     "phoenix_running",
@@ -45,6 +46,9 @@ PHOENIX_VERSION = "20.26.1"
 PHOENIX_PROJECT = "codecascade"
 _REPO = Path(__file__).resolve().parents[3]
 _SETUP_VENV = _REPO / "build" / "phoenix-venv" / "bin" / "phoenix"
+# The chart's recording rules and alerts (docs/dashboards.md): the same file the PrometheusRule
+# embeds, so `--observe` evaluates what a cluster would.
+_ALERT_RULES = _REPO / "charts" / "codecascade" / "rules" / "codecascade.rules.yaml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,13 +184,19 @@ async def phoenix_running(
 
 
 def scrape_jobs(children: Sequence[Child]) -> list[ScrapeJob]:
-    """One scrape job per child that serves /metrics, labelled with its service name."""
+    """One scrape job per child that serves /metrics, labelled with its service name (and a
+    tier server's `tier`, the label the chart's PodMonitor gives it and the alerts join on)."""
     return [
         ScrapeJob(
             name=child.name,
             targets=[f"127.0.0.1:{child.metrics_port}"],
-            labels={"service": child.name},
+            labels={"service": child.name, **child.scrape_labels},
         )
         for child in children
         if child.metrics_port
     ]
+
+
+def alert_rule_files() -> list[Path]:
+    """The chart's rule file when this is a checkout (where setup.sh put Phoenix); else none."""
+    return [_ALERT_RULES] if _ALERT_RULES.is_file() else []

@@ -47,6 +47,8 @@ class Child:
     probe: Callable[[], Awaitable[bool]] | None = None
     # Where it serves Prometheus /metrics on loopback, when it does (`cascade up --observe`).
     metrics_port: int | None = None
+    # Labels a scraper puts on this child's series (e.g. `tier`, which the alert rules join on).
+    scrape_labels: Mapping[str, str] = field(default_factory=dict)
     log_path: Path | None = None
     process: asyncio.subprocess.Process | None = None
 

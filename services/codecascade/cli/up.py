@@ -26,7 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from codecascade.cli.examples import TASK_EXAMPLES
 from codecascade.cli.generate import DEFAULT_ROUTER, build_request, generate, render_answer
-from codecascade.cli.observe import RunningPhoenix, phoenix_env, phoenix_running, scrape_jobs
+from codecascade.cli.observe import (
+    RunningPhoenix,
+    alert_rule_files,
+    phoenix_env,
+    phoenix_running,
+    scrape_jobs,
+)
 from codecascade.cli.prometheus import RunningPrometheus, prometheus_running
 from codecascade.cli.supervisor import Child, ChildFailed, first_exit, free_port, supervised
 from codecascade.cli.tenants import API_KEY_ENV
@@ -124,6 +130,7 @@ def local_tier(tier: TierSpec, *, timeout_s: float = 120.0) -> tuple[Child, Tier
         grpc_port,
         probe=_tier_probe(config),
         metrics_port=http_port,  # KServe serves /metrics on the REST port
+        scrape_labels={"tier": tier.name},
     )  # fmt: skip
     return child, config
 
@@ -264,7 +271,10 @@ async def _scraped(
         yield None
         return
     async with prometheus_running(
-        scrape_jobs(children), workdir=run_dir / "prometheus", port=args.prometheus_port
+        scrape_jobs(children),
+        workdir=run_dir / "prometheus",
+        port=args.prometheus_port,
+        rule_files=alert_rule_files(),
     ) as prometheus:
         yield prometheus
 

@@ -6,7 +6,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from codecascade.cli.observe import PHOENIX_VERSION, RunningPhoenix, phoenix_env, scrape_jobs
+from codecascade.cli.observe import (
+    PHOENIX_VERSION,
+    RunningPhoenix,
+    alert_rule_files,
+    phoenix_env,
+    scrape_jobs,
+)
 from codecascade.cli.up import MeshFile, _plan
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -46,6 +52,11 @@ def test_observed_mesh_gives_every_child_a_metrics_port_and_the_env(tmp_path: Pa
     assert [j.name for j in jobs] == ["tier-S", "tier-M", "sandbox", "testsynth", "router"]
     assert jobs[0].targets == [f"127.0.0.1:{children[0].metrics_port}"]
     assert jobs[-1].labels == {"service": "router"}
+    # Tier servers carry the `tier` label the chart's alerts join router traffic on.
+    assert jobs[0].labels == {"service": "tier-S", "tier": "S"}
+    assert alert_rule_files() == [
+        ROOT / "charts" / "codecascade" / "rules" / "codecascade.rules.yaml"
+    ]
 
 
 def test_setup_installs_the_phoenix_version_the_code_expects() -> None:
