@@ -6,13 +6,16 @@ three ports are doubles (tests/contract/router/openai_harness.py)."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import socket
 
 import httpx
 import openai
 import pytest
 
+from codecascade.mesh.logs import JsonFormatter
 from codecascade.router.openai.server import _bind
 from codecascade.router.policy import CascadePolicy, TierPolicy
 from codecascade.tenancy.tenants import RateLimits, Tenant
@@ -336,3 +339,38 @@ def test_the_http_port_turns_nagle_off() -> None:
         assert listening.proto == socket.IPPROTO_TCP  # so asyncio sets it on each connection
     finally:
         listening.close()
+
+
+async def test_one_json_log_line_per_http_call_answered_streamed_or_refused(tmp_path) -> None:
+    """Like every gRPC call, every HTTP call leaves one line: route, status, duration, tenant,
+    request id, trace id; a streamed answer's line is written when its stream ends."""
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.setFormatter(JsonFormatter())
+    calls = logging.getLogger("codecascade.router.openai.app.calls")
+    calls.addHandler(handler)
+    level = calls.level
+    calls.setLevel(logging.INFO)
+    try:
+        async with openai_router(tmp_path, Ports()) as served:
+            async with _client(served) as client:
+                await client.chat.completions.create(model="cascade", messages=_user(HUMANEVAL))
+                stream = await client.chat.completions.create(
+                    model="cascade", messages=_user(HUMANEVAL), stream=True
+                )
+                _ = [chunk async for chunk in stream]
+            async with _client(served, key="wrong-key") as client:
+                with pytest.raises(openai.AuthenticationError):
+                    await client.models.list()
+    finally:
+        calls.removeHandler(handler)
+        calls.setLevel(level)
+    answered, streamed, refused = (json.loads(line) for line in lines.getvalue().splitlines())
+    for line in (answered, streamed):
+        assert line["http_route"] == "POST /v1/chat/completions"
+        assert line["http_status"] == 200 and line["severity"] == "INFO"
+        assert line["tenant"] == "team-a" and line["request_id"]
+        assert len(line["trace_id"]) == 32 and line["duration_ms"] > 0
+    assert answered["trace_id"] != streamed["trace_id"]
+    assert refused["http_route"] == "GET /v1/models"
+    assert refused["http_status"] == 401 and refused["severity"] == "WARNING"

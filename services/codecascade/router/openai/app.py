@@ -12,10 +12,11 @@ docs/openai.md.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -75,6 +76,8 @@ from codecascade.tenancy.tenants import Caller
 __all__ = ["WARNING_HEADER", "build_app", "error_body", "event_comment", "extension"]
 
 _log = logging.getLogger(__name__)
+# One line per HTTP call (codecascade.router.openai.calls), like the gRPC servers' calls logger.
+_calls = logging.getLogger(f"{__name__}.calls")
 
 WARNING_HEADER = "x-codecascade-warning"
 MAX_BODY_BYTES = 256 * 1024
@@ -319,6 +322,52 @@ def _delta(kind: str, text: str | None, *, first: bool = False, finish: bool = F
     }
 
 
+def _log_call(
+    request: Request,
+    status: int,
+    started: float,
+    span: trace.Span,
+    *,
+    tenant: str,
+    request_id: str,
+) -> None:
+    """The HTTP edge's one log line per call, the same fields as the gRPC interceptor's (method,
+    status, duration, tenant, trace id). Identity and trace id are passed, not read from the
+    context: a streamed answer ends after its handler's context is gone."""
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    route = f"{request.method} {request.url.path}"
+    fields: dict[str, object] = {
+        "http_route": route,
+        "http_status": status,
+        "duration_ms": round(elapsed_ms, 3),
+        "tenant": tenant,
+        "request_id": request_id,
+    }
+    ctx = span.get_span_context()
+    if ctx.is_valid:
+        fields["trace_id"] = format(ctx.trace_id, "032x")
+        fields["span_id"] = format(ctx.span_id, "016x")
+    _calls.log(
+        logging.INFO if status < 400 else logging.WARNING,
+        "%s %d %.1f ms",
+        route,
+        status,
+        elapsed_ms,
+        extra=fields,
+    )
+
+
+async def _logged_at_end(
+    body: AsyncIterable[str | bytes | memoryview[int]], log: Callable[[], None]
+) -> AsyncIterator[str | bytes | memoryview[int]]:
+    """A streamed answer's body that writes the call's log line once the stream has ended."""
+    try:
+        async for chunk in body:
+            yield chunk
+    finally:
+        log()
+
+
 class OpenAIEdge:
     """The HTTP handlers; every request goes through the gateway."""
 
@@ -374,18 +423,37 @@ class OpenAIEdge:
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         bound = False
         try:
+            started = time.perf_counter()
             try:
                 identity = identity_from_metadata(request.headers.items())
             except InvalidInput as exc:
                 span.set_status(Status(StatusCode.ERROR, str(exc)))
                 span.end()
-                return self._refusal(exc, self._base_headers("", span))
+                refusal = self._refusal(exc, self._base_headers("", span))
+                _log_call(request, refusal.status_code, started, span, tenant="", request_id="")
+                return refusal
             set_identity(identity)
             bound = True
             span.set_attribute("codecascade.tenant", identity.tenant)
             span.set_attribute("codecascade.request_id", identity.request_id)
             headers = self._base_headers(identity.request_id, span)
-            return await handle(request, span, headers)
+            response = await handle(request, span, headers)
+            log = functools.partial(
+                _log_call,
+                request,
+                response.status_code,
+                started,
+                span,
+                # The tenant the key named (`_caller`; the cascade may run in a task of its own,
+                # whose context the handler does not see), else the one the call claimed.
+                tenant=getattr(request.state, "tenant", identity.tenant),
+                request_id=identity.request_id,
+            )
+            if isinstance(response, StreamingResponse):
+                response.body_iterator = _logged_at_end(response.body_iterator, log)
+            else:
+                log()
+            return response
         finally:
             if bound:
                 set_identity(None)  # this request's task ends here; its job kept a copy
@@ -394,7 +462,9 @@ class OpenAIEdge:
     def _caller(self, request: Request) -> Caller:
         identity = current_identity()
         claimed = identity.tenant if identity else DEFAULT_TENANT
-        return self._gateway.authenticate(request.headers.get("authorization"), claimed)
+        caller = self._gateway.authenticate(request.headers.get("authorization"), claimed)
+        request.state.tenant = caller.tenant.id  # for the call's log line
+        return caller
 
     async def _run(self, caller: Caller, mapped: Mapped, observer: Observer | None) -> _Answer:
         """The cascade for one mapped request, as one admitted request of the tenant.
