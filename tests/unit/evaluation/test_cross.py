@@ -43,6 +43,12 @@ class _Recorded:
                 for test, cell in zip(record.columns, line, strict=True):
                     self._cells[(code, test)] = cell == "1"
 
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
     async def execute(self, job: ExecutionJob, *, deadline_s: float) -> ExecutionReport:
         self.jobs.append(job)
         rows = tuple(
