@@ -662,9 +662,9 @@ class OursViaKeda(Ours):
     pushed (StreamIsActive: 0 -> 1 at the poll that forecasts work); KEDA scales a tier back to
     0 after `cooldown_s` without IsActive (chart: cooldownPeriod 300); in between, KEDA's HPA
     reads GetMetrics (target x (replicas - 0.01), so its ceil lands on our count) every 15 s and
-    applies its own rules on top: 10 % tolerance, the scale-up limit, and its 300 s scale-down
-    window after ours. The first tier goes through the same path here (the chart scales it on
-    its in-flight requests with a prometheus trigger instead)."""
+    applies its own rules on top: 10 % tolerance and the scale-up limit (the chart sets its
+    scale-down window to 0, ours being stabilised already). The first tier goes through the same
+    path here (the chart scales it on its in-flight requests with a prometheus trigger instead)."""
 
     cooldown_s: float = 300.0
     rules: HpaRules = field(default_factory=HpaRules)
@@ -772,7 +772,8 @@ def ours_via_keda(workload: Workload, trace: Trace, setup: Setup) -> Controller:
     return OursViaKeda(
         setup.ours,
         "ours, leading indicator, through KEDA (mode keda)",
-        rules=HpaRules(max_replicas=setup.max_replicas),
+        # The chart sets the HPA's scale-down window to 0: our count is already stabilised.
+        rules=HpaRules(max_replicas=setup.max_replicas, down_window_s=0.0),
     )
 
 
