@@ -180,7 +180,7 @@ def configurations(tiers: Sequence[str], k_max: int, l_max: int) -> Iterator[Con
                 yield Config(tuple(zip(chosen, settings, strict=True)))
 
 
-OPTIONS = ("early", "carry", "union")
+OPTIONS = ("early", "carry", "union", "greedy")
 BATCHES = (1, 2)  # samples per draw with early exit
 LAST_THETAS = (0.4, 0.6, 0.8)  # when a batched last tier may answer early
 
@@ -226,12 +226,37 @@ def option_configurations(
         for tier in tiers:
             for setting in _batched(tested, LAST_THETAS):
                 yield Config(((tier, setting),))
+    if "greedy" in options:
+        yield from _greedy_first(tiers, early, tested)
     for a, b in combinations(tiers, 2):
         for one in first:
             for two in last:
                 if (one.plain and two.plain) or (two.union and one.batch):
                     continue  # the paper's grid has it; union keys on an unbatched first tier
                 yield Config(((a, one), (b, two)))
+
+
+def _greedy_first(
+    tiers: Sequence[str], early: list[TierSetting], tested: list[TierSetting]
+) -> Iterator[Config]:
+    """The last tier's greedy answer first (`greedy`, offline only for now): a checked greedy
+    first tier, then the last tier twice: its greedy answer verified by the carried asserts
+    (with 0 or 2 test lines of its own), accepted when it passes them all, else its samples
+    with carried tests (early exit allowed). Measured because the last tier's greedy answer
+    beats its samples' selection on the problems the first tier hands up; the router refuses a
+    tier listed twice, so these are not written as policies.
+    """
+    checked = [s for s in early if s.k == 1]
+    carried = [replace(s, carry=True) for s in tested] + [
+        TierSetting(k, 0, 1.0, 0, carry=True) for k in sorted({s.k for s in tested})
+    ]
+    samples = carried + _batched(carried, LAST_THETAS)
+    for a, b in combinations(tiers, 2):
+        for one in checked:
+            for lines in (0, 2):
+                greedy = TierSetting(1, lines, 1.0, carry=True)
+                for two in samples:
+                    yield Config(((a, one), (b, greedy), (b, two)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -522,6 +547,7 @@ class OutcomeTable:
                 )
             )
         order = [t for t, _ in config.steps[: index + 1]]
+        latest = {t: j for j, t in enumerate(order)}  # a tier listed twice: its later step
         arrays = _Arrays(
             np.array([o.score for o in rows], dtype=np.float64),
             np.array([o.passed_any for o in rows], dtype=np.bool_),
@@ -529,7 +555,7 @@ class OutcomeTable:
             np.array([o.tokens for o in rows], dtype=np.float64),
             np.array([o.cpu_s for o in rows], dtype=np.float64),
             np.array([o.answer[1] for o in rows], dtype=np.intp),
-            np.array([index - order.index(o.answer[0]) for o in rows], dtype=np.intp),
+            np.array([index - latest[o.answer[0]] for o in rows], dtype=np.intp),
         )
         self._options[key] = arrays
         return arrays

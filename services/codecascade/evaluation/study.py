@@ -56,6 +56,8 @@ OPTION_SETS: dict[str, tuple[str, ...]] = {
     "union selection": ("union",),
     "pre-router": ("prerouter",),
     "all combined": ("early", "carry", "union", "prerouter"),
+    # Offline only: the router refuses a tier listed twice (grid._greedy_first).
+    "L's greedy answer first (offline)": ("early", "carry", "greedy"),
 }
 
 FloatArray = npt.NDArray[np.float64]
@@ -218,6 +220,7 @@ def run_study(
                     and (not s.union or "union" in usable)
                     for _, s in c.steps
                 )
+                and (len(set(c.tiers)) == len(c.steps) or "greedy" in usable)
             ],
             dtype=np.intp,
         )

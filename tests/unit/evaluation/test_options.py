@@ -118,3 +118,30 @@ def test_option_configurations_leave_the_papers_grid_alone() -> None:
     assert all(not c.plain for c in extra)
     with pytest.raises(ValueError, match="unknown options"):
         list(option_configurations(("M", "L"), 5, 4, ("magic",)))
+
+
+def test_the_last_tiers_greedy_answer_first_answers_with_it_when_it_passes_what_was_carried(
+    table: OutcomeTable,
+) -> None:
+    checked = ("M", TierSetting(1, 2, 1.0))
+    greedy = ("L", TierSetting(1, 0, 1.0, carry=True))
+    samples = ("L", TierSetting(5, 0, 0.4, batch=2, carry=True))
+    three = table.per_problem(Config((checked, greedy, samples)))
+    two = table.per_problem(Config((checked, samples)))
+    assert three.answer_tier is not None and three.answer is not None
+    greedy_row = len(table.records[0].gens["L"].samples) if table.records else -1
+    stopped = three.visited == 2  # L's greedy answer passed every carried assert
+    assert stopped.any() and (three.visited == 3).any()
+    assert (three.answer[stopped] == greedy_row).all() and (three.answer_tier[stopped] == 1).all()
+    assert (three.answer_tier[three.visited == 3] == 2).all()  # the later L step's sample
+    # M's decisions are the same; past M, the greedy step costs its one answer on top.
+    assert ((three.visited == 1) == (two.visited == 1)).all()
+    assert (three.correct[three.visited == 1] == two.correct[two.visited == 1]).all()
+
+
+def test_greedy_first_configurations_list_the_last_tier_twice_and_only_on_request() -> None:
+    extra = list(option_configurations(("M", "L"), 5, 4, ("greedy",)))
+    assert extra and all(c.tiers == ("M", "L", "L") for c in extra)
+    assert all(c.steps[1][1].k == 1 and c.steps[1][1].carry for c in extra)
+    others = option_configurations(("M", "L"), 5, 4, ("early", "carry", "union"))
+    assert all(len(set(c.tiers)) == len(c.steps) for c in others)
