@@ -205,7 +205,8 @@ def option_configurations(
 
     Kept to one or two tiers (the options multiply the grid; no three-tier cascade with S in
     front was on the headline's front): early exit on either tier, carried tests and selection
-    among every candidate on the second; union only after an unbatched first tier.
+    among every candidate on the second; union only after an unbatched first tier. `greedy`
+    adds the three-step greedy-first cascades (`_greedy_first`), the last tier listed twice.
     """
     unknown = set(options) - set(OPTIONS)
     if unknown:
