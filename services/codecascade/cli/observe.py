@@ -48,7 +48,7 @@ _REPO = Path(__file__).resolve().parents[3]
 _SETUP_VENV = _REPO / "build" / "phoenix-venv" / "bin" / "phoenix"
 # The chart's recording rules and alerts (docs/dashboards.md): the same file the PrometheusRule
 # embeds, so `--observe` evaluates what a cluster would.
-_ALERT_RULES = _REPO / "charts" / "codecascade" / "rules" / "codecascade.rules.yaml"
+_CHART_RULES = _REPO / "charts" / "codecascade" / "rules"
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,5 +198,5 @@ def scrape_jobs(children: Sequence[Child]) -> list[ScrapeJob]:
 
 
 def alert_rule_files() -> list[Path]:
-    """The chart's rule file when this is a checkout (where setup.sh put Phoenix); else none."""
-    return [_ALERT_RULES] if _ALERT_RULES.is_file() else []
+    """The chart's rule files when this is a checkout (where setup.sh put Phoenix); else none."""
+    return sorted(_CHART_RULES.glob("*.rules.yaml"))
