@@ -15,11 +15,10 @@ A discrete-event simulation (a heap of timed events, simulated seconds). What is
 - **Our policy** is the product's code, unchanged: the service's settings (`AutoscalerSettings`:
   its defaults, plus the chain, slots per replica, replica cap and each tier's expected seconds),
   the routers' series reduced to a `Snapshot` over its rate window as its signal sources reduce
-  them (arrivals, requests that left each tier and their seconds there, the in-flight gauges,
-  escalations), `signals.tier_signals` and one `policy.TierScaler` per tier every
-  `poll_interval_s`, applied directly (mode `direct`); with and without the leading indicator.
-  One extra row is a what-if, not the product: the same code fed the in-flight gauges averaged
-  over the rate window instead of their value at the poll.
+  them (arrivals, requests that left each tier and their seconds there, the in-flight gauges
+  averaged over the rate window as `avg_over_time` does and at their value now, escalations),
+  `signals.tier_signals` and one `policy.TierScaler` per tier every `poll_interval_s`, applied
+  directly (mode `direct`); with and without the leading indicator.
 
 What is modelled: the arrivals (a diurnal curve, bursts, and a tenant whose tasks get harder over
 the day: its share of problems that escalate rises from the cache's rate to `--hard-end`), cold
@@ -245,7 +244,7 @@ class TierState:
     replicas: list[Replica] = field(default_factory=list)  # live: not ended
     queue: deque[int] = field(default_factory=deque)
     in_tier: int = 0  # queued, in service or in the sandbox: the router's in-flight gauge
-    in_tier_integral: float = 0.0  # its time integral (for the averaged what-if)
+    in_tier_integral: float = 0.0  # its time integral (for the gauge's mean over a window)
     in_tier_since: float = 0.0
     in_tier_marks: deque[tuple[float, float]] = field(default_factory=deque)  # (t, integral)
     busy: int = 0
@@ -382,12 +381,12 @@ class Simulation:
         live = sum(DAY_S - min(r.created, DAY_S) for r in state.replicas)
         return state.cost + live
 
-    def snapshot(self, chain: Sequence[str], *, in_flight_mean_s: float = 0.0) -> Snapshot:
+    def snapshot(self, chain: Sequence[str]) -> Snapshot:
         """The routers' series over the last signal window, as a signal source reduces them:
         arrivals into each tier, requests that left it and their seconds there (queue, service
-        and sandbox: the router's `codecascade_tier_duration_seconds`), the in-flight gauge now,
-        and the escalations from each tier to the next. `in_flight_mean_s` > 0 averages the
-        gauge over that span instead (a what-if: the service reads the gauge's value now)."""
+        and sandbox: the router's `codecascade_tier_duration_seconds`), the in-flight gauge
+        averaged over the window (Prometheus' avg_over_time, here the exact time average) and
+        now, and the escalations from each tier to the next. Called once per poll."""
         tiers = dict(zip(chain, self.tiers, strict=True))
         return Snapshot(
             window_s=self.signal_window_s,
@@ -395,11 +394,9 @@ class Simulation:
             finished={name: float(len(s.leaves)) for name, s in tiers.items()},
             busy_s={name: sum(seconds for _, _, seconds in s.leaves) for name, s in tiers.items()},
             in_flight={
-                name: s.mean_in_tier(self.now, in_flight_mean_s)
-                if in_flight_mean_s
-                else float(s.in_tier)
-                for name, s in tiers.items()
+                name: s.mean_in_tier(self.now, self.signal_window_s) for name, s in tiers.items()
             },
+            in_flight_now={name: float(s.in_tier) for name, s in tiers.items()},
             escalations={
                 (name, after): float(sum(1 for _, escalated, _ in tiers[name].leaves if escalated))
                 for name, after in pairwise(chain)
@@ -623,7 +620,6 @@ class Ours:
 
     settings: AutoscalerSettings
     name: str = "ours"
-    in_flight_mean_s: float = 0.0  # > 0: the what-if of an averaged in-flight gauge
     _scalers: list[TierScaler] = field(default_factory=list)
 
     @property
@@ -640,7 +636,7 @@ class Ours:
     def decide(self, sim: Simulation, now: float) -> list[Recommendation]:
         chain = self.settings.chain
         inputs = tier_signals(
-            sim.snapshot(chain, in_flight_mean_s=self.in_flight_mean_s),
+            sim.snapshot(chain),
             chain,
             self.settings.scaling,
             prior=self.settings.prior,
@@ -777,7 +773,7 @@ def ours_via_keda(workload: Workload, trace: Trace, setup: Setup) -> Controller:
     )
 
 
-def ours(leading: bool, utilisation: float | None = None, in_flight_mean_s: float = 0.0) -> Factory:
+def ours(leading: bool, utilisation: float | None = None) -> Factory:
     def make(workload: Workload, trace: Trace, setup: Setup) -> Controller:
         update: dict[str, object] = {"leading_indicator": leading}
         if utilisation is not None:
@@ -786,16 +782,11 @@ def ours(leading: bool, utilisation: float | None = None, in_flight_mean_s: floa
         name = "ours, " + ("leading indicator" if leading else "no leading indicator")
         if utilisation is not None:
             name += f", target {utilisation:g}"
-        if in_flight_mean_s:
-            name += f" (what-if: in-flight gauges averaged over {in_flight_mean_s:g} s)"
-        return Ours(settings, name, in_flight_mean_s)
+        return Ours(settings, name)
 
     return make
 
 
-# What-if, not the service: our rule fed the in-flight gauges (the upstream tier's and its own)
-# averaged over the rate window (avg_over_time) instead of their values at the poll.
-WHAT_IF_MEAN_S = 60.0
 POLICIES: tuple[Factory, ...] = (
     always_on,
     hpa,
@@ -803,7 +794,6 @@ POLICIES: tuple[Factory, ...] = (
     ours(False),
     ours(True),
     ours_via_keda,
-    ours(True, in_flight_mean_s=WHAT_IF_MEAN_S),
 )
 # The documented knob of each autoscaler turned towards the other's cost, to compare SLO
 # misses at equal replica-seconds: KEDA's threshold down (and minReplicaCount 1), our target
@@ -817,7 +807,6 @@ TRADE_OFF: tuple[Factory, ...] = (
     ours(False, 1.0),
     ours(True, 0.85),
     ours(True, 1.0),
-    ours(True, 0.85, WHAT_IF_MEAN_S),
 )
 
 

@@ -21,11 +21,21 @@ tier latency early and follows the measured rate once the prediction falls (the 
 
 The tier's own backlog. Rates are measured over a window; a large tier's requests can last longer
 than that window, and a rate that has decayed says nothing about the requests still being served.
-So the forecast work is never below the requests in the tier now (each occupies a slot):
+So the forecast work is never below the requests in the tier (each occupies a slot):
 work = max(forecast arrivals x work per arrival, in-flight(i)).
 
+Averaged gauges. Both in-flight gauges (tier i-1's for the lead, tier i's for the floor) are
+sized on their mean over the rate window (PromQL `avg_over_time`), like the rates beside them. A
+gauge read at its value at each poll is a small, Poisson-noisy integer, and the stabiliser keeps
+the largest recommendation of its window (60 polls at the defaults): the noise itself became
+replicas (benchmarks/autoscaler.py: tier L at 55 % of always-on's replica-seconds with the value
+at the poll, 38 % with the mean). The value at the poll (`*_now`) is still read, for activation
+only, so that a tier leaves zero at the first request in the tier below even with a non-zero
+`activation_threshold`, instead of once the mean has risen.
+
 Activation. A tier is active (KEDA's IsActive; scale 0 -> 1) as soon as the forecast arrival rate
-exceeds `activation_threshold` (default 0: the first forecast escalation), and stays active while
+(on the averaged or the current gauge, whichever is larger) exceeds `activation_threshold`
+(default 0: the first forecast escalation), or it has requests in it, and stays active while
 the stabilised recommendation is at least one replica, so it goes back to zero only after a whole
 stabilisation window without forecast work.
 
@@ -108,6 +118,9 @@ class TierSignals:
     For the first tier `upstream_in_flight` and `escalation_probability` are 0 (nothing is
     upstream of it) and `arrival_rate` is the router's request rate; for a later tier,
     `arrival_rate` is the escalation rate into it and the upstream fields describe tier i-1.
+    `upstream_in_flight` and `in_flight` are the gauges' means over the rate window (they size
+    the tier); `upstream_in_flight_now` and `in_flight_now` their values at the poll (they only
+    activate it; 0 when unknown: the means alone then decide).
     """
 
     arrival_rate: float
@@ -115,11 +128,20 @@ class TierSignals:
     upstream_in_flight: float = 0.0
     escalation_probability: float = 0.0
     upstream_latency_s: float = 1.0
-    # Requests inside tier i itself now (its backlog: busy slots the rate may no longer show).
+    # Requests inside tier i itself (its backlog: busy slots the rate may no longer show).
     in_flight: float = 0.0
+    upstream_in_flight_now: float = 0.0
+    in_flight_now: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("arrival_rate", "work_per_arrival_s", "upstream_in_flight", "in_flight"):
+        for name in (
+            "arrival_rate",
+            "work_per_arrival_s",
+            "upstream_in_flight",
+            "in_flight",
+            "upstream_in_flight_now",
+            "in_flight_now",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.escalation_probability <= 1:
@@ -179,16 +201,20 @@ def desired_replicas(work: float, scaling: TierScaling, *, active: bool) -> int:
 
 def forecast(signals: TierSignals, scaling: TierScaling) -> Forecast:
     """The forecast for one tier: arrivals now or one upstream latency from now, whichever is
-    larger, times the work per arrival, and never less than the requests in the tier now (see
-    the module docstring), turned into replicas."""
-    lead = 0.0
+    larger, times the work per arrival, and never less than the requests in the tier (see the
+    module docstring), turned into replicas. Sized on the averaged gauges; activated on the
+    averaged or the current ones, whichever is larger, so activation never waits for a mean."""
+    lead = lead_now = 0.0
     if scaling.leading_indicator:
-        lead = (
-            signals.upstream_in_flight * signals.escalation_probability / signals.upstream_latency_s
-        )
+        per_request = signals.escalation_probability / signals.upstream_latency_s
+        lead = signals.upstream_in_flight * per_request
+        lead_now = signals.upstream_in_flight_now * per_request
     rate = max(signals.arrival_rate, lead)
     work = max(rate * signals.work_per_arrival_s, signals.in_flight)
-    active = rate > scaling.activation_threshold or signals.in_flight > 0
+    active = (
+        max(rate, lead_now) > scaling.activation_threshold
+        or max(signals.in_flight, signals.in_flight_now) > 0
+    )
     return Forecast(
         arrival_rate=rate,
         lead_rate=lead,

@@ -5,7 +5,9 @@ entered the tier), `codecascade_tier_in_flight` (requests in the tier now),
 `codecascade_tier_duration_seconds` (its `_count` is requests that left the tier, its `_sum` the
 seconds they spent there) and `codecascade_escalations_total{from_tier, to_tier}`. A signal
 source (`autoscaler.sources`: the Prometheus HTTP API, or the routers' /metrics scraped directly)
-reduces them to a `Snapshot`: increases over the rate window and the current gauges, summed over
+reduces them to a `Snapshot`: increases over the rate window, and the in-flight gauges both
+averaged over that window (they size a tier: a gauge's value at one poll is noise the
+stabiliser would keep as replicas) and at their value now (they activate it at once), summed over
 router replicas. `tier_signals` turns a snapshot into the rule's inputs; it is pure, so both
 sources and the tests share it.
 """
@@ -23,6 +25,7 @@ __all__ = ["SERIES", "Snapshot", "tier_signals"]
 SERIES = {
     "arrivals": "codecascade_tier_arrivals_total",
     "in_flight": "codecascade_tier_in_flight",
+    "in_flight_now": "codecascade_tier_in_flight",
     "finished": "codecascade_tier_duration_seconds_count",
     "busy_s": "codecascade_tier_duration_seconds_sum",
     "escalations": "codecascade_escalations_total",
@@ -31,14 +34,16 @@ SERIES = {
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """The routers' state at one moment: increases over the last `window_s` seconds (summed over
-    routers) and the gauges now. A tier absent from a mapping had nothing (0)."""
+    """The routers' state at one moment: increases over the last `window_s` seconds, the
+    in-flight gauges' means over it (`in_flight`) and their values now (`in_flight_now`), all
+    summed over routers. A tier absent from a mapping had nothing (0)."""
 
     window_s: float
     arrivals: Mapping[str, float] = field(default_factory=dict)
     finished: Mapping[str, float] = field(default_factory=dict)
     busy_s: Mapping[str, float] = field(default_factory=dict)
     in_flight: Mapping[str, float] = field(default_factory=dict)
+    in_flight_now: Mapping[str, float] = field(default_factory=dict)
     # (from_tier, to_tier) -> escalations
     escalations: Mapping[tuple[str, str], float] = field(default_factory=dict)
 
@@ -72,9 +77,13 @@ def tier_signals(
         arrival_rate = max(snapshot.arrivals.get(tier, 0.0), 0.0) / window
         work = _mean_seconds(snapshot, tier, own.latency_s)
         in_flight = max(snapshot.in_flight.get(tier, 0.0), 0.0)
+        in_flight_now = max(snapshot.in_flight_now.get(tier, 0.0), 0.0)
         if index == 0:
             signals[tier] = TierSignals(
-                arrival_rate=arrival_rate, work_per_arrival_s=work, in_flight=in_flight
+                arrival_rate=arrival_rate,
+                work_per_arrival_s=work,
+                in_flight=in_flight,
+                in_flight_now=in_flight_now,
             )
             continue
         upstream = chain[index - 1]
@@ -89,5 +98,7 @@ def tier_signals(
             ),
             upstream_latency_s=_mean_seconds(snapshot, upstream, scaling(upstream).latency_s),
             in_flight=in_flight,
+            upstream_in_flight_now=max(snapshot.in_flight_now.get(upstream, 0.0), 0.0),
+            in_flight_now=in_flight_now,
         )
     return signals

@@ -1,19 +1,23 @@
 """Where the routers' series come from: the Prometheus HTTP API, or the routers' /metrics.
 
-`PrometheusSource` (in a cluster) asks Prometheus for five instant vectors per poll: `increase`
+`PrometheusSource` (in a cluster) asks Prometheus for six instant vectors per poll: `increase`
 over the rate window of the arrivals, finishes, time and escalation counters, and the in-flight
-gauge, each summed over router replicas by tier. It can also recompute the snapshots of the past
-window (`history`, one range query per series), which is how a starting autoscaler replica fills
-its stabilisation window from the signal store instead of starting empty.
+gauge both averaged over the rate window (`avg_over_time`: what sizes a tier) and as it is now
+(what activates one), each summed over router replicas by tier. It can also recompute the
+snapshots of the past window (`history`, one range query per series), which is how a starting
+autoscaler replica fills its stabilisation window from the signal store instead of starting
+empty.
 
 `ScrapeSource` (no Prometheus: `cascade up`, small installs) reads each router's /metrics itself
 with prometheus_client's text parser, keeps each router's samples for the rate window and takes
 increases between the oldest and newest (a counter that went down is a restarted router: its
-new value is the increase). Rates are per router, then summed, so routers scraped at slightly
-different times still add up. Each router must be scraped as itself: a URL through a load-balanced
-Service would reach a different pod each time and mix their counters. With `resolve` on, each
-URL's host name is resolved every poll and every address is scraped as one router (a headless
-Service's name: one address per ready router pod), so router replicas come and go by themselves.
+new value is the increase), and the in-flight gauge's mean over the samples inside the window
+besides its newest value. Rates and means are per router, then summed, so routers scraped at
+slightly different times still add up. Each router must be scraped as itself: a URL through a
+load-balanced Service would reach a different pod each time and mix their counters. With
+`resolve` on, each URL's host name is resolved every poll and every address is scraped as one
+router (a headless Service's name: one address per ready router pod), so router replicas come
+and go by themselves.
 
 Both return a `signals.Snapshot` and raise `core.errors.Unavailable` when they cannot read.
 """
@@ -53,16 +57,20 @@ _BY = {
     "finished": ("tier",),
     "busy_s": ("tier",),
     "in_flight": ("tier",),
+    "in_flight_now": ("tier",),
     "escalations": ("from_tier", "to_tier"),
 }
 
 
 def promql(series: str, window_s: float, matchers: str = "") -> str:
-    """The PromQL for one Snapshot field (`SERIES` key) over `window_s`: summed by tier."""
+    """The PromQL for one Snapshot field (`SERIES` key) over `window_s`: summed by tier (the
+    in-flight gauge: each router's mean over the window, or its value now)."""
     selector = f"{SERIES[series]}{{{matchers}}}"
     by = ", ".join(_BY[series])
-    if series == "in_flight":
+    if series == "in_flight_now":
         return f"sum by ({by}) ({selector})"
+    if series == "in_flight":
+        return f"sum by ({by}) (avg_over_time({selector}[{_duration(window_s)}]))"
     return f"sum by ({by}) (increase({selector}[{_duration(window_s)}]))"
 
 
@@ -83,6 +91,7 @@ def _snapshot(window_s: float, values: Mapping[str, Mapping[Any, float]]) -> Sna
         finished=dict(values.get("finished", {})),
         busy_s=dict(values.get("busy_s", {})),
         in_flight=dict(values.get("in_flight", {})),
+        in_flight_now=dict(values.get("in_flight_now", {})),
         escalations=dict(values.get("escalations", {})),
     )
 
@@ -188,7 +197,9 @@ class _Scrape:
     in_flight: dict[Any, float] = field(default_factory=dict)
 
 
-_FAMILY_FIELDS = {SERIES[name]: name for name in _BY}
+# Metric name -> the Snapshot field a scrape files it under (the in-flight gauge's value now and
+# its mean both come from the one "in_flight" sample of each scrape).
+_FAMILY_FIELDS = {SERIES[name]: name for name in _BY if name != "in_flight_now"}
 
 # host, port -> the addresses it resolves to now (one per router).
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -215,6 +226,15 @@ def parse_metrics(text: str, at: float) -> _Scrape:
                 slot = (name, key)
                 scrape.counters[slot] = scrape.counters.get(slot, 0.0) + sample.value
     return scrape
+
+
+def _mean_in_flight(history: Sequence[_Scrape], horizon: float) -> dict[Any, float]:
+    """One router's in-flight gauges averaged over its samples after `horizon` (the window,
+    as `avg_over_time` takes the samples in it; the newest is always in); a tier missing from a
+    sample had none in it then."""
+    inside = [s for s in history if s.at > horizon] or [history[-1]]
+    keys = {key for s in inside for key in s.in_flight}
+    return {key: sum(s.in_flight.get(key, 0.0) for s in inside) / len(inside) for key in keys}
 
 
 class ScrapeSource:
@@ -278,7 +298,9 @@ class ScrapeSource:
                 continue
             history = self._remember(url, scrape)
             for key, value in scrape.in_flight.items():
-                values["in_flight"][key] = values["in_flight"].get(key, 0.0) + value
+                values["in_flight_now"][key] = values["in_flight_now"].get(key, 0.0) + value
+            for key, mean in _mean_in_flight(history, scrape.at - self._window_s).items():
+                values["in_flight"][key] = values["in_flight"].get(key, 0.0) + mean
             base = history[0]
             elapsed = scrape.at - base.at
             if elapsed <= 0:

@@ -59,6 +59,7 @@ RISING = Snapshot(
     finished={"S": 10, "M": 4},
     busy_s={"S": 10, "M": 8},
     in_flight={"M": 4},
+    in_flight_now={"M": 5},
     escalations={("S", "M"): 4, ("M", "L"): 2},
 )
 
@@ -82,7 +83,9 @@ def test_tier_signals_from_a_snapshot() -> None:
     assert signals["S"].arrival_rate == pytest.approx(1.0)
     assert signals["S"].upstream_in_flight == 0
     assert signals["L"].arrival_rate == 0
-    assert signals["L"].upstream_in_flight == 4
+    assert signals["L"].upstream_in_flight == 4  # the mean over the window sizes L
+    assert signals["L"].upstream_in_flight_now == 5  # the value now only activates it
+    assert signals["M"].in_flight == 4 and signals["M"].in_flight_now == 5
     assert signals["L"].escalation_probability == pytest.approx(0.5)
     assert signals["L"].upstream_latency_s == pytest.approx(2.0)
     assert signals["L"].work_per_arrival_s == pytest.approx(20.0)  # L's configured latency

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -85,6 +86,29 @@ def test_requests_still_in_the_tier_keep_their_slots_after_the_rate_decays() -> 
     # Long requests: nothing arrived within the window, but 3 are still being served.
     busy = forecast(TierSignals(arrival_rate=0.0, work_per_arrival_s=60.0, in_flight=3), SCALING)
     assert busy.active and busy.desired == 3 and busy.work == pytest.approx(3.0)
+
+
+def test_sized_on_the_averaged_gauges_activated_at_once_on_the_current_ones() -> None:
+    # The first request has just entered M (gauge 1 now), its mean over the window is still
+    # 0.1: the tier activates now on the current value and is sized on the mean.
+    scaling = TierScaling(capacity=1.0, target_utilisation=1.0, activation_threshold=0.2)
+    rising = TierSignals(
+        arrival_rate=0.0,
+        work_per_arrival_s=4.0,
+        upstream_in_flight=0.1,
+        escalation_probability=0.5,
+        upstream_latency_s=1.0,
+        upstream_in_flight_now=1.0,
+    )
+    result = forecast(rising, scaling)
+    assert result.lead_rate == pytest.approx(0.05)  # the mean's lead, not the current one's
+    assert result.active and result.desired == 1
+    assert not forecast(replace(rising, upstream_in_flight_now=0.0), scaling).active
+    # A request entering the tier itself activates it before its mean moves.
+    assert forecast(TierSignals(0.0, 4.0, in_flight_now=1.0), SCALING).active
+    # A noisy gauge at 9 now, 2 on average over the window, asks for the average's replicas.
+    noisy = TierSignals(0.0, 1.0, in_flight=2.0, in_flight_now=9.0)
+    assert forecast(noisy, SCALING).desired == 2
 
 
 def test_activation_threshold() -> None:

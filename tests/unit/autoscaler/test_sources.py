@@ -21,13 +21,19 @@ def test_promql_sums_by_tier_over_the_window() -> None:
     assert promql("arrivals", 30, 'job="router"') == (
         'sum by (tier) (increase(codecascade_tier_arrivals_total{job="router"}[30000ms]))'
     )
-    assert promql("in_flight", 30) == "sum by (tier) (codecascade_tier_in_flight{})"
+    # The gauge sizes a tier by its mean over the window, and activates one by its value now.
+    assert promql("in_flight", 30) == (
+        "sum by (tier) (avg_over_time(codecascade_tier_in_flight{}[30000ms]))"
+    )
+    assert promql("in_flight_now", 30) == "sum by (tier) (codecascade_tier_in_flight{})"
     assert "by (from_tier, to_tier)" in promql("escalations", 30)
 
 
 def _vector(query: str) -> list[dict[str, object]]:
     if "escalations" in query:
         return [{"metric": {"from_tier": "S", "to_tier": "M"}, "value": [0, "3"]}]
+    if "avg_over_time(codecascade_tier_in_flight" in query:
+        return [{"metric": {"tier": "S"}, "value": [0, "1.5"]}]
     if "in_flight" in query:
         return [{"metric": {"tier": "S"}, "value": [0, "2"]}]
     if "arrivals" in query:
@@ -51,7 +57,8 @@ async def test_prometheus_source_reads_each_series() -> None:
     source = PrometheusSource("http://prom:9090/", window_s=30, client=client)
     snapshot = await source.snapshot()
     assert snapshot.arrivals == {"S": 10.0, "M": 0.0}
-    assert snapshot.in_flight == {"S": 2.0}
+    assert snapshot.in_flight == {"S": 1.5}
+    assert snapshot.in_flight_now == {"S": 2.0}
     assert snapshot.escalations == {("S", "M"): 3.0}
     assert snapshot.window_s == 30
 
@@ -111,7 +118,9 @@ async def test_scrape_source_rates_between_scrapes_summed_over_routers() -> None
     second = await source.snapshot()
     # 1 arrival per router in 5 s -> 0.2/s each, 0.4/s together -> 4 over a 10 s window.
     assert second.arrivals["S"] == pytest.approx(4.0)
-    assert second.in_flight == {"S": 2.0, "M": 1.0}
+    assert second.in_flight_now == {"S": 2.0, "M": 1.0}
+    # Each router's mean over its samples in the window (0 then 1: 0.5), then summed.
+    assert second.in_flight == {"S": pytest.approx(1.0), "M": pytest.approx(0.5)}
 
 
 async def test_scrape_source_unavailable_only_when_every_router_fails() -> None:
@@ -153,12 +162,14 @@ async def test_scrape_source_resolves_each_router_pod_and_forgets_those_that_lef
         router.metrics.record(TierStartedEvent("S", 2, 1, 1))
     now[0] = 5.0
     both = await source.snapshot()
-    assert both.in_flight == {"S": 2.0}  # one per pod, summed: not one pod read twice
+    assert both.in_flight_now == {"S": 2.0}  # one per pod, summed: not one pod read twice
     assert both.arrivals["S"] == pytest.approx(4.0)
     assert asked[0] == ("router-metrics.cc.svc", 9464)
     addresses.remove("10.0.0.2")  # that pod left: its samples go with it
     now[0] = 6.0
-    assert (await source.snapshot()).in_flight == {"S": 1.0}
+    one = await source.snapshot()
+    assert one.in_flight_now == {"S": 1.0}
+    assert one.in_flight == {"S": pytest.approx(2 / 3)}  # samples at 0, 5 and 6 s: 0, 1, 1
 
 
 async def test_the_system_resolver_keeps_an_address_as_it_is() -> None:
