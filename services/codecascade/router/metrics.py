@@ -9,6 +9,7 @@ dashboard and alert rules (charts/codecascade/dashboards, rules) read exactly th
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,12 +28,28 @@ from codecascade.router.events import (
 from codecascade.tenancy.ledger import Balance, to_usd
 from codecascade.tenancy.tenants import Caller
 
-__all__ = ["PREDECLARED_REASONS", "RouterMetrics", "TenantMetrics"]
+__all__ = [
+    "PREDECLARED_ESCALATION_REASONS",
+    "PREDECLARED_REASONS",
+    "RouterMetrics",
+    "TenantMetrics",
+]
 
 
 # Attempt reason codes whose series exist from the start for every configured tier: the ones
 # the tier alerts divide by (docs/dashboards.md); the others appear with their first attempt.
 PREDECLARED_REASONS = ("accepted", "tier_unavailable", "tier_timeout", "tier_error")
+# Escalation reason codes whose series exist from the start for every ordered pair of configured
+# tiers: a series born with its first escalation shows no increase to rate()/increase() until a
+# second one, so the autoscaler (and the escalation panels) would miss the first escalations.
+PREDECLARED_ESCALATION_REASONS = (
+    "below_threshold",
+    "nothing_passed",
+    "no_tests",
+    "tier_unavailable",
+    "tier_timeout",
+    "tier_error",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +140,9 @@ class RouterMetrics:
             metrics.tier_in_flight.labels(tier)
             for reason in PREDECLARED_REASONS:
                 metrics.attempts.labels(tier, reason)
+        for lower, higher in itertools.combinations(tiers, 2):
+            for reason in PREDECLARED_ESCALATION_REASONS:
+                metrics.escalations.labels(lower, higher, reason)
         return metrics
 
     async def observe(self, event: CascadeEvent) -> None:

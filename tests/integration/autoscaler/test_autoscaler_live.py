@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -99,6 +100,20 @@ async def _traffic(router: pb_grpc.CascadeServiceStub) -> int:
     return sum([a.tier for a in r.attempts] == ["S", "L"] for r in responses)
 
 
+async def _scraped_idle(prometheus_url: str, timeout_s: float = 30.0) -> None:
+    """Waits until Prometheus holds two samples of tier L's (idle) arrival counter."""
+    query = {"query": 'count_over_time(codecascade_tier_arrivals_total{tier="L"}[1m])'}
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        while time.monotonic() < deadline:
+            response = await client.get(f"{prometheus_url}/api/v1/query", params=query)
+            result = response.json()["data"]["result"]
+            if result and float(result[0]["value"][1]) >= 2:
+                return
+            await asyncio.sleep(SCRAPE_S / 4)
+    raise AssertionError(f"Prometheus scraped no idle router samples within {timeout_s:.0f} s")
+
+
 async def _first_escalation(registry: CollectorRegistry) -> float:
     labels = {"from_tier": "S", "to_tier": "L", "reason": "no_tests"}
     for _ in range(60_000):
@@ -167,6 +182,10 @@ async def test_escalations_activate_l_within_a_scrape_and_release_it_after_the_w
             }
             for stub in stubs.values():
                 assert not (await stub.IsActive(L_REF, timeout=5)).result
+            # Escalations must start after Prometheus holds the router's idle series (a ready
+            # Prometheus scrapes its first sample up to an interval or more later): a counter
+            # first seen already at its final value shows no increase.
+            await _scraped_idle(prom.url)
             pushes: dict[str, list[tuple[float, bool]]] = {name: [] for name in stubs}
             watchers = [asyncio.create_task(_watch(stubs[n], pushes[n])) for n in stubs]
             escalation = asyncio.create_task(_first_escalation(registry))
@@ -174,8 +193,12 @@ async def test_escalations_activate_l_within_a_scrape_and_release_it_after_the_w
             stopped = time.monotonic()
             assert escalated == REQUESTS
             first_escalation = await escalation
+            # The traffic may end before the next scrape: IsActive turns true within one scrape
+            # interval plus one poll of the first escalation (asserted on the pushes below).
             for name, stub in stubs.items():
-                assert (await stub.IsActive(L_REF, timeout=5)).result, name
+                while not (await stub.IsActive(L_REF, timeout=5)).result:
+                    assert time.monotonic() - first_escalation < 3 * (SCRAPE_S + POLL_S), name
+                    await asyncio.sleep(POLL_S / 2)
             # A second replica that starts once the measured rates have decayed (the signals
             # alone now say idle) refills its stabilisation window from Prometheus with range
             # queries, and so agrees with the first: L stays active.
