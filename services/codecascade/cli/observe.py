@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,13 @@ from pathlib import Path
 import httpx
 
 from codecascade.cli.prometheus import ScrapeJob
-from codecascade.cli.supervisor import Child, ChildFailed, free_port
+from codecascade.cli.supervisor import (
+    Child,
+    ChildFailed,
+    free_port,
+    stop_process,
+    wait_http_ready,
+)
 
 __all__ = [
     "PHOENIX_PROJECT",
@@ -106,33 +111,9 @@ def phoenix_env(phoenix: RunningPhoenix, base: Mapping[str, str] | None = None) 
     }
 
 
-async def _wait_ready(
-    process: asyncio.subprocess.Process, url: str, log: Path, timeout_s: float
-) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    async with httpx.AsyncClient(timeout=2.0) as client:
-        while loop.time() < deadline:
-            if process.returncode is not None:
-                raise ChildFailed(
-                    f"phoenix exited with code {process.returncode} during start:\n{_tail(log)}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(f"{url}/healthz")).status_code == 200:
-                    return
-            await asyncio.sleep(0.3)
-    raise ChildFailed(f"phoenix not ready after {timeout_s:.0f} s:\n{_tail(log)}")
-
-
 def _log_file(workdir: Path) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     return workdir / "phoenix.log"
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    if not path.exists():
-        return ""
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 @contextlib.asynccontextmanager
@@ -171,16 +152,18 @@ async def phoenix_running(
             stderr=asyncio.subprocess.STDOUT,
         )
     try:
-        await _wait_ready(process, url, log_path, ready_timeout_s)
+        await wait_http_ready(
+            process,
+            name="phoenix",
+            url=f"{url}/healthz",
+            log_path=log_path,
+            timeout_s=ready_timeout_s,
+            request_timeout_s=2.0,
+            interval_s=0.3,
+        )
         yield RunningPhoenix(url=url, pid=process.pid)
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 15.0)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop_process(process, 15.0)
 
 
 def scrape_jobs(children: Sequence[Child]) -> list[ScrapeJob]:

@@ -11,15 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import signal
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import yaml
 
-from codecascade.cli.supervisor import ChildFailed, free_port
+from codecascade.cli.supervisor import ChildFailed, free_port, stop_process, wait_http_ready
 
 __all__ = ["RunningPrometheus", "ScrapeJob", "prometheus_running", "scrape_config"]
 
@@ -80,36 +78,11 @@ def _binary() -> str:
     return binary
 
 
-async def _wait_ready(
-    process: asyncio.subprocess.Process, url: str, log_path: Path, timeout_s: float
-) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    async with httpx.AsyncClient(timeout=1.0) as client:
-        while loop.time() < deadline:
-            if process.returncode is not None:
-                raise ChildFailed(
-                    f"prometheus exited with code {process.returncode} during start:\n"
-                    f"{_tail(log_path)}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(f"{url}/-/ready")).status_code == 200:
-                    return
-            await asyncio.sleep(0.2)
-    raise ChildFailed(f"prometheus not ready after {timeout_s:.0f} s:\n{_tail(log_path)}")
-
-
 def _write_config(workdir: Path, config: dict[str, object]) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "prometheus.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    if not path.exists():
-        return ""
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 @contextlib.asynccontextmanager
@@ -150,13 +123,13 @@ async def prometheus_running(
             stderr=asyncio.subprocess.STDOUT,
         )
     try:
-        await _wait_ready(process, url, log_path, ready_timeout_s)
+        await wait_http_ready(
+            process,
+            name="prometheus",
+            url=f"{url}/-/ready",
+            log_path=log_path,
+            timeout_s=ready_timeout_s,
+        )
         yield RunningPrometheus(url=url, pid=process.pid, config_path=config_path)
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 10.0)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop_process(process, 10.0)

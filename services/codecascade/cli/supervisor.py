@@ -18,10 +18,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import httpx
 
 from codecascade.mesh.health import is_serving
 
-__all__ = ["Child", "ChildFailed", "first_exit", "free_port", "supervised"]
+__all__ = [
+    "Child",
+    "ChildFailed",
+    "first_exit",
+    "free_port",
+    "log_tail",
+    "stop_process",
+    "supervised",
+    "wait_http_ready",
+]
 
 
 class ChildFailed(RuntimeError):
@@ -57,9 +67,54 @@ class Child:
         return f"127.0.0.1:{self.port}"
 
     def log_tail(self, lines: int = 15) -> str:
-        if self.log_path is None or not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return log_tail(self.log_path, lines) if self.log_path is not None else ""
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    """The last `lines` of a process's log, for the error that reports its failure."""
+    if not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+async def wait_http_ready(
+    process: asyncio.subprocess.Process,
+    *,
+    name: str,
+    url: str,
+    log_path: Path,
+    timeout_s: float,
+    request_timeout_s: float = 1.0,
+    interval_s: float = 0.2,
+) -> None:
+    """Waits until GET `url` answers 200; a process that exits first, or never gets there,
+    raises ChildFailed with the tail of its log (for the non-gRPC helpers: Prometheus, Phoenix)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    async with httpx.AsyncClient(timeout=request_timeout_s) as client:
+        while loop.time() < deadline:
+            if process.returncode is not None:
+                raise ChildFailed(
+                    f"{name} exited with code {process.returncode} during start:\n"
+                    f"{log_tail(log_path)}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(url)).status_code == 200:
+                    return
+            await asyncio.sleep(interval_s)
+    raise ChildFailed(f"{name} not ready after {timeout_s:.0f} s:\n{log_tail(log_path)}")
+
+
+async def stop_process(process: asyncio.subprocess.Process, grace_s: float) -> None:
+    """Stops a child by its PID: SIGTERM, then SIGKILL once `grace_s` has passed."""
+    if process.returncode is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), grace_s)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
 
 
 async def _wait_healthy(child: Child, timeout_s: float) -> None:
@@ -80,15 +135,8 @@ async def _wait_healthy(child: Child, timeout_s: float) -> None:
 
 
 async def _stop(child: Child, grace_s: float) -> None:
-    process = child.process
-    if process is None or process.returncode is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(process.wait(), grace_s)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
+    if child.process is not None:
+        await stop_process(child.process, grace_s)
 
 
 @contextlib.asynccontextmanager
