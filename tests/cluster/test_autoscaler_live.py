@@ -208,6 +208,34 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     yield from _namespace(cluster)
 
 
+def _scaled_object(name: str, ns: str, port: int, advanced: dict[str, object] | None = None) -> str:
+    """Tier L's ScaledObject (the chart's trigger): Deployment `name` from zero, on OUR scaler
+    (external-push at 127.0.0.1:`port`), with short polling and cooldown for a test."""
+    spec: dict[str, object] = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+        "pollingInterval": 1,
+        "cooldownPeriod": 3,
+        "minReplicaCount": 0,
+        "maxReplicaCount": 3,
+        "triggers": [
+            {
+                "type": "external-push",
+                "metadata": {"scalerAddress": f"127.0.0.1:{port}", "tier": "L"},
+            }
+        ],
+    }
+    if advanced is not None:
+        spec["advanced"] = advanced
+    return yaml.safe_dump(
+        {
+            "apiVersion": "keda.sh/v1alpha1",
+            "kind": "ScaledObject",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": spec,
+        }
+    )
+
+
 def _deployment(name: str, ns: str, replicas: int = 0) -> str:
     """A plain Deployment kwok runs (no container really starts)."""
     return yaml.safe_dump(
@@ -390,32 +418,7 @@ async def test_keda_activates_a_tier_from_zero_through_our_scaler(
     async with autoscaler_running(
         _settings(signals, mode="keda", scaled_tiers=["M", "L"]), tmp_path
     ) as port:
-        cluster.apply(
-            yaml.safe_dump(
-                {
-                    "apiVersion": "keda.sh/v1alpha1",
-                    "kind": "ScaledObject",
-                    "metadata": {"name": name, "namespace": ns},
-                    "spec": {
-                        "scaleTargetRef": {
-                            "apiVersion": "apps/v1",
-                            "kind": "Deployment",
-                            "name": name,
-                        },
-                        "pollingInterval": 1,
-                        "cooldownPeriod": 3,
-                        "minReplicaCount": 0,
-                        "maxReplicaCount": 3,
-                        "triggers": [
-                            {
-                                "type": "external-push",
-                                "metadata": {"scalerAddress": f"127.0.0.1:{port}", "tier": "L"},
-                            }
-                        ],
-                    },
-                }
-            )
-        )
+        cluster.apply(_scaled_object(name, ns, port))
 
         def ready() -> bool:
             so = cluster.get_json("scaledobject.keda.sh", name, "-n", ns)
@@ -605,40 +608,16 @@ async def test_keda_scales_a_tier_past_one_through_its_metrics_api(
     cluster.apply(_deployment(name, ns))
     settings = _settings(signals, mode="keda", scaled_tiers=["M", "L"])
     async with autoscaler_running(settings, tmp_path) as port:
-        cluster.apply(
-            yaml.safe_dump(
-                {
-                    "apiVersion": "keda.sh/v1alpha1",
-                    "kind": "ScaledObject",
-                    "metadata": {"name": name, "namespace": ns},
-                    "spec": {
-                        "scaleTargetRef": {
-                            "apiVersion": "apps/v1",
-                            "kind": "Deployment",
-                            "name": name,
-                        },
-                        "pollingInterval": 1,
-                        "cooldownPeriod": 3,
-                        "minReplicaCount": 0,
-                        "maxReplicaCount": 3,
-                        "advanced": {
-                            "horizontalPodAutoscalerConfig": {
-                                "behavior": {
-                                    "scaleDown": {"stabilizationWindowSeconds": 0},
-                                    "scaleUp": {"stabilizationWindowSeconds": 0},
-                                }
-                            }
-                        },
-                        "triggers": [
-                            {
-                                "type": "external-push",
-                                "metadata": {"scalerAddress": f"127.0.0.1:{port}", "tier": "L"},
-                            }
-                        ],
-                    },
+        # No HPA windows of its own: the autoscaler's count is already stabilised.
+        no_windows = {
+            "horizontalPodAutoscalerConfig": {
+                "behavior": {
+                    "scaleDown": {"stabilizationWindowSeconds": 0},
+                    "scaleUp": {"stabilizationWindowSeconds": 0},
                 }
-            )
-        )
+            }
+        }
+        cluster.apply(_scaled_object(name, ns, port, advanced=no_windows))
         started = time.monotonic()
         signals.load.set()
         await wait_for("KEDA activates tier L", lambda: _spec_replicas(cluster, ns, name) >= 1, 60)
