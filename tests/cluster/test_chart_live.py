@@ -467,11 +467,10 @@ def test_the_comparison_catches_pruning_and_defaulting(cluster: Cluster, crds: N
 # --- 2. rollout, placement, PDBs and NetworkPolicies ------------------------------------------
 
 
-def test_every_deployment_rolls_out_on_the_right_nodes(release: Release) -> None:
+def _rolled_out(release: Release) -> list[dict[str, Any]]:
+    """Waits for every Deployment of the release to roll out; returns the namespace's pods."""
     cluster, ns = release.cluster, release.namespace
-    docs = release.manifest()
-    deployments = [d for d in docs if d["kind"] == "Deployment"]
-    for dep in deployments:
+    for dep in (d for d in release.manifest() if d["kind"] == "Deployment"):
         cluster.kubectl(
             "rollout",
             "status",
@@ -481,7 +480,15 @@ def test_every_deployment_rolls_out_on_the_right_nodes(release: Release) -> None
             "--timeout=180s",
             timeout=200,
         )
-    pods = cluster.get_json("pods", "-n", ns)["items"]
+    items: list[dict[str, Any]] = cluster.get_json("pods", "-n", ns)["items"]
+    return items
+
+
+def test_every_deployment_rolls_out_on_the_right_nodes(release: Release) -> None:
+    cluster, ns = release.cluster, release.namespace
+    docs = release.manifest()
+    deployments = [d for d in docs if d["kind"] == "Deployment"]
+    pods = _rolled_out(release)
     if release.values and release.values.name == "values-prod.yaml":  # the GPU path, on GPU nodes
         assert any("nvidia.com/gpu" in json.dumps(p["spec"]["containers"]) for p in pods)
 
@@ -750,18 +757,7 @@ def test_service_accounts_have_exactly_the_documented_rights(release: Release) -
 
 
 def test_no_pod_gets_a_service_account_token(release: Release) -> None:
-    cluster, ns = release.cluster, release.namespace
-    for dep in (d for d in release.manifest() if d["kind"] == "Deployment"):
-        cluster.kubectl(
-            "rollout",
-            "status",
-            f"deployment/{dep['metadata']['name']}",
-            "-n",
-            ns,
-            "--timeout=180s",
-            timeout=200,
-        )
-    pods = cluster.get_json("pods", "-n", ns)["items"]
+    pods = _rolled_out(release)
     assert pods
     direct = any(d["kind"] == "Role" for d in release.manifest())
     for pod in pods:
