@@ -433,11 +433,12 @@ def add_calibrate_parser(commands: argparse._SubParsersAction[argparse.ArgumentP
     parser.add_argument(
         "--options",
         nargs="+",
-        choices=["early", "carry", "union", "prerouter"],
+        choices=["early", "carry", "union", "prerouter", "greedy"],
         default=None,
         help="choose the policy among configurations using these options beyond the paper "
-        "(early exit, tests carried up, selection among every candidate, learned pre-router), "
-        "by the mean over --seeds; carry and union need `cascade eval --cross`",
+        "(early exit, tests carried up, selection among every candidate, learned pre-router, "
+        "the last tier's greedy answer checked first), by the mean over --seeds; carry, union "
+        "and greedy need `cascade eval --cross`",
     )
     parser.add_argument(
         "--options-budget",

@@ -109,32 +109,32 @@ def to_policy(
 ) -> CascadePolicy:
     """The router's policy file for a configuration; unused tiers are listed with k = -1.
 
-    A configuration that skips its first tier by the pre-router (`skip`) needs the model that
-    predicted it, written inline."""
-    used = dict(config.steps)
-    last = config.steps[-1][0]
+    A tier the configuration lists twice (its greedy answer checked first, `grid._greedy_first`)
+    gets two adjacent entries. A configuration that skips its first tier by the pre-router
+    (`skip`) needs the model that predicted it, written inline."""
+    last = len(config.steps) - 1
     entries = []
     for tier in tiers:
-        setting = used.get(tier)
-        if setting is None:
+        steps = [(i, s) for i, (name, s) in enumerate(config.steps) if name == tier]
+        if not steps:
             entries.append(TierPolicy(tier=tier, k=-1, max_tokens=max_tokens))
-            continue
-        # θ of a last tier only matters with early exit (when it may answer before k samples).
-        plain_last = tier == last and not setting.batch
-        theta = 1.0 if plain_last or setting.k == 0 else setting.theta
-        entries.append(
-            TierPolicy(
-                tier=tier,
-                k=setting.k,
-                test_lines=setting.l,
-                test_generations=setting.t,
-                threshold=theta,
-                max_tokens=max_tokens,
-                batch=setting.batch,
-                carry_tests=setting.carry,
-                select_from_all=setting.union,
+        for index, setting in steps:
+            # θ of a last tier only matters with early exit (when it may answer before k).
+            plain_last = index == last and not setting.batch
+            theta = 1.0 if plain_last or setting.k == 0 else setting.theta
+            entries.append(
+                TierPolicy(
+                    tier=tier,
+                    k=setting.k,
+                    test_lines=setting.l,
+                    test_generations=setting.t,
+                    threshold=theta,
+                    max_tokens=max_tokens,
+                    batch=setting.batch,
+                    carry_tests=setting.carry,
+                    select_from_all=setting.union,
+                )
             )
-        )
     router = None
     if config.skip:
         if prerouter is None or prerouter.tier != config.steps[0][0]:

@@ -240,12 +240,12 @@ def option_configurations(
 def _greedy_first(
     tiers: Sequence[str], early: list[TierSetting], tested: list[TierSetting]
 ) -> Iterator[Config]:
-    """The last tier's greedy answer first (`greedy`, offline only for now): a checked greedy
-    first tier, then the last tier twice: its greedy answer verified by the carried asserts
-    (with 0 or 2 test lines of its own), accepted when it passes them all, else its samples
-    with carried tests (early exit allowed). Measured because the last tier's greedy answer
-    beats its samples' selection on the problems the first tier hands up; the router refuses a
-    tier listed twice, so these are not written as policies.
+    """The last tier's greedy answer first (`greedy`): a checked greedy first tier, then the
+    last tier twice: its greedy answer verified by the carried asserts (with 0 or 2 test lines
+    of its own), accepted when it passes them all, else its samples with carried tests (early
+    exit allowed). The last tier's greedy answer beats its samples' selection on the problems
+    the first tier hands up. The policy file lists the tier twice, in adjacent entries
+    (`router.policy`), and the router runs the two as two steps of the cascade.
     """
     checked = [s for s in early if s.k == 1]
     carried = [replace(s, carry=True) for s in tested] + [

@@ -56,8 +56,8 @@ OPTION_SETS: dict[str, tuple[str, ...]] = {
     "union selection": ("union",),
     "pre-router": ("prerouter",),
     "all combined": ("early", "carry", "union", "prerouter"),
-    # Offline only: the router refuses a tier listed twice (grid._greedy_first).
-    "L's greedy answer first (offline)": ("early", "carry", "greedy"),
+    # The last tier listed twice, its greedy answer checked first (grid._greedy_first).
+    "greedy answer first": ("early", "carry", "greedy"),
 }
 
 FloatArray = npt.NDArray[np.float64]

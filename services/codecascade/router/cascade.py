@@ -577,7 +577,8 @@ class Cascade:
     def _preroute(self, tiers: tuple[TierPolicy, ...], problem: Problem) -> str:
         """The tier the learned pre-router skips for this task ("" when none): never the last."""
         prerouter = self.policy.prerouter
-        if prerouter is None or prerouter.model.tier not in [t.tier for t in tiers[:-1]]:
+        skippable = [t.tier for t in tiers[:-1] if t.tier != tiers[-1].tier]  # never the last
+        if prerouter is None or prerouter.model.tier not in skippable:
             return ""
         return prerouter.model.tier if prerouter.skips(problem) else ""
 

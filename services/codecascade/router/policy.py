@@ -5,6 +5,12 @@ mounts it as a ConfigMap, and tests parse the chart's copy with this same code. 
 method (DESIGN §1) are checked on load: l = 0 exactly when k <= 0; no tier after a k = 0 tier;
 the last tier never has k = 1. k = -1 skips a tier (kept in the file so a calibrated policy can
 be read against the full tier list).
+
+A tier may be listed twice, in two adjacent entries, to check its greedy answer before drawing
+its samples (issue 18, "greedy first"): the first entry has k = 1 (one greedy answer, verified by
+its own test lines and/or the carried asserts), the second k >= 2. On HumanEval the larger
+tier's greedy answer, checked by the asserts the smaller tier kept, settles most of what the
+smaller tier hands up, for one call instead of k (docs/results.md).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ __all__ = [
     "RequestOverrides",
     "TierPolicy",
     "cap_max_tier",
+    "last_index",
     "plan",
 ]
 
@@ -135,6 +142,28 @@ class PreRouter(BaseModel):
         return self.model.failure_probability(problem) >= self.skip_if_fails
 
 
+def _check_repeats(tiers: Sequence[TierPolicy]) -> None:
+    """A tier listed more than once is only its greedy answer checked first: two adjacent
+    entries, the first k = 1 and the second k >= 2 (module docstring)."""
+    names = [t.tier for t in tiers]
+    for name in dict.fromkeys(names):
+        places = [i for i, n in enumerate(names) if n == name]
+        if len(places) == 1:
+            continue
+        first, second = (tiers[i] for i in places[:2])
+        if len(places) > 2 or places[1] != places[0] + 1 or first.k != 1 or second.k < 2:
+            raise ValueError(
+                f"tier {name} appears {len(places)} times ({names}): a tier may be listed twice "
+                "only in two adjacent entries, the first with k = 1 (its greedy answer checked "
+                f"first) and the second with k >= 2; got k = {[tiers[i].k for i in places]}"
+            )
+
+
+def last_index(tiers: Sequence[TierPolicy], name: str) -> int:
+    """The position of `name`'s last entry (a tier listed twice runs up to its samples)."""
+    return max(i for i, t in enumerate(tiers) if t.tier == name)
+
+
 class CascadePolicy(BaseModel):
     """The whole policy file."""
 
@@ -153,9 +182,7 @@ class CascadePolicy(BaseModel):
         active = [t for t in self.tiers if t.active]
         if not active:
             raise ValueError("every tier is skipped (k = -1): at least one must answer")
-        names = [t.tier for t in self.tiers]
-        if len(set(names)) != len(names):
-            raise ValueError(f"a tier appears twice: {names}")
+        _check_repeats(self.tiers)
         for earlier in active[:-1]:
             if earlier.k == 0:
                 raise ValueError(
@@ -176,7 +203,7 @@ class CascadePolicy(BaseModel):
                 raise ValueError(f"tier {tier.tier}: select_from_all applies to the last tier")
         if self.prerouter is not None:
             skipped = self.prerouter.model.tier
-            if skipped not in [t.tier for t in active[:-1]]:
+            if skipped not in [t.tier for t in active[:-1]] or skipped == active[-1].tier:
                 raise ValueError(
                     f"the pre-router skips tier {skipped}, which is not an active tier before "
                     f"the last ({[t.tier for t in active[:-1]]})"
@@ -247,7 +274,7 @@ def plan(policy: CascadePolicy, overrides: RequestOverrides) -> EffectivePlan:
         names = [t.tier for t in tiers]
         if overrides.max_tier not in names:
             raise PolicyError(f"max_tier {overrides.max_tier!r} is not an active tier {names}")
-        tiers = tiers[: names.index(overrides.max_tier) + 1]
+        tiers = tiers[: last_index(tiers, overrides.max_tier) + 1]
     updates: dict[str, object] = {}
     if overrides.threshold is not None:
         if not limits.min_threshold <= overrides.threshold <= 1.0:
@@ -258,9 +285,12 @@ def plan(policy: CascadePolicy, overrides: RequestOverrides) -> EffectivePlan:
     if overrides.k is not None and not 1 <= overrides.k <= limits.max_k:
         raise PolicyError(f"k must be between 1 and {limits.max_k}; got {overrides.k}")
     adjusted = []
-    for tier in tiers:
+    for index, tier in enumerate(tiers):
+        greedy_first = index + 1 < len(tiers) and tiers[index + 1].tier == tier.tier
+        if greedy_first and overrides.k is not None and overrides.k < 2:
+            continue  # the request asked for one greedy answer: the next entry is that answer
         fields = dict(updates)
-        if overrides.k is not None and tier.k > 0:
+        if overrides.k is not None and tier.k > 0 and not greedy_first:
             fields["k"] = overrides.k
             if overrides.k < 2:
                 fields["batch"] = 0  # one greedy answer: nothing to draw in batches
@@ -290,6 +320,6 @@ def cap_max_tier(
             f"({names}): the operator must fix the tenant's max_tier"
         )
     asked = overrides.max_tier
-    if asked in names and names.index(asked) <= names.index(ceiling):
+    if asked in names and names.index(asked) <= names.index(ceiling):  # first entries: in order
         return overrides
     return replace(overrides, max_tier=ceiling)

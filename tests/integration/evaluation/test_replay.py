@@ -12,7 +12,8 @@ and the cost must equal what the grid (`OutcomeTable.per_problem`) says. No mode
 The options beyond the paper (issue 18) are replayed the same way: early exit (the doubles serve
 sample i for seed + i, so batches get the cache's samples in order), tests carried up the
 cascade and selection among every candidate (cells a tier's own matrix lacks come from the
-cache's cross matrix), and the learned pre-router (a model trained here, written inline in the
+cache's cross matrix), the last tier listed twice (its greedy answer checked first), and the
+learned pre-router (a model trained here, written inline in the
 policy the router loads, on the real HumanEval prompts).
 """
 
@@ -70,13 +71,14 @@ class _CachedTiers:
 
     Solutions and tests are what the cache holds for the tier's (k, l, t); the matrix runner
     looks each program and assert up by position and text in the tier's full matrix. The rows
-    handed out are remembered so a test can name the cache row the cascade answered with.
+    handed out are remembered, in the order drawn, so a test can name the cache row the cascade
+    answered with (a tier listed twice draws its greedy row, then its samples).
     """
 
     def __init__(self, records: dict[str, _Records], seed: int | None = None) -> None:
         self._records = records
         self._seed = seed  # the cache's: a request seeded seed + i gets samples from row i
-        self.rows: dict[str, tuple[int, ...]] = {}  # per tier, the rows drawn, in order
+        self.drawn: list[tuple[str, int]] = []  # (tier, cache row) of every solution handed out
         self._row_of: dict[str, tuple[str, int]] = {}
 
     async def write_solutions(
@@ -92,7 +94,7 @@ class _CachedTiers:
             rows = tuple(range(first, first + tier.k))
             calls = r.gen.samples[first : first + tier.k]
         codes = tuple(c.code for c in calls)
-        self.rows[tier.tier] = (*self.rows.get(tier.tier, ()), *rows)
+        self.drawn += [(tier.tier, row) for row in rows]
         for code, row in zip(codes, rows, strict=True):
             self._row_of.setdefault(code, (tier.tier, row))
         tokens = sum(c.tokens for c in calls)
@@ -170,9 +172,8 @@ async def _replay(
     final = result.attempts[-1]
     assert final.tier == result.tier
     best = result.agreement.best_solution if result.agreement is not None else -1
-    own = [(result.tier, row) for row in tiers.rows[result.tier]]
-    seen = [(a.tier, row) for a in result.attempts for row in tiers.rows.get(a.tier, ())]
-    candidates = own if len(final.solutions) == len(own) else seen  # select_from_all: every one
+    own = tiers.drawn[sum(len(a.solutions) for a in result.attempts[:-1]) :]
+    candidates = own if len(final.solutions) == len(own) else tiers.drawn  # select_from_all
     answer_tier, row = candidates[max(best, 0)]
     return _Replayed(
         tiers=tuple(a.tier for a in result.attempts),
@@ -316,6 +317,20 @@ OPTION_POINTS = {
         )
     ),
     "pre-router": Config((("M", TierSetting(1, 2, 0.8)), ("L", TierSetting(5, 2))), skip=0.6),
+    "greedy answer first": Config(
+        (
+            ("M", TierSetting(1, 2, 1.0)),
+            ("L", TierSetting(1, 0, 1.0, carry=True)),
+            ("L", TierSetting(5, 0, 0.4, batch=2, carry=True)),
+        )
+    ),
+    "greedy answer first, own tests and selection among all": Config(
+        (
+            ("S", TierSetting(1, 2, 1.0)),
+            ("L", TierSetting(1, 2, 1.0, carry=True)),
+            ("L", TierSetting(3, 2, carry=True, union=True)),
+        )
+    ),
 }
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -276,3 +278,47 @@ def test_configured_tiers_have_their_alert_series_from_the_start() -> None:
             labels = {"tier": tier, "reason": reason}
             assert registry.get_sample_value("codecascade_tier_attempts_total", labels) == 0
         assert registry.get_sample_value("codecascade_tier_arrivals_total", {"tier": tier}) == 0
+
+
+class ByStep(Scripted):
+    """Matrices per (tier, number of solutions): a tier listed twice gets one per step."""
+
+    async def run_matrix(self, problem, solutions, tests, *, timeout_s):
+        tier = solutions[0].split()[1]
+        return Execution(tuple(map(tuple, self.matrices[(tier, len(solutions))])), 0.2)
+
+
+GREEDY_L = TierPolicy(tier="L", k=1, test_lines=0, carry_tests=True)
+SAMPLED_L = TierPolicy(tier="L", k=2, test_lines=0, carry_tests=True)
+
+
+@pytest.mark.parametrize(
+    ("greedy_row", "tiers", "answer"),
+    [([T, T], ("M", "L"), "# L 0"), ([T, F], ("M", "L", "L"), "# L 1")],
+    ids=["greedy answer passes the carried asserts", "it fails one: L's samples"],
+)
+async def test_a_tier_listed_twice_answers_with_its_greedy_answer_when_the_carried_asserts_pass(
+    greedy_row, tiers, answer
+) -> None:
+    matrices = {
+        ("M", 1): [[F, F]],
+        ("L", 1): [greedy_row],
+        ("L", 2): [[F, T], [T, T]],
+    }
+    scripted = ByStep({"M": "m", "L": "l"}, {}, matrices)
+    events = []
+
+    async def observe(event) -> None:
+        events.append(event)
+
+    policy = _policy(TierPolicy(tier="M", k=1, test_lines=2), GREEDY_L, SAMPLED_L)
+    result = await _cascade(policy, scripted).run(
+        PROBLEM, RequestOverrides(), seed=1, deadline_s=30, observer=observe
+    )
+    assert tuple(a.tier for a in result.attempts) == tiers
+    assert [a.k for a in result.attempts] == [1, 1, 2][: len(tiers)]
+    # L's steps verify with M's asserts only (test_lines 0): no tests of their own were asked.
+    assert all(a.tests == ("assert f(1) == 1", "assert f(2) == 2") for a in result.attempts)
+    assert result.code.startswith(answer)
+    escalations = [(e.from_tier, e.to_tier) for e in events if isinstance(e, EscalatedEvent)]
+    assert escalations == list(itertools.pairwise(tiers))

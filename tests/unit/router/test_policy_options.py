@@ -111,3 +111,51 @@ def test_a_batch_of_one_samples_but_a_request_lowering_k_to_one_is_greedy() -> N
     assert sampling_for(batch, seed=7).temperature == pytest.approx(0.8)
     lowered = plan(policy, RequestOverrides(k=1)).tiers[0]
     assert lowered.batch == 0 and sampling_for(lowered, seed=7).temperature == 0.0
+
+
+GREEDY_FIRST = (
+    "tiers:\n"
+    "  - {tier: M, k: 1, test_lines: 2}\n"
+    "  - {tier: L, k: 1, test_lines: 0, carry_tests: true}\n"
+    "  - {tier: L, k: 5, test_lines: 0, threshold: 0.4, batch: 2, carry_tests: true}\n"
+)
+
+
+def test_a_tier_listed_twice_checks_its_greedy_answer_before_its_samples() -> None:
+    policy = CascadePolicy.from_yaml(GREEDY_FIRST)
+    assert [(t.tier, t.k) for t in policy.tiers] == [("M", 1), ("L", 1), ("L", 5)]
+    # max_tier L runs up to L's samples; M stops before both of L's entries.
+    assert [t.k for t in plan(policy, RequestOverrides(max_tier="L")).tiers] == [1, 1, 5]
+    assert [t.tier for t in plan(policy, RequestOverrides(max_tier="M")).tiers] == ["M"]
+    # A request's k replaces every tier's k but not L's greedy entry; k = 1 leaves one greedy
+    # answer of L (its second entry, with its carried asserts).
+    assert [t.k for t in plan(policy, RequestOverrides(k=3)).tiers] == [3, 1, 3]
+    lowered = plan(policy, RequestOverrides(k=1)).tiers
+    assert [(t.tier, t.k, t.batch, t.carry_tests) for t in lowered] == [
+        ("M", 1, 0, False),
+        ("L", 1, 0, True),
+    ]
+
+
+@pytest.mark.parametrize(
+    "tiers",
+    [
+        "[{tier: M, k: 1, test_lines: 2}, {tier: L, k: 5, test_lines: 2}, "
+        "{tier: L, k: 1, test_lines: 2}, {tier: L, k: 5, test_lines: 2}]",
+        "[{tier: L, k: 1, test_lines: 2}, {tier: M, k: 3, test_lines: 2}, "
+        "{tier: L, k: 5, test_lines: 2}]",
+        "[{tier: M, k: 1, test_lines: 2}, {tier: L, k: 3, test_lines: 2}, "
+        "{tier: L, k: 5, test_lines: 2}]",
+        "[{tier: M, k: 1, test_lines: 2}, {tier: L, k: 1, test_lines: 2}, {tier: L, k: 0}]",
+    ],
+    ids=["three times", "not adjacent", "first not greedy", "second not sampled"],
+)
+def test_a_tier_listed_twice_otherwise_is_refused_with_the_rule(tiers: str) -> None:
+    with pytest.raises(PolicyError, match="listed twice only in two adjacent entries"):
+        CascadePolicy.from_yaml(f"tiers: {tiers}\n")
+
+
+def test_the_pre_router_never_skips_the_tier_that_answers_last() -> None:
+    text = GREEDY_FIRST + f"prerouter: {{skip_if_fails: 0.7, model: {_model('L')}}}\n"
+    with pytest.raises(PolicyError, match="not an active tier before the last"):
+        CascadePolicy.from_yaml(text)
