@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import os
 import signal
+import statistics
 import sys
 import tempfile
 import threading
@@ -345,7 +346,8 @@ def _study(args: argparse.Namespace, cache: EvalCache, table: OutcomeTable) -> C
         print(f"study over seeds {args.seeds} written to {args.report}")
     if not requested:
         return None
-    per_seed = next(s for s in studies if s.name == requested).at_budget
+    study = next(s for s in studies if s.name == requested)
+    per_seed = study.at_budget
     if not per_seed:
         raise EvaluationError(f"no configuration using {args.options} fits ${budget:g}")
     config = per_seed[0].config
@@ -356,9 +358,15 @@ def _study(args: argparse.Namespace, cache: EvalCache, table: OutcomeTable) -> C
         model = fit(tasks, failed_greedy(table, tier), tier=tier)
     mean = sum(c.accuracy for c in per_seed) / len(per_seed)
     cost = sum(c.cost for c in per_seed) / len(per_seed)
+    accuracies = [100 * c.accuracy for c in per_seed]
+    shares = [100 * c.cost / r.reference.cost for c, r in zip(per_seed, study.seeds, strict=True)]
+
+    sd = statistics.pstdev  # as the study's tables (over the seeds, not a sample of them)
     print(
         f"  options {', '.join(args.options)}, chosen by the mean over seeds {args.seeds}: "
-        f"{config.label()}: held out pass@1 {100 * mean:.1f} % ${cost:.4f}/1k (mean)"
+        f"{config.label()}: held out pass@1 {100 * mean:.1f} ± {sd(accuracies):.1f} % at "
+        f"{statistics.mean(shares):.1f} ± {sd(shares):.1f} % of the reference's cost "
+        f"(${cost:.4f}/1k; mean ± sd over the seeds)"
     )
     return to_policy(
         config,
