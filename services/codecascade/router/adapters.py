@@ -64,7 +64,10 @@ class SynthesisAssertWriter:
             reply.usage.prompt_tokens, reply.usage.completion_tokens, reply.usage.cost_usd
         )
         latency = seconds(reply.model_latency)
-        return AssertSet(tuple(t.code for t in reply.tests), usage, latency)
+        examples = tuple(
+            t.code for t in reply.tests if t.origin == testsynth_pb.TEST_ORIGIN_PROMPT_EXAMPLE
+        )
+        return AssertSet(tuple(t.code for t in reply.tests), usage, latency, examples)
 
 
 class SandboxMatrixRunner:

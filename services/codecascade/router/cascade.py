@@ -67,6 +67,7 @@ from codecascade.router.ports import (
     TierGate,
     Unmetered,
 )
+from codecascade.router.verifier import Candidate
 from codecascade.tenancy.errors import Overloaded, RetryLater
 
 __all__ = ["Cascade"]
@@ -487,7 +488,10 @@ class Cascade:
         if tier.carry_tests:  # the asserts earlier tiers kept, after this tier's own
             carried = [t for a in earlier for t in a.tests]
             codes = tuple(dict.fromkeys((*tests.tests, *carried)))
-            tests = AssertSet(codes, tests.usage, tests.latency_s)
+            examples = tuple(
+                dict.fromkeys((*tests.examples, *(e for a in earlier for e in a.examples)))
+            )
+            tests = AssertSet(codes, tests.usage, tests.latency_s, examples)
             test_note = "" if codes else test_note
         await emit(
             CandidatesReady(
@@ -500,6 +504,7 @@ class Cascade:
             test_usage=tests.usage,
             model_s=max(candidates.latency_s, tests.latency_s),
             tests=tests.tests,
+            examples=tests.examples,
             solutions=candidates.codes,
         )
         sandbox_s = 0.0
@@ -639,25 +644,41 @@ class Cascade:
         timeout_s: float,
     ) -> TierAttempt:
         """The last tier's answer chosen among every candidate drawn so far (earlier tiers'
-        first), by the same agreement score over every test any of them verified with."""
-        codes = tuple(c for a in (*earlier, attempt) for c in a.solutions)
-        tests = tuple(dict.fromkeys(t for a in (*earlier, attempt) for t in a.tests))
-        if not tests or len(codes) == len(attempt.solutions):
+        first), over every test any of them verified with: by the same agreement score, or,
+        when the policy ships a learned verifier, by its P(correct) (`router.verifier`; it
+        chooses even when nothing passed, where the agreement score has nothing to go on)."""
+        steps = (*earlier, attempt)
+        codes = tuple(c for a in steps for c in a.solutions)
+        tests = tuple(dict.fromkeys(t for a in steps for t in a.tests))
+        verifier = self.policy.verifier
+        if len(codes) == len(attempt.solutions) or (not tests and verifier is None):
             return attempt
-        try:
-            execution = await asyncio.wait_for(
-                self._runner.run_matrix(problem, codes, tests, timeout_s=timeout_s), timeout_s
-            )
-        except (CascadeError, TimeoutError):
-            return attempt  # keep the tier's own choice
-        scored = agreement([list(row) for row in execution.passed])
-        if scored.best_solution < 0:
+        matrix: list[list[bool]] = [[] for _ in codes]
+        sandbox_s = 0.0
+        if tests:
+            try:
+                execution = await asyncio.wait_for(
+                    self._runner.run_matrix(problem, codes, tests, timeout_s=timeout_s),
+                    timeout_s,
+                )
+            except (CascadeError, TimeoutError):
+                return attempt  # keep the tier's own choice
+            matrix = [list(row) for row in execution.passed]
+            sandbox_s = execution.sandbox_s
+        scored = agreement(matrix)
+        if verifier is not None:
+            ranks = {name: rank for rank, name in enumerate(dict.fromkeys(a.tier for a in steps))}
+            pool = [Candidate(code, ranks[a.tier], a.k <= 1) for a in steps for code in a.solutions]
+            examples = {e for a in steps for e in a.examples}
+            chosen = verifier.choose(pool, matrix, [t in examples for t in tests])
+            scored = replace(scored, best_solution=chosen)
+        elif scored.best_solution < 0:
             return attempt
         return replace(
             attempt,
             solutions=codes,
             agreement=scored,
-            sandbox_s=attempt.sandbox_s + execution.sandbox_s,
+            sandbox_s=attempt.sandbox_s + sandbox_s,
         )
 
     def _escalate(self, workflow: trace.Span, attempt: TierAttempt, target: str) -> None:

@@ -143,6 +143,7 @@ class TierAttempt:
     sandbox_s: float = 0.0
     elapsed_s: float = 0.0
     tests: tuple[str, ...] = ()
+    examples: tuple[str, ...] = ()  # those of `tests` the task itself states
     solutions: tuple[str, ...] = ()
     # When the tier (or the router's queue for it) was too busy: when to try again, in seconds.
     retry_after_s: float = 0.0

@@ -6,11 +6,13 @@ method (DESIGN §1) are checked on load: l = 0 exactly when k <= 0; no tier afte
 the last tier never has k = 1. k = -1 skips a tier (kept in the file so a calibrated policy can
 be read against the full tier list).
 
-A tier may be listed twice, in two adjacent entries, to check its greedy answer before drawing
-its samples (issue 18, "greedy first"): the first entry has k = 1 (one greedy answer, verified by
-its own test lines and/or the carried asserts), the second k >= 2. On HumanEval the larger
-tier's greedy answer, checked by the asserts the smaller tier kept, settles most of what the
-smaller tier hands up, for one call instead of k (docs/results.md).
+A tier may be listed more than once (issue 18): every entry but its last is its greedy answer
+(k = 1, verified by its own test lines and/or the carried asserts), its last draws samples
+(k >= 2). Adjacent, that checks a tier's greedy answer before its samples ("greedy first": on
+HumanEval L's greedy answer, checked by the asserts M kept, settles most of what M hands up for
+one call instead of k); after a larger tier, it draws the smaller tier's cheap samples once the
+larger one's greedy answer failed, for the learned verifier (`router.verifier`) to choose among
+every candidate (docs/results.md).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from codecascade.core.errors import InvalidInput, PermissionDenied
 from codecascade.core.task import Problem
 from codecascade.router.prerouter import PreRouterModel
+from codecascade.router.verifier import VerifierModel
 
 __all__ = [
     "CascadePolicy",
@@ -36,8 +39,8 @@ __all__ = [
     "RequestOverrides",
     "TierPolicy",
     "cap_max_tier",
-    "last_index",
     "plan",
+    "up_to",
 ]
 
 
@@ -143,25 +146,30 @@ class PreRouter(BaseModel):
 
 
 def _check_repeats(tiers: Sequence[TierPolicy]) -> None:
-    """A tier listed more than once is only its greedy answer checked first: two adjacent
-    entries, the first k = 1 and the second k >= 2 (module docstring)."""
+    """A tier listed more than once: every entry but its last is its greedy answer (k = 1), its
+    last entry samples (k >= 2) (module docstring). Skipped entries (k = -1) count too."""
     names = [t.tier for t in tiers]
     for name in dict.fromkeys(names):
-        places = [i for i, n in enumerate(names) if n == name]
-        if len(places) == 1:
-            continue
-        first, second = (tiers[i] for i in places[:2])
-        if len(places) > 2 or places[1] != places[0] + 1 or first.k != 1 or second.k < 2:
+        ks = [t.k for t in tiers if t.tier == name]
+        if len(ks) > 1 and (any(k != 1 for k in ks[:-1]) or ks[-1] < 2):
             raise ValueError(
-                f"tier {name} appears {len(places)} times ({names}): a tier may be listed twice "
-                "only in two adjacent entries, the first with k = 1 (its greedy answer checked "
-                f"first) and the second with k >= 2; got k = {[tiers[i].k for i in places]}"
+                f"tier {name} is listed {len(ks)} times ({names}) with k = {ks}: a tier may be "
+                "listed again only with k = 1 in every entry but its last (its greedy answer) "
+                "and k >= 2 in its last (its samples)"
             )
 
 
-def last_index(tiers: Sequence[TierPolicy], name: str) -> int:
-    """The position of `name`'s last entry (a tier listed twice runs up to its samples)."""
-    return max(i for i, t in enumerate(tiers) if t.tier == name)
+def up_to(tiers: Sequence[TierPolicy], name: str) -> tuple[TierPolicy, ...]:
+    """The entries of `name` and of the tiers before it (by first appearance): a request's or a
+    tenant's highest tier, with every entry of those tiers, wherever listed."""
+    order = list(dict.fromkeys(t.tier for t in tiers))
+    allowed = set(order[: order.index(name) + 1])
+    return tuple(t for t in tiers if t.tier in allowed)
+
+
+def _greedy_entry(tiers: Sequence[TierPolicy], index: int) -> bool:
+    """Whether entry `index` is a tier's greedy answer with a later entry of the same tier."""
+    return any(t.tier == tiers[index].tier for t in tiers[index + 1 :])
 
 
 class CascadePolicy(BaseModel):
@@ -175,6 +183,11 @@ class CascadePolicy(BaseModel):
     description: str = Field(default="", description="Where this policy came from.")
     prerouter: PreRouter | None = Field(
         default=None, description="Learned pre-router: skip a tier predicted to fail."
+    )
+    verifier: VerifierModel | None = Field(
+        default=None,
+        description="Learned verifier: the last tier (select_from_all) answers with the "
+        "candidate of every tier tried that it scores most likely correct (router.verifier).",
     )
 
     @model_validator(mode="after")
@@ -201,6 +214,11 @@ class CascadePolicy(BaseModel):
         for tier in active[:-1]:
             if tier.select_from_all:
                 raise ValueError(f"tier {tier.tier}: select_from_all applies to the last tier")
+        if self.verifier is not None and not active[-1].select_from_all:
+            raise ValueError(
+                f"a verifier chooses among every candidate: the last tier ({active[-1].tier}) "
+                "needs select_from_all true"
+            )
         if self.prerouter is not None:
             skipped = self.prerouter.model.tier
             if skipped not in [t.tier for t in active[:-1]] or skipped == active[-1].tier:
@@ -274,7 +292,7 @@ def plan(policy: CascadePolicy, overrides: RequestOverrides) -> EffectivePlan:
         names = [t.tier for t in tiers]
         if overrides.max_tier not in names:
             raise PolicyError(f"max_tier {overrides.max_tier!r} is not an active tier {names}")
-        tiers = tiers[: last_index(tiers, overrides.max_tier) + 1]
+        tiers = list(up_to(tiers, overrides.max_tier))
     updates: dict[str, object] = {}
     if overrides.threshold is not None:
         if not limits.min_threshold <= overrides.threshold <= 1.0:
@@ -284,13 +302,13 @@ def plan(policy: CascadePolicy, overrides: RequestOverrides) -> EffectivePlan:
         updates["threshold"] = overrides.threshold
     if overrides.k is not None and not 1 <= overrides.k <= limits.max_k:
         raise PolicyError(f"k must be between 1 and {limits.max_k}; got {overrides.k}")
-    adjusted = []
+    adjusted: list[TierPolicy] = []
     for index, tier in enumerate(tiers):
-        greedy_first = index + 1 < len(tiers) and tiers[index + 1].tier == tier.tier
-        if greedy_first and overrides.k is not None and overrides.k < 2:
-            continue  # the request asked for one greedy answer: the next entry is that answer
+        greedy = _greedy_entry(tiers, index)
+        if overrides.k is not None and overrides.k < 2 and tier.tier in [t.tier for t in adjusted]:
+            continue  # one greedy answer per tier was asked for: its first entry gives it
         fields = dict(updates)
-        if overrides.k is not None and tier.k > 0 and not greedy_first:
+        if overrides.k is not None and tier.k > 0 and not greedy:
             fields["k"] = overrides.k
             if overrides.k < 2:
                 fields["batch"] = 0  # one greedy answer: nothing to draw in batches

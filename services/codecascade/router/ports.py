@@ -45,6 +45,9 @@ class AssertSet:
     tests: tuple[str, ...]
     usage: Usage
     latency_s: float
+    # Those of `tests` the task itself states (docstring examples, the MBPP example): the
+    # learned verifier weighs them apart from the asserts a model wrote.
+    examples: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -241,7 +241,7 @@ async def test_overrides_are_bounded_by_the_policy_limits() -> None:
         ([{"tier": "S", "k": 0}, {"tier": "M", "k": 3, "test_lines": 2}], "no tier may follow"),
         ([{"tier": "S", "k": 3, "test_lines": 2}, {"tier": "M", "k": 1, "test_lines": 2}], "k = 1"),
         ([{"tier": "S", "k": -1}], "every tier is skipped"),
-        ([{"tier": "S", "k": 0}, {"tier": "S", "k": -1}], "twice"),
+        ([{"tier": "S", "k": 0}, {"tier": "S", "k": -1}], "listed 2 times"),
         ([{"tier": "S", "k": 2, "test_lines": 2, "theta": 1}], "theta"),
     ],
 )

@@ -142,16 +142,16 @@ def test_a_tier_listed_twice_checks_its_greedy_answer_before_its_samples() -> No
     [
         "[{tier: M, k: 1, test_lines: 2}, {tier: L, k: 5, test_lines: 2}, "
         "{tier: L, k: 1, test_lines: 2}, {tier: L, k: 5, test_lines: 2}]",
-        "[{tier: L, k: 1, test_lines: 2}, {tier: M, k: 3, test_lines: 2}, "
+        "[{tier: L, k: 3, test_lines: 2}, {tier: M, k: 3, test_lines: 2}, "
         "{tier: L, k: 5, test_lines: 2}]",
         "[{tier: M, k: 1, test_lines: 2}, {tier: L, k: 3, test_lines: 2}, "
         "{tier: L, k: 5, test_lines: 2}]",
         "[{tier: M, k: 1, test_lines: 2}, {tier: L, k: 1, test_lines: 2}, {tier: L, k: 0}]",
     ],
-    ids=["three times", "not adjacent", "first not greedy", "second not sampled"],
+    ids=["three times", "sampled twice", "first not greedy", "second not sampled"],
 )
 def test_a_tier_listed_twice_otherwise_is_refused_with_the_rule(tiers: str) -> None:
-    with pytest.raises(PolicyError, match="listed twice only in two adjacent entries"):
+    with pytest.raises(PolicyError, match="listed again only with k = 1"):
         CascadePolicy.from_yaml(f"tiers: {tiers}\n")
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from codecascade.core.code import extract_code
 from codecascade.core.errors import InvalidInput, NoFunctionToTest
 from codecascade.core.task import Problem, make_problem
-from codecascade.router.policy import CascadePolicy, RequestOverrides, TierPolicy, last_index
+from codecascade.router.policy import CascadePolicy, RequestOverrides, TierPolicy, up_to
 
 __all__ = [
     "HARMLESS",
@@ -341,7 +341,7 @@ def _usable(policy: CascadePolicy, ceiling: str, allowed: tuple[str, ...]) -> li
     active = [t for t in policy.tiers if t.active]
     names = [t.tier for t in active]
     if ceiling in names:
-        active = active[: last_index(active, ceiling) + 1]
+        active = list(up_to(active, ceiling))
     if allowed:
         active = [t for t in active if t.tier in allowed] or active  # the gateway refuses
     return active

@@ -1,0 +1,147 @@
+"""The learned verifier: pick the answer among every candidate seen by P(it is correct) (issue 18).
+
+CodeT's agreement score picks the candidate whose (tests passed) x (candidates agreeing) product
+is largest. On HumanEval it trusts the generated asserts as much as the task's own examples, and
+it ties towards the cheapest tier's answer (listed first); the oracle pick of the same candidates
+is 1.3 points better at the cheap end (docs/results/verifier.md). A standardised logistic
+regression over a few run-time facts of each candidate (how it fares on the task's examples and
+on the generated asserts, how many candidates behave like it, which tier wrote it, greedy or
+sampled) closes that gap. It is trained offline (`codecascade.evaluation.verifier`, scikit-learn,
+per split on the validation problems only) and shipped inline in the policy file as plain
+numbers, as the pre-router is (`router.prerouter`: no pickle, no scikit-learn in the router).
+
+The features use only what the router holds when its last tier answers, so the offline grid and
+the router compute them with this one function and pick the same candidate.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["FEATURES", "MODEL_VERSION", "Candidate", "VerifierModel", "features", "normalised"]
+
+MODEL_VERSION = 1
+
+FEATURES = (
+    "passed_share",  # of every test the pool was run against
+    "examples_passed_share",  # of the task's own examples (docstring or MBPP example)
+    "generated_passed_share",  # of the asserts the tiers wrote
+    "no_examples",
+    "no_generated",
+    "passes_all",
+    "agreement",  # its best (solution, test) product over k x T, as core.decision scores
+    "same_behaviour_share",  # other candidates with its exact pass pattern
+    "same_code_share",  # other candidates with the same code, comments and spacing aside
+    "top_tier",  # written by the most capable tier the request reached
+    "greedy",  # a tier's one greedy answer rather than a sample
+    "log_code_chars",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One candidate as the verifier sees it."""
+
+    code: str
+    tier_rank: int  # its tier's place in the cascade (first appearance; 0 is the cheapest)
+    greedy: bool  # a k <= 1 step's answer
+
+
+def normalised(code: str) -> str:
+    """The code without comments and with whitespace collapsed: trivially equal answers match."""
+    return re.sub(r"\s+", " ", re.sub(r"#.*", "", code)).strip()
+
+
+def features(
+    pool: Sequence[Candidate], passed: Sequence[Sequence[bool]], examples: Sequence[bool]
+) -> list[tuple[float, ...]]:
+    """One row per candidate, in `FEATURES` order. `passed[i][j]`: candidate i passes test j;
+    `examples[j]`: test j is one of the task's own examples."""
+    n = len(pool)
+    width = len(examples)
+    n_examples = sum(examples)
+    n_generated = width - n_examples
+    per_test = [sum(row[j] for row in passed) for j in range(width)]
+    shapes = [normalised(c.code) for c in pool]
+    patterns = [tuple(row) for row in passed]
+    top = max((c.tier_rank for c in pool), default=0)
+    rows: list[tuple[float, ...]] = []
+    for i, candidate in enumerate(pool):
+        row = patterns[i]
+        on_examples = sum(p for p, e in zip(row, examples, strict=True) if e)
+        total = sum(row)
+        best = max((per_test[j] for j in range(width) if row[j]), default=0)
+        rows.append(
+            (
+                total / max(width, 1),
+                on_examples / max(n_examples, 1),
+                (total - on_examples) / max(n_generated, 1),
+                float(n_examples == 0),
+                float(n_generated == 0),
+                float(width > 0 and total == width),
+                total * best / (max(width, 1) * n),
+                (patterns.count(row) - 1) / n,
+                (shapes.count(shapes[i]) - 1) / n,
+                float(candidate.tier_rank == top),
+                float(candidate.greedy),
+                math.log1p(len(shapes[i])),
+            )
+        )
+    return rows
+
+
+class VerifierModel(BaseModel):
+    """A standardised logistic regression: P(correct) = logistic(coef · (x - mean) / scale + b)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: int = Field(default=MODEL_VERSION, description="Format of this model.")
+    features: tuple[str, ...] = Field(description="Input names, in order (must be FEATURES).")
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    description: str = Field(default="", description="How it was trained.")
+
+    @model_validator(mode="after")
+    def _shapes(self) -> VerifierModel:
+        if self.version != MODEL_VERSION:
+            raise ValueError(f"verifier version {self.version}; this router reads {MODEL_VERSION}")
+        if self.features != FEATURES:
+            raise ValueError(f"features {list(self.features)}; this router computes {FEATURES}")
+        if not len(self.mean) == len(self.scale) == len(self.coef) == len(FEATURES):
+            raise ValueError("mean, scale and coef need one value per feature")
+        if any(s <= 0 for s in self.scale):
+            raise ValueError("every scale must be positive")
+        return self
+
+    def probabilities(
+        self,
+        pool: Sequence[Candidate],
+        passed: Sequence[Sequence[bool]],
+        examples: Sequence[bool],
+    ) -> list[float]:
+        """P(correct) per candidate."""
+        out = []
+        for x in features(pool, passed, examples):
+            z = self.intercept + sum(
+                c * (v - m) / s
+                for c, v, m, s in zip(self.coef, x, self.mean, self.scale, strict=True)
+            )
+            out.append(1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))))
+        return out
+
+    def choose(
+        self,
+        pool: Sequence[Candidate],
+        passed: Sequence[Sequence[bool]],
+        examples: Sequence[bool],
+    ) -> int:
+        """The index of the candidate most likely correct (the first of equals)."""
+        scores = self.probabilities(pool, passed, examples)
+        return max(range(len(scores)), key=lambda i: (scores[i], -i))
