@@ -40,3 +40,39 @@ def test_the_calibrated_options_policy_with_a_pre_router_installs(tmp_path: Path
     mounted = CascadePolicy.from_yaml(data["policy.yaml"], source="chart policy")
     assert mounted == CascadePolicy.model_validate(policy)
     assert mounted.tiers[-1].carry_tests and mounted.tiers[-1].batch == 2
+
+
+@requires_helm
+def test_a_policy_with_a_learned_verifier_installs(tmp_path: Path) -> None:
+    from codecascade.router import verifier
+
+    n = len(verifier.FEATURES)
+    policy = yaml.safe_load(OPTIONS_POLICY.read_text()) | {
+        "tiers": [
+            {"tier": "M", "k": 1, "test_lines": 2},
+            {"tier": "L", "k": 1, "test_lines": 0, "carry_tests": True},
+            {
+                "tier": "M",
+                "k": 2,
+                "test_lines": 0,
+                "threshold": 0.5,
+                "batch": 1,
+                "carry_tests": True,
+                "select_from_all": True,
+            },
+        ],
+        "verifier": {
+            "version": verifier.MODEL_VERSION,
+            "features": list(verifier.FEATURES),
+            "mean": [0.0] * n,
+            "scale": [1.0] * n,
+            "coef": [0.1] * n,
+            "intercept": -0.2,
+        },
+    }
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({"policy": policy}))
+    data = render([values]).get("ConfigMap", "codecascade-mesh")["data"]
+    mounted = CascadePolicy.from_yaml(data["policy.yaml"], source="chart policy")
+    assert mounted == CascadePolicy.model_validate(policy)
+    assert mounted.verifier is not None and [t.tier for t in mounted.tiers] == ["M", "L", "M"]
