@@ -315,7 +315,11 @@ def _calibrate(args: argparse.Namespace) -> int:
 def _study(args: argparse.Namespace, cache: EvalCache, table: OutcomeTable) -> CascadePolicy | None:
     """The options beyond the paper over several split seeds (`evaluation.study`): the report's
     study block (`--study`), and with `--options` the policy chosen by the mean over the seeds
-    among configurations using them (a pre-router it uses is trained on every problem)."""
+    among configurations using them (a pre-router or a learned verifier it uses is trained on
+    every problem)."""
+    import numpy as np
+
+    from codecascade.evaluation import verifier
     from codecascade.evaluation.calibrate import to_policy
     from codecascade.evaluation.prerouter import fit
     from codecascade.evaluation.report import STUDY_BEGIN, STUDY_END, render_study, write_block
@@ -356,6 +360,10 @@ def _study(args: argparse.Namespace, cache: EvalCache, table: OutcomeTable) -> C
         tier = config.steps[0][0]
         tasks = [problems[i] for i in table.task_ids]
         model = fit(tasks, failed_greedy(table, tier), tier=tier)
+    picker = None
+    if config.steps[-1][1].verify:
+        everything = np.arange(len(table.task_ids), dtype=np.intp)
+        picker = verifier.fit(table, config, everything)
     mean = sum(c.accuracy for c in per_seed) / len(per_seed)
     cost = sum(c.cost for c in per_seed) / len(per_seed)
     accuracies = [100 * c.accuracy for c in per_seed]
@@ -373,6 +381,7 @@ def _study(args: argparse.Namespace, cache: EvalCache, table: OutcomeTable) -> C
         table.tiers,
         max_tokens=cache.settings.max_tokens,
         prerouter=model,
+        verifier=picker,
         description=(
             f"cascade calibrate --options {' '.join(args.options)}: budget ${budget:g}/1k "
             f"problems, {cache.settings.dataset}, chosen by mean validation pass@1 over split "
@@ -441,12 +450,13 @@ def add_calibrate_parser(commands: argparse._SubParsersAction[argparse.ArgumentP
     parser.add_argument(
         "--options",
         nargs="+",
-        choices=["early", "carry", "union", "prerouter", "greedy"],
+        choices=["early", "carry", "union", "prerouter", "greedy", "verifier"],
         default=None,
         help="choose the policy among configurations using these options beyond the paper "
         "(early exit, tests carried up, selection among every candidate, learned pre-router, "
-        "the last tier's greedy answer checked first), by the mean over --seeds; carry, union "
-        "and greedy need `cascade eval --cross`",
+        "the last tier's greedy answer checked first, the cheap tier's samples after a larger "
+        "tier's greedy answer with the answer picked by a learned verifier), by the mean over "
+        "--seeds; carry, union, greedy and verifier need `cascade eval --cross`",
     )
     parser.add_argument(
         "--options-budget",

@@ -19,6 +19,7 @@ from codecascade.evaluation.grid import Config, OutcomeTable, Point, TierSetting
 from codecascade.evaluation.pareto import choose, pareto_front
 from codecascade.router.policy import CascadePolicy, PreRouter, TierPolicy
 from codecascade.router.prerouter import PreRouterModel
+from codecascade.router.verifier import VerifierModel
 
 __all__ = ["Calibration", "Split", "baselines", "calibrate", "split", "to_config", "to_policy"]
 
@@ -106,46 +107,60 @@ def to_policy(
     max_tokens: int,
     description: str,
     prerouter: PreRouterModel | None = None,
+    verifier: VerifierModel | None = None,
 ) -> CascadePolicy:
     """The router's policy file for a configuration; unused tiers are listed with k = -1.
 
-    A tier the configuration lists twice (its greedy answer checked first, `grid._greedy_first`)
-    gets two adjacent entries. A configuration that skips its first tier by the pre-router
-    (`skip`) needs the model that predicted it, written inline."""
+    Entries follow the configuration's steps, in order: a tier it lists twice (its greedy answer
+    checked first, `grid._greedy_first`) gets two adjacent entries, a tier listed again after a
+    larger one (`grid._verified`) an entry there; an unused tier goes before the first step of a
+    tier listed after it in `tiers`. A configuration that skips its first tier by the pre-router
+    (`skip`) needs the model that predicted it, and one whose last step picks by the learned
+    verifier (`verify`) that model, both written inline."""
     last = len(config.steps) - 1
+    position = {tier: i for i, tier in enumerate(tiers)}
+    unused = [t for t in tiers if t not in config.tiers]
     entries = []
-    for tier in tiers:
-        steps = [(i, s) for i, (name, s) in enumerate(config.steps) if name == tier]
-        if not steps:
-            entries.append(TierPolicy(tier=tier, k=-1, max_tokens=max_tokens))
-        for index, setting in steps:
-            # θ of a last tier only matters with early exit (when it may answer before k).
-            plain_last = index == last and not setting.batch
-            theta = 1.0 if plain_last or setting.k == 0 else setting.theta
-            entries.append(
-                TierPolicy(
-                    tier=tier,
-                    k=setting.k,
-                    test_lines=setting.l,
-                    test_generations=setting.t,
-                    threshold=theta,
-                    max_tokens=max_tokens,
-                    batch=setting.batch,
-                    carry_tests=setting.carry,
-                    select_from_all=setting.union,
-                )
+    for index, (tier, setting) in enumerate(config.steps):
+        while unused and position[unused[0]] < position[tier]:
+            entries.append(TierPolicy(tier=unused.pop(0), k=-1, max_tokens=max_tokens))
+        # θ of a last tier only matters with early exit (when it may answer before k).
+        plain_last = index == last and not setting.batch
+        theta = 1.0 if plain_last or setting.k == 0 else setting.theta
+        entries.append(
+            TierPolicy(
+                tier=tier,
+                k=setting.k,
+                test_lines=setting.l,
+                test_generations=setting.t,
+                threshold=theta,
+                max_tokens=max_tokens,
+                batch=setting.batch,
+                carry_tests=setting.carry,
+                select_from_all=setting.union,
             )
+        )
+    entries += [TierPolicy(tier=t, k=-1, max_tokens=max_tokens) for t in unused]
     router = None
     if config.skip:
         if prerouter is None or prerouter.tier != config.steps[0][0]:
             raise ValueError(f"{config.label()} skips by the pre-router: pass its model")
         router = PreRouter(skip_if_fails=config.skip, model=prerouter)
-    return CascadePolicy(tiers=tuple(entries), description=description, prerouter=router)
+    verifies = config.steps[-1][1].verify
+    if verifies != (verifier is not None):
+        raise ValueError(
+            f"{config.label()} "
+            + ("picks by the learned verifier: pass its model" if verifies else "has no verifier")
+        )
+    return CascadePolicy(
+        tiers=tuple(entries), description=description, prerouter=router, verifier=verifier
+    )
 
 
 def to_config(policy: CascadePolicy) -> Config:
     """The grid point a policy file describes, the inverse of `to_policy`: what the replay test
     and the autoscaler benchmark evaluate a calibrated policy with."""
+    active = [t for t in policy.tiers if t.active]
     steps = tuple(
         (
             t.tier,
@@ -157,10 +172,10 @@ def to_config(policy: CascadePolicy) -> Config:
                 batch=t.batch,
                 carry=t.carry_tests,
                 union=t.select_from_all,
+                verify=policy.verifier is not None and i == len(active) - 1,
             ),
         )
-        for t in policy.tiers
-        if t.active
+        for i, t in enumerate(active)
     )
     skip = policy.prerouter.skip_if_fails if policy.prerouter is not None else 0.0
     return Config(steps, skip=skip)

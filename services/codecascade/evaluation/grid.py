@@ -40,6 +40,7 @@ from codecascade.testsynth.agreement import DEFAULT_RULE, select_by_agreement
 
 if TYPE_CHECKING:  # options builds on this module: imported where used
     from codecascade.evaluation.options import ProblemRecords, StepOutcome
+    from codecascade.router.verifier import VerifierModel
 
 __all__ = [
     "KS",
@@ -94,6 +95,13 @@ class TierSetting:
     batch: int = 0
     carry: bool = False
     union: bool = False
+    # The union's answer picked by the learned verifier (`router.verifier`) the table holds
+    # (`OutcomeTable.verifier`) instead of the agreement score: a last tier with `union` only.
+    verify: bool = False
+
+    def __post_init__(self) -> None:
+        if self.verify and not self.union:
+            raise ValueError("verify picks among every candidate: it needs union")
 
     @property
     def key(self) -> tuple[int, int, int]:
@@ -112,8 +120,10 @@ class TierSetting:
             (f" b{self.batch}" if self.batch else "")
             + (" +carried" if self.carry else "")
             + (" +all" if self.union else "")
+            + (" +verified" if self.verify else "")
         )
-        theta = "" if last and not self.batch else f" θ{self.theta:.1f}"
+        shown = f"{self.theta:.1f}" if round(self.theta, 1) == self.theta else f"{self.theta:.2f}"
+        theta = "" if last and not self.batch else f" θ{shown}"
         return f"k{self.k}{tests} l{self.l}{theta}{options}"
 
 
@@ -180,7 +190,8 @@ def configurations(tiers: Sequence[str], k_max: int, l_max: int) -> Iterator[Con
                 yield Config(tuple(zip(chosen, settings, strict=True)))
 
 
-OPTIONS = ("early", "carry", "union", "greedy")
+OPTIONS = ("early", "carry", "union", "greedy", "verifier")
+VERIFIER_DRAWS = (2, 3)  # the cheap tier's samples the verifier may add to its pool
 BATCHES = (1, 2)  # samples per draw with early exit
 LAST_THETAS = (0.4, 0.6, 0.8)  # when a batched last tier may answer early
 
@@ -206,7 +217,9 @@ def option_configurations(
     Kept to one or two tiers (the options multiply the grid; no three-tier cascade with S in
     front was on the headline's front): early exit on either tier, carried tests and selection
     among every candidate on the second; union only after an unbatched first tier. `greedy`
-    adds the three-step greedy-first cascades (`_greedy_first`), the last tier listed twice.
+    adds the three-step greedy-first cascades (`_greedy_first`), the last tier listed twice;
+    `verifier` the cheap tier listed again after a larger one, for the learned verifier
+    (`_verified`).
     """
     unknown = set(options) - set(OPTIONS)
     if unknown:
@@ -229,6 +242,8 @@ def option_configurations(
                 yield Config(((tier, setting),))
     if "greedy" in options:
         yield from _greedy_first(tiers, early, tested)
+    if "verifier" in options:
+        yield from _verified(tiers, k_max, l_max)
     for a, b in combinations(tiers, 2):
         for one in first:
             for two in last:
@@ -258,6 +273,31 @@ def _greedy_first(
                 greedy = TierSetting(1, lines, 1.0, carry=True)
                 for two in samples:
                     yield Config(((a, one), (b, greedy), (b, two)))
+
+
+def _verified(tiers: Sequence[str], k_max: int, l_max: int) -> Iterator[Config]:
+    """The learned verifier's structure (`verifier`; benchmarks/verifier.py): for a cheap tier a
+    and a larger tier b, a's greedy answer checked by its own asserts, then b's greedy answer
+    checked by those (accepted when it passes them all), then up to m of a's samples against the
+    same asserts, drawn one at a time, and the verifier picks the answer among every candidate.
+
+    θ = 1/m on the last step (batch 1): after its first sample the early-exit bound
+    (`core.decision.early_verdict`) is met exactly when that sample passes every kept test, and
+    later draws stop once the drawn samples' best product is worth one such sample, so it
+    stops about where the research script's "first that passes them all" does (unit-tested).
+    """
+    if l_max < 2:
+        return
+    for m in (m for m in VERIFIER_DRAWS if m <= k_max):
+        samples = TierSetting(m, 0, 1.0 / m, 0, batch=1, carry=True, union=True, verify=True)
+        for a, b in combinations(tiers, 2):
+            yield Config(
+                (
+                    (a, TierSetting(1, 2, 1.0)),
+                    (b, TierSetting(1, 0, 1.0, carry=True)),
+                    (a, samples),
+                )
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,6 +467,22 @@ def _fields(arrays: _Arrays) -> tuple[npt.NDArray[np.generic], ...]:
     )
 
 
+def _answer_step(
+    config: Config, index: int, records: ProblemRecords, answer: tuple[str, int]
+) -> int:
+    """The step (of the first `index` + 1) that drew the answer: the latest step of its tier that
+    draws that kind of row (greedy answers come from k <= 1 steps, samples from k >= 2 ones), so
+    a tier listed again after a larger one resolves its greedy answer to its first step."""
+    tier, row = answer
+    greedy = row == len(records.gens[tier].samples)
+    steps = [
+        j
+        for j, (name, setting) in enumerate(config.steps[: index + 1])
+        if name == tier and (setting.k <= 1) == greedy
+    ]
+    return steps[-1] if steps else index
+
+
 class OutcomeTable:
     """Every tier's outcome at every (k, l, t) for a fixed list of problems, as arrays."""
 
@@ -454,6 +510,9 @@ class OutcomeTable:
         # The pre-router's predicted probability that each tier fails, per problem (set by the
         # calibrator from a model trained on the validation split only).
         self.skip_probability: dict[str, FloatArray] = {}
+        # The learned verifier a `verify` step picks with (set by the calibrator from a model
+        # trained on the validation split only; part of the key its outcomes are cached under).
+        self.verifier: VerifierModel | None = None
         self._arrays = {
             key: _Arrays(
                 np.array([o.score for o in rows], dtype=np.float64),
@@ -501,54 +560,74 @@ class OutcomeTable:
         table.cross = bool(ids) and all(i in cross for i in ids)
         return table
 
+    @staticmethod
+    def _context(config: Config, index: int) -> tuple[tuple[str, TierSetting], ...]:
+        """What step `index` needs of the earlier steps: what an earlier tier hands on (its
+        kept tests, its candidates) depends on its (k, l, t) only: θ and early exit change when
+        it stops, not what it drew (union is enumerated after unbatched tiers only)."""
+        setting = config.steps[index][1]
+        if not (setting.carry or setting.union):
+            return ()
+        return tuple((t, TierSetting(s.k, s.l, 1.0, s.t)) for t, s in config.steps[:index])
+
+    def handed(
+        self, config: Config, index: int, problem: int
+    ) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...], tuple[str, ...]]:
+        """What the steps before `index` hand on for one problem, had it reached that step:
+        the asserts they kept (carried), the candidates they drew (seen) and every test they
+        verified with (seen tests). The verifier's training pools start from it."""
+        if self.records is None:
+            raise ValueError("options beyond the paper need a table read from a cache")
+        from codecascade.evaluation.options import kept_tests, step_outcome
+
+        context = self._context(config, index)
+        handed = self._handed.get((problem, context))
+        if handed is None:
+            records = self.records[problem]
+            carried: tuple[str, ...] = ()
+            seen: tuple[tuple[str, int], ...] = ()
+            seen_tests: tuple[str, ...] = ()
+            for before, earlier in context:  # what the earlier tiers drew and kept
+                done = step_outcome(records, before, earlier, last=False, carried=carried)
+                own = kept_tests(records, before, earlier.k, earlier.l, earlier.t)
+                carried += tuple(c for c in own if c not in carried)
+                seen += done.drawn
+                seen_tests += tuple(c for c in done.tests if c not in seen_tests)
+            handed = self._handed[(problem, context)] = (carried, seen, seen_tests)
+        return handed
+
     def _extended(self, config: Config, index: int) -> _Arrays:
         """Step `index` of a configuration with options (evaluation.options), per problem."""
         tier, setting = config.steps[index]
         last = index == len(config.steps) - 1
-        # What an earlier tier hands on (its kept tests, its candidates) depends on its (k, l, t)
-        # only: θ and early exit change when it stops, not what it drew (union is enumerated
-        # after unbatched tiers only).
-        context = (
-            tuple((t, TierSetting(s.k, s.l, 1.0, s.t)) for t, s in config.steps[:index])
-            if setting.carry or setting.union
-            else ()
-        )
-        key = (tier, setting, last, context)
+        context = self._context(config, index)
+        verifier = self.verifier if setting.verify and last else None
+        if setting.verify and last and verifier is None:
+            raise ValueError(f"{config.label()} picks by the learned verifier: set table.verifier")
+        key = (tier, setting, last, context, verifier)
         cached = self._options.get(key)
         if cached is not None:
             return cached
         if self.records is None:
             raise ValueError("options beyond the paper need a table read from a cache")
-        from codecascade.evaluation.options import kept_tests, step_outcome
+        from codecascade.evaluation.options import step_outcome
 
         rows: list[StepOutcome] = []
+        steps: list[int] = []
         for problem, records in enumerate(self.records):
-            handed = self._handed.get((problem, context))
-            if handed is None:
-                carried: tuple[str, ...] = ()
-                seen: tuple[tuple[str, int], ...] = ()
-                seen_tests: tuple[str, ...] = ()
-                for before, earlier in context:  # what the earlier tiers drew and kept
-                    done = step_outcome(records, before, earlier, last=False, carried=carried)
-                    own = kept_tests(records, before, earlier.k, earlier.l, earlier.t)
-                    carried += tuple(c for c in own if c not in carried)
-                    seen += done.drawn
-                    seen_tests += tuple(c for c in done.tests if c not in seen_tests)
-                handed = self._handed[(problem, context)] = (carried, seen, seen_tests)
-            carried, seen, seen_tests = handed
-            rows.append(
-                step_outcome(
-                    records,
-                    tier,
-                    setting,
-                    last=last,
-                    carried=carried,
-                    seen=seen,
-                    seen_tests=seen_tests,
-                )
+            carried, seen, seen_tests = self.handed(config, index, problem)
+            done = step_outcome(
+                records,
+                tier,
+                setting,
+                last=last,
+                carried=carried,
+                seen=seen,
+                seen_tests=seen_tests,
+                verifier=verifier,
             )
-        order = [t for t, _ in config.steps[: index + 1]]
-        latest = {t: j for j, t in enumerate(order)}  # a tier listed twice: its later step
+            rows.append(done)
+            steps.append(_answer_step(config, index, records, done.answer))
         arrays = _Arrays(
             np.array([o.score for o in rows], dtype=np.float64),
             np.array([o.passed_any for o in rows], dtype=np.bool_),
@@ -556,7 +635,7 @@ class OutcomeTable:
             np.array([o.tokens for o in rows], dtype=np.float64),
             np.array([o.cpu_s for o in rows], dtype=np.float64),
             np.array([o.answer[1] for o in rows], dtype=np.intp),
-            np.array([index - latest[o.answer[0]] for o in rows], dtype=np.intp),
+            np.array([index - step for step in steps], dtype=np.intp),
         )
         self._options[key] = arrays
         return arrays

@@ -19,6 +19,8 @@ router executes:
 - **Selection among every candidate seen** (`union`, last tier only): the last tier answers with
   the best candidate, by the same agreement score, among all solutions drawn by every tier the
   problem visited, against every test those tiers kept; the answer may be a lower tier's.
+  With `verify`, the learned verifier (`router.verifier`) picks it instead, from the features the
+  router computes (`verifier_inputs`: the same pool, tests and examples).
 
 Everything is a lookup in cached matrices: `agreement` (core.decision) scores, the product's
 agreement rule (`_selected_columns`) picks the kept tests, as in `grid.tier_outcome`.
@@ -26,9 +28,10 @@ agreement rule (`_selected_columns`) picks the kept tests, as in `grid.tier_outc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from codecascade.core.decision import Verdict, agreement, early_verdict
 from codecascade.evaluation.cache import CrossRecord, ExecutionRecord, GenerationRecord
@@ -38,8 +41,12 @@ from codecascade.evaluation.grid import (
     generation_cost,
     selected_columns,
 )
+from codecascade.router.verifier import Candidate
 
-__all__ = ["ProblemRecords", "StepOutcome", "kept_tests", "step_outcome"]
+if TYPE_CHECKING:
+    from codecascade.router.verifier import VerifierModel
+
+__all__ = ["ProblemRecords", "StepOutcome", "kept_tests", "step_outcome", "verifier_inputs"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,31 @@ class ProblemRecords:
 
     def hidden(self, tier: str, row: int) -> bool:
         return self.exes[tier].hidden[row] == "1"
+
+    def code(self, tier: str, row: int) -> str:
+        """The candidate's program (cache rows: samples, then the greedy answer)."""
+        gen = self.gens[tier]
+        return gen.greedy.code if row == len(gen.samples) else gen.samples[row].code
+
+
+def verifier_inputs(
+    records: ProblemRecords, candidates: Sequence[tuple[str, int]], tests: Sequence[str]
+) -> tuple[list[Candidate], list[list[bool]], list[bool]]:
+    """What the router's `_select_from_all` hands the verifier, from the cache: the pool (tier
+    rank by first appearance, greedy = a k <= 1 step's answer, which is the cache's greedy row),
+    its pass matrix against `tests`, and which of them are the task's own examples (the tiers'
+    example asserts: test synthesis marks them, and they travel with the carried tests)."""
+    order = list(dict.fromkeys(tier for tier, _ in candidates))
+    ranks = {tier: rank for rank, tier in enumerate(order)}
+    pool = [
+        Candidate(records.code(tier, row), ranks[tier], row == len(records.gens[tier].samples))
+        for tier, row in candidates
+    ]
+    passed = [[records.passes(tier, row, test) for test in tests] for tier, row in candidates]
+    examples = {
+        records.exes[tier].columns[c] for tier in order for c in records.exes[tier].example_columns
+    }
+    return pool, passed, [test in examples for test in tests]
 
 
 def kept_tests(records: ProblemRecords, tier: str, k: int, lines: int, t: int) -> tuple[str, ...]:
@@ -142,9 +174,11 @@ def step_outcome(
     carried: tuple[str, ...] = (),
     seen: tuple[tuple[str, int], ...] = (),
     seen_tests: tuple[str, ...] = (),
+    verifier: VerifierModel | None = None,
 ) -> StepOutcome:
     """The tier at `setting` on one problem; `carried` are the asserts earlier tiers kept,
-    `seen` the candidates they drew and `seen_tests` every test they used (for `union`)."""
+    `seen` the candidates they drew and `seen_tests` every test they used (for `union`);
+    `verifier` picks a `verify` tier's answer among them all."""
     gen = records.gens[tier]
     greedy_row = len(gen.samples)
     k, lines, t = setting.k, setting.l, setting.t
@@ -188,9 +222,15 @@ def step_outcome(
     if setting.union and last:
         candidates = (*seen, *drawn_rows)
         every = list(dict.fromkeys((*seen_tests, *tests)))
-        union = agreement([[records.passes(tr, r, c) for c in every] for tr, r in candidates])
-        if union.best_solution >= 0:
-            answer = candidates[union.best_solution]
+        if setting.verify:
+            if verifier is None:
+                raise ValueError("a verify tier needs the learned verifier's model")
+            if seen:  # nothing drawn before: the router keeps the tier's own pick
+                answer = candidates[verifier.choose(*verifier_inputs(records, candidates, every))]
+        else:
+            union = agreement([[records.passes(tr, r, c) for c in every] for tr, r in candidates])
+            if union.best_solution >= 0:
+                answer = candidates[union.best_solution]
     return StepOutcome(
         score=full.score,
         passed_any=full.passed_any,

@@ -10,7 +10,9 @@ and that point reported on the held-out split. Budgets are fractions of the refe
 what share of its held-out cost.
 
 The pre-router is trained per seed on the validation split only (out-of-fold predictions there,
-the fitted model on the held-out problems), so its held-out figures are honest too. The oracle
+the fitted model on the held-out problems), so its held-out figures are honest too; so is the
+learned verifier (`evaluation.verifier.learned_outcomes`: per configuration, out-of-fold on the
+validation split, folds grouped by problem, and the model fitted on all of it held out). The oracle
 (per problem the cheapest single answer of any tier, sampled or greedy, that passes the hidden
 test; nothing when none does) bounds what any policy over these caches can reach; every chosen
 point is reported with its distance to it.
@@ -58,6 +60,9 @@ OPTION_SETS: dict[str, tuple[str, ...]] = {
     "all combined": ("early", "carry", "union", "prerouter"),
     # The last tier listed twice, its greedy answer checked first (grid._greedy_first).
     "greedy answer first": ("early", "carry", "greedy"),
+    # The cheap tier's samples after the larger tier's greedy answer, the answer picked among
+    # every candidate by the learned verifier (grid._verified, evaluation.verifier).
+    "learned verifier": ("early", "carry", "union", "greedy", "verifier"),
 }
 
 FloatArray = npt.NDArray[np.float64]
@@ -193,9 +198,14 @@ def run_study(
 ) -> list[Study]:
     """Every option set over every seed (see the module docstring)."""
     from codecascade.evaluation.prerouter import skip_probabilities
+    from codecascade.evaluation.verifier import learned_outcomes
 
     grid_options = sorted({o for opts in option_sets.values() for o in opts} - {"prerouter"})
     every = list(table.configurations(grid_options))
+    # A verifier's outcomes depend on the split it is trained on: evaluated per seed below.
+    verified = [c for c in every if c.steps[-1][1].verify]
+    every = [c for c in every if not c.steps[-1][1].verify]
+    trained: dict[tuple[int, Config], tuple[npt.NDArray[np.bool_], FloatArray]] = {}
     outcomes = _Outcomes(table, every)
     index = {config: row for row, config in enumerate(every)}
     reference = baselines(table)[-1]
@@ -226,6 +236,7 @@ def run_study(
         )
         results = []
         probabilities: dict[int, dict[str, FloatArray]] = {}
+        learned: dict[int, dict[Config, tuple[npt.NDArray[np.bool_], FloatArray]]] = {}
         for seed in seeds:
             parts = split(table.task_ids, seed=seed)
             val, held = parts.validation, parts.held_out
@@ -233,6 +244,14 @@ def run_study(
             configs = [every[i] for i in rows]
             front = _front(correct[:, val].mean(1), cost[:, val].mean(1), configs)
             candidates = [_chosen(every[rows[i]], correct[i], cost[i], val, held) for i in front]
+            learned[seed] = {}
+            if "verifier" in usable:
+                for config in verified:
+                    if (seed, config) not in trained:  # the same for every option set
+                        right, spent = learned_outcomes(table, config, val)
+                        trained[(seed, config)] = (right, spent * 1000.0)
+                    right, spent = learned[seed][config] = trained[(seed, config)]
+                    candidates.append(_chosen(config, right, spent, val, held))
             if "prerouter" in options:
                 table.skip_probability.clear()
                 for tier in skippable:
@@ -247,12 +266,15 @@ def run_study(
                     first = point.config.steps[0][0]
                     if len(point.config.steps) < 2 or first not in table.skip_probability:
                         continue
+                    if point.config.steps[-1][1].verify:
+                        continue  # its verifier was trained without the pre-router
                     for threshold in SKIPS:
                         config = replace(point.config, skip=threshold)
                         per = table.per_problem(config)
                         candidates.append(
                             _chosen(config, per.correct, per.cost * 1000.0, val, held)
                         )
+            if "prerouter" in options or "verifier" in usable:
                 acc = np.array([c.validation_accuracy for c in candidates])
                 cst = np.array([c.validation_cost for c in candidates])
                 tied = [c.config for c in candidates]
@@ -271,7 +293,7 @@ def run_study(
                 SeedResult(seed, ref, oracle(table, held), budgets, matching, candidates)
             )
             probabilities[seed] = dict(table.skip_probability)
-        figures = partial(_figures, table, outcomes, index, probabilities)
+        figures = partial(_figures, table, outcomes, index, probabilities, learned)
         reference_cost = float(np.mean([r.reference.validation_cost for r in results]))
         by_mean = {
             fraction: choose_by_mean(results, fraction * reference_cost, figures)
@@ -280,7 +302,8 @@ def run_study(
         at_budget = (
             choose_by_mean(results, budget_per_1k, figures) if budget_per_1k is not None else []
         )
-        studies.append(Study(name, options, results, len(rows), by_mean, at_budget))
+        count = len(rows) + (len(verified) if "verifier" in usable else 0)
+        studies.append(Study(name, options, results, count, by_mean, at_budget))
     return studies
 
 
@@ -289,12 +312,16 @@ def _figures(
     outcomes: _Outcomes,
     index: Mapping[Config, int],
     probabilities: Mapping[int, Mapping[str, FloatArray]],
+    learned: Mapping[int, Mapping[Config, tuple[npt.NDArray[np.bool_], FloatArray]]],
     config: Config,
     seed: int,
 ) -> Chosen:
-    """A configuration's figures on one seed's split (the pre-router as trained for it)."""
+    """A configuration's figures on one seed's split (the pre-router and the verifier as
+    trained for it)."""
     parts = split(table.task_ids, seed=seed)
-    if config.skip:
+    if config in learned[seed]:
+        correct, cost = learned[seed][config]
+    elif config.skip:
         table.skip_probability.update(probabilities[seed])
         per = table.per_problem(config)
         correct, cost = per.correct, per.cost * 1000.0

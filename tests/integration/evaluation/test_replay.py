@@ -12,9 +12,11 @@ and the cost must equal what the grid (`OutcomeTable.per_problem`) says. No mode
 The options beyond the paper (issue 18) are replayed the same way: early exit (the doubles serve
 sample i for seed + i, so batches get the cache's samples in order), tests carried up the
 cascade and selection among every candidate (cells a tier's own matrix lacks come from the
-cache's cross matrix), the last tier listed twice (its greedy answer checked first), and the
+cache's cross matrix), the last tier listed twice (its greedy answer checked first), the
 learned pre-router (a model trained here, written inline in the
-policy the router loads, on the real HumanEval prompts).
+policy the router loads, on the real HumanEval prompts), and the learned verifier (the cheap
+tier listed again after a larger one, its answer picked among every candidate by a model
+trained here and written inline; the doubles mark the task's own examples among the tests).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from codecascade.core.task import Problem
@@ -40,6 +43,7 @@ from codecascade.evaluation.grid import (
 )
 from codecascade.evaluation.options import ProblemRecords
 from codecascade.evaluation.prerouter import fit, predict
+from codecascade.evaluation.verifier import fit as fit_verifier
 from codecascade.router.cascade import Cascade
 from codecascade.router.config import RouterSettings
 from codecascade.router.events import CascadeResult
@@ -122,7 +126,8 @@ class _CachedTiers:
         kept = finalize(request, draft).tests
         tokens = sum(generation_cost(g, lines)[0] for g in generations)
         usage = Usage(0, round(tokens), token_cost(tokens, r.price))
-        return AssertSet(tuple(t.code for t in kept), usage, 0.0)
+        examples = tuple(t.code for t in kept if t.from_prompt)  # test synthesis's origin
+        return AssertSet(tuple(t.code for t in kept), usage, 0.0, examples)
 
     async def run_matrix(
         self,
@@ -331,6 +336,16 @@ OPTION_POINTS = {
             ("L", TierSetting(3, 2, carry=True, union=True)),
         )
     ),
+    **{
+        f"learned verifier, up to {m} M samples after L's greedy answer": Config(
+            (
+                ("M", TierSetting(1, 2, 1.0)),
+                ("L", TierSetting(1, 0, 1.0, carry=True)),
+                ("M", TierSetting(m, 0, 1.0 / m, batch=1, carry=True, union=True, verify=True)),
+            )
+        )
+        for m in (2, 3)
+    },
 }
 
 
@@ -360,7 +375,14 @@ def test_the_options_beyond_the_paper_replay_as_the_grid_says(
         policy = CascadePolicy.load(OPTIONS_POLICY)
         config = to_config(policy)
         model = policy.prerouter.model if policy.prerouter is not None else None
-        written = to_policy(config, tier_names, max_tokens=384, description="", prerouter=model)
+        written = to_policy(
+            config,
+            tier_names,
+            max_tokens=384,
+            description="",
+            prerouter=model,
+            verifier=policy.verifier,
+        )
         assert written.tiers == policy.tiers and written.prerouter == policy.prerouter
     else:
         config = OPTION_POINTS[name]
@@ -368,9 +390,20 @@ def test_the_options_beyond_the_paper_replay_as_the_grid_says(
         if config.skip:  # trained on every problem: this checks the replay, not the model
             failed = [r.exes["M"].hidden[len(r.gens["M"].samples)] != "1" for r in records]
             model = fit(problems, failed, tier="M", seed=0)
-        policy = to_policy(config, tier_names, max_tokens=384, description=name, prerouter=model)
+        verifier = None
+        if config.steps[-1][1].verify:  # trained on every problem, as the pre-router
+            verifier = fit_verifier(table, config, np.arange(len(ids), dtype=np.intp))
+        policy = to_policy(
+            config,
+            tier_names,
+            max_tokens=384,
+            description=name,
+            prerouter=model,
+            verifier=verifier,
+        )
         policy = CascadePolicy.from_yaml(policy.to_yaml())  # as the router loads it
     assert to_config(policy) == config
+    table.verifier = policy.verifier  # the grid picks with the model the router loaded
     if policy.prerouter is not None:
         table.skip_probability["M"] = predict(policy.prerouter.model, problems)
         skipped = table.skip_probability["M"] >= config.skip
