@@ -58,6 +58,9 @@ CACHE = ROOT / "benchmarks" / "results" / "eval-humaneval"
 POLICY = ROOT / "benchmarks" / "results" / "policy-humaneval.yaml"
 # Chosen with every option beyond the paper at 35 % of L alone's cost (docs/results.md).
 OPTIONS_POLICY = ROOT / "benchmarks" / "results" / "policy-humaneval-options.yaml"
+# Chosen with the learned verifier at 20 % of L alone's cost (docs/results.md).
+VERIFIER_POLICY = ROOT / "benchmarks" / "results" / "policy-humaneval-verifier.yaml"
+CALIBRATED_FILES = {"calibrated": OPTIONS_POLICY, "calibrated with a verifier": VERIFIER_POLICY}
 # The router's cap on tests per tier, which it sends to test synthesis.
 MAX_TESTS: int = RouterSettings.model_fields["max_tests"].default
 
@@ -361,7 +364,7 @@ def humaneval() -> dict[str, Problem]:
     return {p.task_id: p.problem for p in load_dataset("humaneval")}
 
 
-@pytest.mark.parametrize("name", [CALIBRATED, *OPTION_POINTS])
+@pytest.mark.parametrize("name", [*CALIBRATED_FILES, *OPTION_POINTS])
 def test_the_options_beyond_the_paper_replay_as_the_grid_says(
     cache: EvalCache, table_with_cross: OutcomeTable, humaneval: dict[str, Problem], name: str
 ) -> None:
@@ -371,8 +374,8 @@ def test_the_options_beyond_the_paper_replay_as_the_grid_says(
     ids = list(table.task_ids)
     problems = [humaneval[i] for i in ids]
     tier_names = cache.settings.tier_names
-    if name == CALIBRATED:  # the file `cascade calibrate --options` wrote
-        policy = CascadePolicy.load(OPTIONS_POLICY)
+    if name in CALIBRATED_FILES:  # a file `cascade calibrate --options` wrote
+        policy = CascadePolicy.load(CALIBRATED_FILES[name])
         config = to_config(policy)
         model = policy.prerouter.model if policy.prerouter is not None else None
         written = to_policy(
@@ -384,6 +387,7 @@ def test_the_options_beyond_the_paper_replay_as_the_grid_says(
             verifier=policy.verifier,
         )
         assert written.tiers == policy.tiers and written.prerouter == policy.prerouter
+        assert (policy.verifier is not None) == (name != CALIBRATED)
     else:
         config = OPTION_POINTS[name]
         model = None
