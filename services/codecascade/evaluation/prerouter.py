@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from codecascade.core.task import Problem
+from codecascade.evaluation.linear import coefficients
 from codecascade.router.prerouter import FEATURES, PreRouterModel, features
 
 __all__ = ["fit", "predict", "skip_probabilities"]
@@ -83,14 +84,11 @@ def fit(
     pipeline = _pipeline(seed, _folds(y))
     with _quiet():
         pipeline.fit(x, y)
-    scaler, model = pipeline[0], pipeline[-1]
+    model = pipeline[-1]
     return PreRouterModel(
         tier=tier,
         features=FEATURES,
-        mean=tuple(float(v) for v in scaler.mean_),
-        scale=tuple(float(v) if v > 0 else 1.0 for v in scaler.scale_),
-        coef=tuple(float(v) for v in np.ravel(model.coef_)),
-        intercept=float(np.ravel(model.intercept_)[0]),
+        **coefficients(pipeline),
         description=(
             f"logistic regression (C = {float(np.ravel(model.C_)[0]):.3g} by {_folds(y)}-fold "
             f"CV) on "

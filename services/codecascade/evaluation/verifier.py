@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from codecascade.evaluation.grid import Config, OutcomeTable
+from codecascade.evaluation.linear import coefficients
 from codecascade.evaluation.options import kept_tests, verifier_inputs
 from codecascade.router.verifier import FEATURES, VerifierModel, features
 
@@ -75,13 +76,9 @@ def fit(
         )
     pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
     pipeline.fit(x, y)
-    scaler, model = pipeline[0], pipeline[-1]
     return VerifierModel(
         features=FEATURES,
-        mean=tuple(float(v) for v in scaler.mean_),
-        scale=tuple(float(v) if v > 0 else 1.0 for v in scaler.scale_),
-        coef=tuple(float(v) for v in np.ravel(model.coef_)),
-        intercept=float(np.ravel(model.intercept_)[0]),
+        **coefficients(pipeline),
         description=(
             f"logistic regression (C = {c:g}) on {len(y)} candidates of {len(indices)} "
             f"problems ({int(y.sum())} correct), for {config.label()}"

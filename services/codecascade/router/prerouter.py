@@ -4,10 +4,7 @@ A linear classifier over a few features of the prompt predicts the probability t
 answer fails; the policy's `skip_if_fails` threshold turns it into a decision (skip the tier,
 start at the next). It is trained offline by `cascade calibrate --options prerouter` (scikit-learn
 logistic regression, `codecascade.evaluation.prerouter`) and shipped as a JSON file of
-coefficients, which this module reads and applies. Plain JSON rather than a pickle or joblib
-file: unpickling runs code named in the file, so a model file would be a code-execution hole in
-the router; a skops file would be safe but needs scikit-learn in the router's image for what is
-a dot product and a logistic. The file is versioned; an unknown version is refused at start.
+coefficients (`router.logistic`: why plain numbers), which this module reads and applies.
 """
 
 from __future__ import annotations
@@ -16,10 +13,11 @@ import ast
 import math
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError
 
 from codecascade.core.errors import InvalidInput
 from codecascade.core.task import Problem
+from codecascade.router.logistic import LogisticModel
 
 __all__ = ["FEATURES", "MODEL_VERSION", "PreRouterModel", "features"]
 
@@ -77,38 +75,16 @@ def features(problem: Problem) -> tuple[float, ...]:
     )
 
 
-class PreRouterModel(BaseModel):
-    """A standardised logistic regression: P(fail) = logistic(coef · (x - mean) / scale + b)."""
+class PreRouterModel(LogisticModel):
+    """P(the tier's answer fails), from the task's text (`features`)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    FEATURES = FEATURES
+    VERSION = MODEL_VERSION
 
-    version: int = Field(default=MODEL_VERSION, description="Format of this file.")
     tier: str = Field(min_length=1, description="The tier whose failure is predicted.")
-    features: tuple[str, ...] = Field(description="Input names, in order (must be FEATURES).")
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    coef: tuple[float, ...]
-    intercept: float
-    description: str = Field(default="", description="How it was trained (data, CV score).")
-
-    @model_validator(mode="after")
-    def _shapes(self) -> PreRouterModel:
-        if self.version != MODEL_VERSION:
-            raise ValueError(f"model version {self.version}; this router reads {MODEL_VERSION}")
-        if self.features != FEATURES:
-            raise ValueError(f"features {list(self.features)}; this router computes {FEATURES}")
-        if not len(self.mean) == len(self.scale) == len(self.coef) == len(FEATURES):
-            raise ValueError("mean, scale and coef need one value per feature")
-        if any(s <= 0 for s in self.scale):
-            raise ValueError("every scale must be positive")
-        return self
 
     def failure_probability(self, problem: Problem) -> float:
-        x = features(problem)
-        z = self.intercept + sum(
-            c * (v - m) / s for c, v, m, s in zip(self.coef, x, self.mean, self.scale, strict=True)
-        )
-        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+        return self.probability(features(problem))
 
     @classmethod
     def load(cls, path: Path) -> PreRouterModel:

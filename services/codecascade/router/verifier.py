@@ -8,7 +8,7 @@ regression over a few run-time facts of each candidate (how it fares on the task
 on the generated asserts, how many candidates behave like it, which tier wrote it, greedy or
 sampled) closes that gap. It is trained offline (`codecascade.evaluation.verifier`, scikit-learn,
 per split on the validation problems only) and shipped inline in the policy file as plain
-numbers, as the pre-router is (`router.prerouter`: no pickle, no scikit-learn in the router).
+numbers, as the pre-router is (`router.logistic`: no pickle, no scikit-learn in the router).
 
 The features use only what the router holds when its last tier answers, so the offline grid and
 the router compute them with this one function and pick the same candidate.
@@ -21,7 +21,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from codecascade.router.logistic import LogisticModel
 
 __all__ = ["FEATURES", "MODEL_VERSION", "Candidate", "VerifierModel", "features", "normalised"]
 
@@ -95,30 +95,12 @@ def features(
     return rows
 
 
-class VerifierModel(BaseModel):
-    """A standardised logistic regression: P(correct) = logistic(coef · (x - mean) / scale + b)."""
+class VerifierModel(LogisticModel):
+    """P(a candidate is correct), from what the pool says of it (`features`)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    version: int = Field(default=MODEL_VERSION, description="Format of this model.")
-    features: tuple[str, ...] = Field(description="Input names, in order (must be FEATURES).")
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    coef: tuple[float, ...]
-    intercept: float
-    description: str = Field(default="", description="How it was trained.")
-
-    @model_validator(mode="after")
-    def _shapes(self) -> VerifierModel:
-        if self.version != MODEL_VERSION:
-            raise ValueError(f"verifier version {self.version}; this router reads {MODEL_VERSION}")
-        if self.features != FEATURES:
-            raise ValueError(f"features {list(self.features)}; this router computes {FEATURES}")
-        if not len(self.mean) == len(self.scale) == len(self.coef) == len(FEATURES):
-            raise ValueError("mean, scale and coef need one value per feature")
-        if any(s <= 0 for s in self.scale):
-            raise ValueError("every scale must be positive")
-        return self
+    FEATURES = FEATURES
+    VERSION = MODEL_VERSION
+    KIND = "verifier"
 
     def probabilities(
         self,
@@ -127,14 +109,7 @@ class VerifierModel(BaseModel):
         examples: Sequence[bool],
     ) -> list[float]:
         """P(correct) per candidate."""
-        out = []
-        for x in features(pool, passed, examples):
-            z = self.intercept + sum(
-                c * (v - m) / s
-                for c, v, m, s in zip(self.coef, x, self.mean, self.scale, strict=True)
-            )
-            out.append(1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))))
-        return out
+        return [self.probability(x) for x in features(pool, passed, examples)]
 
     def choose(
         self,
