@@ -1,7 +1,7 @@
 """The chart's `policy:` value takes the options beyond the paper (issue 18).
 
-The policy `cascade calibrate --options` wrote, with a pre-router model inline, passes the
-values schema and reaches the router's ConfigMap as the same policy.
+The policies `cascade calibrate --options` wrote, with a pre-router or a learned verifier inline,
+pass the values schema and reach the router's ConfigMap as the same policy.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from .conftest import render, requires_helm
 
 ROOT = Path(__file__).resolve().parents[2]
 OPTIONS_POLICY = ROOT / "benchmarks" / "results" / "policy-humaneval-options.yaml"
+VERIFIER_POLICY = ROOT / "benchmarks" / "results" / "policy-humaneval-verifier.yaml"
 
 
 @requires_helm
@@ -34,45 +35,26 @@ def test_the_calibrated_options_policy_with_a_pre_router_installs(tmp_path: Path
             "intercept": -0.2,
         },
     }
-    values = tmp_path / "values.yaml"
-    values.write_text(yaml.safe_dump({"policy": policy}))
-    data = render([values]).get("ConfigMap", "codecascade-mesh")["data"]
-    mounted = CascadePolicy.from_yaml(data["policy.yaml"], source="chart policy")
-    assert mounted == CascadePolicy.model_validate(policy)
+    mounted = _mounted(tmp_path, policy)
     assert mounted.tiers[-1].carry_tests and mounted.tiers[-1].batch == 2
 
 
 @requires_helm
-def test_a_policy_with_a_learned_verifier_installs(tmp_path: Path) -> None:
-    from codecascade.router import verifier
+def test_the_calibrated_policy_with_a_learned_verifier_installs(tmp_path: Path) -> None:
+    policy = yaml.safe_load(VERIFIER_POLICY.read_text())
+    mounted = _mounted(tmp_path, policy)
+    assert mounted.verifier is not None and [t.tier for t in mounted.tiers if t.active] == [
+        "M",
+        "L",
+        "M",
+    ]
 
-    n = len(verifier.FEATURES)
-    policy = yaml.safe_load(OPTIONS_POLICY.read_text()) | {
-        "tiers": [
-            {"tier": "M", "k": 1, "test_lines": 2},
-            {"tier": "L", "k": 1, "test_lines": 0, "carry_tests": True},
-            {
-                "tier": "M",
-                "k": 2,
-                "test_lines": 0,
-                "threshold": 0.5,
-                "batch": 1,
-                "carry_tests": True,
-                "select_from_all": True,
-            },
-        ],
-        "verifier": {
-            "version": verifier.MODEL_VERSION,
-            "features": list(verifier.FEATURES),
-            "mean": [0.0] * n,
-            "scale": [1.0] * n,
-            "coef": [0.1] * n,
-            "intercept": -0.2,
-        },
-    }
+
+def _mounted(tmp_path: Path, policy: dict[str, object]) -> CascadePolicy:
+    """The policy as the router reads it from the chart's ConfigMap: the same as the value."""
     values = tmp_path / "values.yaml"
     values.write_text(yaml.safe_dump({"policy": policy}))
     data = render([values]).get("ConfigMap", "codecascade-mesh")["data"]
     mounted = CascadePolicy.from_yaml(data["policy.yaml"], source="chart policy")
     assert mounted == CascadePolicy.model_validate(policy)
-    assert mounted.verifier is not None and [t.tier for t in mounted.tiers] == ["M", "L", "M"]
+    return mounted
