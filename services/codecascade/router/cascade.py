@@ -67,7 +67,7 @@ from codecascade.router.ports import (
     TierGate,
     Unmetered,
 )
-from codecascade.router.verifier import Candidate
+from codecascade.router.verifier import Candidate, most_likely
 from codecascade.tenancy.errors import Overloaded, RetryLater
 
 __all__ = ["Cascade"]
@@ -668,10 +668,21 @@ class Cascade:
         scored = agreement(matrix)
         if verifier is not None:
             ranks = {name: rank for rank, name in enumerate(dict.fromkeys(a.tier for a in steps))}
-            pool = [Candidate(code, ranks[a.tier], a.k <= 1) for a in steps for code in a.solutions]
+            owners = [a for a in steps for _ in a.solutions]
+            pool = [
+                Candidate(c, ranks[a.tier], a.k <= 1) for c, a in zip(codes, owners, strict=True)
+            ]
             examples = {e for a in steps for e in a.examples}
-            chosen = verifier.choose(pool, matrix, [t in examples for t in tests])
+            probabilities = verifier.probabilities(pool, matrix, [t in examples for t in tests])
+            chosen = most_likely(probabilities)
             scored = replace(scored, best_solution=chosen)
+            # Which candidate the verifier trusted, for whoever reads the trace of a wrong answer.
+            trace.get_current_span().set_attributes(
+                {
+                    "codecascade.verifier.answer_tier": owners[chosen].tier,
+                    "codecascade.verifier.probability": probabilities[chosen],
+                }
+            )
         elif scored.best_solution < 0:
             return attempt
         return replace(

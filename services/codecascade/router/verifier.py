@@ -23,7 +23,15 @@ from dataclasses import dataclass
 
 from codecascade.router.logistic import LogisticModel
 
-__all__ = ["FEATURES", "MODEL_VERSION", "Candidate", "VerifierModel", "features", "normalised"]
+__all__ = [
+    "FEATURES",
+    "MODEL_VERSION",
+    "Candidate",
+    "VerifierModel",
+    "features",
+    "most_likely",
+    "normalised",
+]
 
 MODEL_VERSION = 1
 
@@ -118,5 +126,10 @@ class VerifierModel(LogisticModel):
         examples: Sequence[bool],
     ) -> int:
         """The index of the candidate most likely correct (the first of equals)."""
-        scores = self.probabilities(pool, passed, examples)
-        return max(range(len(scores)), key=lambda i: (scores[i], -i))
+        return most_likely(self.probabilities(pool, passed, examples))
+
+
+def most_likely(probabilities: Sequence[float]) -> int:
+    """The index of the highest probability, the first of equals (the pool's order: earlier
+    tiers' candidates first)."""
+    return max(range(len(probabilities)), key=lambda i: (probabilities[i], -i))

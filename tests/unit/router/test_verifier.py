@@ -7,6 +7,9 @@ import math
 import grpc
 import pytest
 import yaml
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from codecascade.core.task import make_problem
 from codecascade.core.usage import Usage
@@ -145,10 +148,24 @@ async def test_the_verifier_answers_with_a_larger_tiers_greedy_answer_the_agreem
     assert [a.tier for a in plain.attempts] == ["M", "L", "M"]
     assert plain.code.startswith("# M g")
     verified = policy.model_copy(update={"verifier": _model(examples_passed_share=3.0)})
-    result = await Cascade(verified, tiers, tiers, tiers).run(
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    result = await Cascade(verified, tiers, tiers, tiers, tracer_provider=provider).run(
         PROBLEM, RequestOverrides(), seed=1, deadline_s=30
     )
     assert result.code.startswith("# L g")
+    # The last tier's span says whose candidate the verifier trusted, and how much.
+    [last] = [
+        s
+        for s in exporter.get_finished_spans()
+        if "codecascade.verifier.answer_tier" in (s.attributes or {})
+    ]
+    assert last.name == "codecascade.tier M" and last.attributes is not None
+    assert last.attributes["codecascade.verifier.answer_tier"] == "L"
+    assert last.attributes["codecascade.verifier.probability"] == pytest.approx(
+        1 / (1 + math.exp(-3.0))
+    )
     # The examples travelled with the carried asserts: L and M's samples wrote none.
     assert [a.examples for a in result.attempts] == [(EXAMPLE,)] * 3
 
