@@ -15,7 +15,6 @@ import asyncio
 import hashlib
 import os
 import signal
-import statistics
 import sys
 import tempfile
 import threading
@@ -322,7 +321,13 @@ def _study(args: argparse.Namespace, cache: EvalCache, table: OutcomeTable) -> C
     from codecascade.evaluation import verifier
     from codecascade.evaluation.calibrate import to_policy
     from codecascade.evaluation.prerouter import fit
-    from codecascade.evaluation.report import STUDY_BEGIN, STUDY_END, render_study, write_block
+    from codecascade.evaluation.report import (
+        STUDY_BEGIN,
+        STUDY_END,
+        render_study,
+        spread,
+        write_block,
+    )
     from codecascade.evaluation.study import OPTION_SETS, failed_greedy, run_study
 
     problems = {p.task_id: p.problem for p in load_dataset(cache.settings.dataset)}
@@ -366,15 +371,11 @@ def _study(args: argparse.Namespace, cache: EvalCache, table: OutcomeTable) -> C
         picker = verifier.fit(table, config, everything)
     mean = sum(c.accuracy for c in per_seed) / len(per_seed)
     cost = sum(c.cost for c in per_seed) / len(per_seed)
-    accuracies = [100 * c.accuracy for c in per_seed]
-    shares = [100 * c.cost / r.reference.cost for c, r in zip(per_seed, study.seeds, strict=True)]
-
-    sd = statistics.pstdev  # as the study's tables (over the seeds, not a sample of them)
+    shares = [c.cost / r.reference.cost for c, r in zip(per_seed, study.seeds, strict=True)]
     print(
         f"  options {', '.join(args.options)}, chosen by the mean over seeds {args.seeds}: "
-        f"{config.label()}: held out pass@1 {100 * mean:.1f} ± {sd(accuracies):.1f} % at "
-        f"{statistics.mean(shares):.1f} ± {sd(shares):.1f} % of the reference's cost "
-        f"(${cost:.4f}/1k; mean ± sd over the seeds)"
+        f"{config.label()}: held out pass@1 {spread([c.accuracy for c in per_seed])} % at "
+        f"{spread(shares)} % of the reference's cost (${cost:.4f}/1k; mean ± sd over the seeds)"
     )
     return to_policy(
         config,

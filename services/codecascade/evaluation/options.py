@@ -46,7 +46,14 @@ from codecascade.router.verifier import Candidate
 if TYPE_CHECKING:
     from codecascade.router.verifier import VerifierModel
 
-__all__ = ["ProblemRecords", "StepOutcome", "kept_tests", "step_outcome", "verifier_inputs"]
+__all__ = [
+    "ProblemRecords",
+    "StepOutcome",
+    "kept_tests",
+    "step_outcome",
+    "step_tests",
+    "verifier_inputs",
+]
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,15 @@ def _kept_tests(records: ProblemRecords, tier: str, k: int, lines: int, t: int) 
     return tuple(exe.columns[c] for c in columns)
 
 
+def step_tests(
+    records: ProblemRecords, tier: str, setting: TierSetting, carried: tuple[str, ...]
+) -> list[str]:
+    """The tests the tier verifies with at `setting`: its own kept asserts, then (`carry`) the
+    carried ones it does not already have, in the order the router joins them."""
+    own = kept_tests(records, tier, setting.k, setting.l, setting.t)
+    return [*own, *(c for c in carried if c not in own)] if setting.carry else list(own)
+
+
 def test_tokens(
     records: ProblemRecords, tier: str, k: int, lines: int, t: int
 ) -> tuple[float, float]:
@@ -196,10 +212,7 @@ def step_outcome(
         )
     rows = [greedy_row] if k == 1 else list(range(k))
     calls = [gen.greedy] if k == 1 else list(gen.samples[:k])
-    own = kept_tests(records, tier, k, lines, t)
-    tests = list(own)
-    if setting.carry:
-        tests += [c for c in carried if c not in own]
+    tests = step_tests(records, tier, setting, carried)
     matrix = [[records.passes(tier, r, c) for c in tests] for r in rows]
     full = agreement(matrix)
     drawn = len(rows)

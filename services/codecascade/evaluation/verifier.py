@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from codecascade.evaluation.grid import Config, OutcomeTable
 from codecascade.evaluation.linear import coefficients
-from codecascade.evaluation.options import kept_tests, verifier_inputs
+from codecascade.evaluation.options import step_tests, verifier_inputs
 from codecascade.router.verifier import FEATURES, VerifierModel, features
 
 __all__ = ["FOLDS", "C", "fit", "learned_outcomes", "training_rows"]
@@ -47,8 +47,7 @@ def training_rows(
     for problem in indices:
         records = table.records[int(problem)]
         carried, seen, seen_tests = table.handed(config, last, int(problem))
-        own = kept_tests(records, tier, setting.k, setting.l, setting.t)
-        tests = [*own, *(c for c in carried if c not in own)] if setting.carry else list(own)
+        tests = step_tests(records, tier, setting, carried)
         every = list(dict.fromkeys((*seen_tests, *tests)))
         samples = [(tier, row) for row in range(setting.k)]
         for drawn in range(setting.k + 1):
